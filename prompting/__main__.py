@@ -1,0 +1,8 @@
+"""``python -m prompting``: the headless CLI."""
+
+import sys
+
+from prompting.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

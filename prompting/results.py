@@ -1,0 +1,74 @@
+"""Plain result objects shared by the CLI, the app, figures and reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from prompting.classes import ClassName
+
+ProbabilityKind = Literal["softmax", "sigmoid"]
+
+
+@dataclass
+class StrategyResult:
+    """Scores of one strategy on N images x C classes.
+
+    ``similarities`` is the cosine similarity used for ranking (for mean-of-scores strategies
+    such as DCLIP and WaffleCLIP, the mean of per-prompt cosines). ``logits`` are the model's
+    logits from it; ``probabilities`` are softmax (CLIP family) or per-class sigmoid (SigLIP).
+    ``prompt_similarities[c]`` is an N x P_c array of per-prompt cosines for class c, aligned
+    with ``prompts[c]``; it explains which prompts pulled a decision where.
+    ``class_text_vectors`` (C x D) is each class's normalised mean prompt embedding, used to
+    find classes whose prompts the model can hardly tell apart.
+    """
+
+    name: str
+    label: str
+    similarities: np.ndarray
+    logits: np.ndarray
+    probabilities: np.ndarray
+    probability_kind: ProbabilityKind
+    prompts: list[list[str]]
+    prompt_similarities: list[np.ndarray]
+    class_text_vectors: np.ndarray | None = None
+    metrics: dict[str, Any] | None = None
+    seed_runs: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def predictions(self, k: int = 1) -> np.ndarray:
+        """Indices of the top-k classes per image, best first (N x k)."""
+        order = np.argsort(-self.logits, axis=1, kind="stable")
+        return order[:, :k]
+
+
+@dataclass
+class ImageRecord:
+    """One scored image: where it came from, a short display name and its label index if known."""
+
+    path: str
+    name: str
+    label: int | None = None
+
+
+@dataclass
+class Comparison:
+    """Everything one comparison produced: the inputs' identities and each strategy's scores."""
+
+    model: str
+    classes: list[ClassName]
+    images: list[ImageRecord]
+    strategies: dict[str, StrategyResult]
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    strategy_errors: dict[str, str] = field(default_factory=dict)
+    probability_kind: ProbabilityKind = "softmax"
+    encoder_stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """Label indices for all images, or None unless every image is labelled."""
+        if not self.images or any(img.label is None for img in self.images):
+            return None
+        return np.array([img.label for img in self.images], dtype=int)

@@ -1,0 +1,104 @@
+"""From prompt and image embeddings to similarities, logits, probabilities and explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prompting.embeddings import EncodeStats, TextEmbeddingStore
+from prompting.metrics import evaluate
+from prompting.models import DualEncoder
+from prompting.results import StrategyResult
+from prompting.strategies import Aggregation, PromptPlan
+
+
+def normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    """L2-normalise each row (zero rows stay zero)."""
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)
+
+
+def class_similarities(
+    image_vectors: np.ndarray, prompt_vectors: list[np.ndarray], aggregation: Aggregation
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Cosine per (image, class) under ``aggregation``, per-prompt cosines, class text vectors.
+
+    ``mean_embedding``: cos(image, normalise(mean of normalised prompt embeddings)).
+    ``mean_score``: mean over the class's prompts of cos(image, prompt).
+    """
+    per_prompt = [image_vectors @ vectors.T for vectors in prompt_vectors]
+    class_vectors = normalise_rows(np.stack([vectors.mean(axis=0) for vectors in prompt_vectors]))
+    if aggregation == "mean_embedding":
+        similarities = image_vectors @ class_vectors.T
+    else:
+        similarities = np.stack([scores.mean(axis=1) for scores in per_prompt], axis=1)
+    return similarities.astype(np.float64), per_prompt, class_vectors
+
+
+def embed_plan(store: TextEmbeddingStore, prompts: list[list[str]], stats: EncodeStats) -> list[np.ndarray]:
+    """Embed every class's prompts with one cache lookup; one array per class."""
+    flat = [p for class_prompts in prompts for p in class_prompts]
+    vectors = store.embed(flat, stats=stats)
+    bounds = np.cumsum([0] + [len(p) for p in prompts])
+    return [vectors[bounds[i] : bounds[i + 1]] for i in range(len(prompts))]
+
+
+def score_plan(
+    encoder: DualEncoder,
+    store: TextEmbeddingStore,
+    image_vectors: np.ndarray,
+    plan: PromptPlan,
+    name: str,
+    label: str,
+    labels: np.ndarray | None,
+    stats: EncodeStats,
+) -> StrategyResult:
+    """Score one strategy's prompts against the images; metrics when every image is labelled."""
+    prompt_vectors = embed_plan(store, plan.prompts, stats)
+    similarities, per_prompt, class_vectors = class_similarities(image_vectors, prompt_vectors, plan.aggregation)
+    logits = encoder.logits(similarities)
+    result = StrategyResult(
+        name=name,
+        label=label,
+        similarities=similarities,
+        logits=logits,
+        probabilities=encoder.probabilities(logits),
+        probability_kind=encoder.probability_kind,
+        prompts=plan.prompts,
+        prompt_similarities=per_prompt,
+        class_text_vectors=class_vectors,
+        metrics=evaluate(logits, labels, encoder.probability_kind) if labels is not None else None,
+        notes=list(plan.notes),
+    )
+    result.seed_runs = [
+        _seed_run(encoder, store, image_vectors, group, seed, plan.aggregation, labels)
+        for seed, group in zip(plan.seeds, plan.seed_groups)
+    ]
+    return result
+
+
+def _seed_run(
+    encoder: DualEncoder,
+    store: TextEmbeddingStore,
+    image_vectors: np.ndarray,
+    prompts: list[list[str]],
+    seed: int,
+    aggregation: Aggregation,
+    labels: np.ndarray | None,
+) -> dict:
+    """One seed's predictions and, with labels, its accuracy (the seed's prompts are cached)."""
+    similarities, _, _ = class_similarities(image_vectors, embed_plan(store, prompts, EncodeStats()), aggregation)
+    logits = encoder.logits(similarities)
+    predictions = logits.argmax(axis=1)
+    run: dict = {"seed": seed, "predictions": predictions.tolist(), "top1": None}
+    if labels is not None:
+        metrics = evaluate(logits, labels, encoder.probability_kind)
+        run.update(top1=metrics["top1"], top5=metrics.get("top5"), ece=metrics.get("ece"))
+    return run
+
+
+def seed_summary(seed_runs: list[dict], key: str = "top1") -> tuple[float, float] | None:
+    """Mean and (population) standard deviation of a per-seed metric, or None without values."""
+    values = [run[key] for run in seed_runs if run.get(key) is not None]
+    if not values:
+        return None
+    return float(np.mean(values)), float(np.std(values))

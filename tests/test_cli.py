@@ -1,0 +1,126 @@
+"""The headless CLI: prompts, evaluate, presets; exit codes and JSON shape."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prompting.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_prompts_prints_json_per_class(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    classes = _write(tmp_path / "c.txt", "crane | crane bird\nheron\n")
+    assert main(["prompts", "--strategy", "ensemble80", "--classes", classes]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert list(payload) == ["crane", "heron"] and len(payload["crane"]) == 80
+    assert payload["crane"][0] == "a bad photo of a crane bird."
+
+
+def test_prompts_for_dclip_default_to_the_files_classes(tmp_path: Path, capsys) -> None:
+    dclip = _write(tmp_path / "d.json", json.dumps({"tiger": ["stripes", "a big cat"]}))
+    assert main(["prompts", "--strategy", "dclip", "--dclip", dclip]) == 0
+    assert json.loads(capsys.readouterr().out) == {"tiger": ["tiger, which has stripes", "tiger, which is a big cat"]}
+
+
+def test_prompts_waffle_is_seeded(tmp_path: Path, capsys) -> None:
+    classes = _write(tmp_path / "c.txt", "crane\nheron\n")
+    outputs = []
+    for seed in ("3", "3", "4"):
+        assert main(["prompts", "--strategy", "waffle", "--classes", classes, "--seed", seed]) == 0
+        outputs.append(json.loads(capsys.readouterr().out))
+    assert outputs[0] == outputs[1] != outputs[2]
+    assert len(outputs[0]["crane"]) == 30
+
+
+def test_evaluate_writes_json_in_the_documented_shape(tiny_clip_dir: Path, labeled_folder: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "result.json"
+    code = main(["evaluate", "--model", str(tiny_clip_dir), "--images", str(labeled_folder),
+                 "--strategy", "classname", "--strategy", "ensemble7", "--json", str(out)])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "top-1" in captured.out and "80-template" not in captured.out and "7-template ensemble" in captured.out
+    assert "broken.jpg" in captured.err
+    data = json.loads(out.read_text())
+    assert data["classes"] == ["bird", "cat", "dog"]
+    assert [Path(i["path"]).name for i in data["images"]][:2] == ["bird0.png", "bird1.png"]
+    assert [i["label"] for i in data["images"]] == ["bird", "bird", "cat", "cat", "dog", "dog"]
+    assert data["skipped"][0]["path"].endswith("broken.jpg")
+    for name in ("classname", "ensemble7"):
+        strategy = data["strategies"][name]
+        assert len(strategy["probabilities"]) == 6 and len(strategy["probabilities"][0]) == 3
+        assert set(strategy["predictions"]) <= {"bird", "cat", "dog"}
+        assert {"top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll"} <= set(strategy["metrics"])
+        assert strategy["metrics"]["top5"] is None  # only 3 classes
+    assert data["encoder"] == {"prompts_encoded": 3 + 21, "prompts_cached": 0}
+
+
+def test_evaluate_flat_folder_has_no_metrics(tiny_clip_dir: Path, flat_folder: Path, tmp_path: Path, capsys) -> None:
+    classes = _write(tmp_path / "c.txt", "cat\ndog\n")
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--model", str(tiny_clip_dir), "--images", str(flat_folder), "--classes", classes,
+                 "--strategy", "classname", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["strategies"]["classname"]["metrics"] is None
+    assert [i["label"] for i in data["images"]] == [None, None, None]
+    assert "no labels" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--images", "{tmp}/missing", "--strategy", "classname", "--classes", "{classes}"], "missing"),
+        (["--images", "{flat}", "--strategy", "classname", "--classes", "{empty}"], "empty"),
+        (["--images", "{flat}", "--strategy", "classname", "--classes", "{dupes}"], "Duplicate"),
+        (["--images", "{flat}", "--strategy", "bogus", "--classes", "{classes}"], "Unknown strategy"),
+        (["--images", "{flat}", "--strategy", "cupl", "--classes", "{classes}", "--cupl", "{badjson}"], "JSON"),
+        (["--images", "{flat}", "--strategy", "dclip", "--classes", "{classes}", "--dclip", "{partial}"], "dog"),
+        (["--images", "{emptydir}", "--strategy", "classname", "--classes", "{classes}"], "image"),
+    ],
+)
+def test_bad_input_exits_nonzero_with_one_specific_line(
+    args: list[str], message: str, tiny_clip_dir: Path, flat_folder: Path, tmp_path: Path, capsys
+) -> None:
+    (tmp_path / "emptydir").mkdir()
+    values = {
+        "tmp": str(tmp_path), "flat": str(flat_folder), "emptydir": str(tmp_path / "emptydir"),
+        "classes": _write(tmp_path / "c.txt", "cat\ndog\n"),
+        "empty": _write(tmp_path / "e.txt", "\n  \n"),
+        "dupes": _write(tmp_path / "d.txt", "Cat\ncat \n"),
+        "badjson": _write(tmp_path / "b.json", "{not json"),
+        "partial": _write(tmp_path / "p.json", json.dumps({"cat": ["whiskers"]})),
+    }
+    argv = ["evaluate", "--model", str(tiny_clip_dir)] + [a.format(**values) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_module_entry_point_runs_and_reports_unknown_model(tmp_path: Path) -> None:
+    images = tmp_path / "imgs"
+    images.mkdir()
+    from tests.conftest import make_image
+
+    make_image(images / "a.png", 1)
+    classes = _write(tmp_path / "c.txt", "cat\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "prompting", "evaluate", "--model", str(tmp_path / "nope"), "--images", str(images),
+         "--classes", classes, "--strategy", "classname"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 2
+    assert "Could not load model" in proc.stderr and "nope" in proc.stderr
+    listing = subprocess.run([sys.executable, "-m", "prompting", "presets"], cwd=REPO, capture_output=True,
+                             text=True, timeout=60)
+    assert listing.returncode == 0 and "imagenet1k" in listing.stdout and "1000 classes" in listing.stdout

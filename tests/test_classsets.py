@@ -1,0 +1,140 @@
+"""Preset class sets: sizes, names at known indices, CLIP's per-dataset templates."""
+
+from __future__ import annotations
+
+import pytest
+
+from prompting.classes import ClassName, as_class_names
+from prompting.classsets import CLASS_SETS, ClassSet, get_class_set, list_class_sets
+from prompting.errors import StrategyError
+from prompting.templates import IMAGENET_TEMPLATES
+
+EXPECTED = {
+    # key: (classes, templates) as in CLIP's data/prompts.md and its ImageNet notebook
+    "cifar10": (10, 18),
+    "cifar100": (100, 18),
+    "imagenet1k": (1000, 80),
+    "food101": (101, 1),
+    "pets": (37, 1),
+    "flowers102": (102, 1),
+    "eurosat": (10, 3),
+    "cars": (196, 8),
+}
+
+
+def test_presets_are_listed_in_order() -> None:
+    assert list_class_sets() == list(EXPECTED)
+    assert list(CLASS_SETS) == list(EXPECTED)
+
+
+@pytest.mark.parametrize(("key", "counts"), EXPECTED.items())
+def test_counts(key: str, counts: tuple[int, int]) -> None:
+    class_set = get_class_set(key)
+    assert (len(class_set.classes), len(class_set.templates)) == counts
+    assert class_set.key == key
+
+
+@pytest.mark.parametrize(
+    ("key", "index", "name"),
+    [
+        ("cifar10", 0, "airplane"),
+        ("cifar10", 9, "truck"),
+        ("cifar100", 0, "apple"),
+        ("cifar100", 41, "lawn mower"),
+        ("cifar100", 99, "worm"),
+        ("imagenet1k", 0, "tench"),
+        ("imagenet1k", 207, "Golden Retriever"),
+        ("imagenet1k", 281, "tabby cat"),
+        ("imagenet1k", 999, "toilet paper"),
+        ("food101", 0, "apple pie"),
+        ("food101", 100, "waffles"),
+        ("pets", 0, "Abyssinian"),
+        ("pets", 36, "Yorkshire Terrier"),
+        ("flowers102", 0, "pink primrose"),
+        ("flowers102", 101, "blackberry lily"),
+        ("eurosat", 0, "annual crop land"),
+        ("eurosat", 9, "lake or sea"),
+        ("cars", 0, "AM General Hummer SUV 2000"),
+        ("cars", 195, "smart fortwo Convertible 2012"),
+    ],
+)
+def test_known_names_at_known_indices(key: str, index: int, name: str) -> None:
+    assert get_class_set(key).classes[index] == name
+
+
+@pytest.mark.parametrize(
+    ("key", "first_template"),
+    [
+        ("cifar10", "a photo of a {}."),
+        ("food101", "a photo of {}, a type of food."),
+        ("pets", "a photo of a {}, a type of pet."),
+        ("flowers102", "a photo of a {}, a type of flower."),
+        ("eurosat", "a centered satellite photo of {}."),
+        ("cars", "a photo of a {}."),
+    ],
+)
+def test_first_template(key: str, first_template: str) -> None:
+    assert get_class_set(key).templates[0] == first_template
+
+
+def test_imagenet_uses_the_80_templates() -> None:
+    assert get_class_set("imagenet1k").templates == IMAGENET_TEMPLATES
+
+
+def test_cifar_sets_share_the_18_templates() -> None:
+    assert get_class_set("cifar10").templates == get_class_set("cifar100").templates
+    assert get_class_set("cars").templates[3] == "i love my {}!"
+
+
+@pytest.mark.parametrize("key", EXPECTED)
+def test_every_template_has_one_placeholder(key: str) -> None:
+    assert [t for t in get_class_set(key).templates if t.count("{}") != 1] == []
+
+
+@pytest.mark.parametrize("key", EXPECTED)
+def test_no_duplicate_display_names(key: str) -> None:
+    names = [c.display.casefold() for c in get_class_set(key).class_names()]
+    assert len(names) == len(set(names)) == len(get_class_set(key).classes)
+
+
+def test_imagenet_duplicates_get_distinct_display_names_but_keep_openai_prompts() -> None:
+    names = get_class_set("imagenet1k").class_names()
+    assert names[657] == ClassName.plain("missile")
+    assert names[744] == ClassName(display="projectile", prompt="missile")
+    assert names[836] == ClassName(display="sunglass", prompt="sunglasses")
+    assert names[837] == ClassName.plain("sunglasses")
+
+
+def test_class_names_match_parsing_the_lines() -> None:
+    class_set = get_class_set("food101")
+    assert class_set.class_names() == as_class_names(list(class_set.classes))
+    assert class_set.class_names()[1] == ClassName.plain("baby back ribs")
+
+
+def test_class_set_is_frozen() -> None:
+    class_set = get_class_set("cifar10")
+    assert isinstance(class_set, ClassSet)
+    with pytest.raises(AttributeError):
+        class_set.title = "x"  # type: ignore[misc]
+
+
+def test_unknown_key_lists_valid_keys() -> None:
+    with pytest.raises(StrategyError) as info:
+        get_class_set("mnist")
+    message = str(info.value)
+    assert "'mnist'" in message
+    for key in EXPECTED:
+        assert key in message
+
+
+def test_titles() -> None:
+    assert {key: s.title for key, s in CLASS_SETS.items()} == {
+        "cifar10": "CIFAR-10",
+        "cifar100": "CIFAR-100",
+        "imagenet1k": "ImageNet-1k",
+        "food101": "Food-101",
+        "pets": "Oxford-IIIT Pets",
+        "flowers102": "Oxford Flowers 102",
+        "eurosat": "EuroSAT",
+        "cars": "Stanford Cars",
+    }

@@ -79,7 +79,7 @@ def resolve_classes(args: argparse.Namespace, strategies: list[str], folder_clas
     if args.classes:
         return read_class_file(args.classes)
     if args.preset:
-        return as_class_names(get_class_set(args.preset).classes)
+        return get_class_set(args.preset).class_names()
     if folder_classes:
         return as_class_names(folder_classes)
     for name in ("cupl", "dclip"):

@@ -1,0 +1,127 @@
+"""Shared look and text helpers for the plotly figures (never imports gradio).
+
+Plotly renders titles, tick labels and hover text as a small HTML subset, so every piece of
+user- or LLM-provided text goes through ``esc``/``short_label``/``wrap`` before it reaches a
+figure: it then shows literally (``<b>`` stays ``<b>``) and cannot inject markup.
+"""
+
+from __future__ import annotations
+
+import html
+import textwrap
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+TEMPLATE = "plotly_white"
+LABEL_CHARS = 24
+PROMPT_LABEL_CHARS = 42
+HOVER_WRAP = 70
+STRATEGY_COLOURS = qualitative.T10
+SUBTITLE_COLOUR = "#5f6b7a"
+NEEDS_LABELS = (
+    "Needs labels: tell the app each image's true class<br>"
+    "(for example, put the images in folders named after the classes) to see {what}."
+)
+
+
+def esc(text: object) -> str:
+    """Text made safe for plotly's HTML-like labels."""
+    return html.escape(str(text), quote=True)
+
+
+def short_label(text: object, limit: int = LABEL_CHARS) -> str:
+    """Escaped text cut to ``limit`` characters with an ellipsis (full text belongs in hover)."""
+    raw = str(text)
+    if len(raw) > limit:
+        raw = raw[: max(limit - 1, 1)].rstrip() + "…"
+    return esc(raw)
+
+
+def wrap(text: object, width: int = HOVER_WRAP) -> str:
+    """Escaped text wrapped onto several hover lines."""
+    lines = textwrap.wrap(str(text), width) or [""]
+    return "<br>".join(esc(line) for line in lines)
+
+
+def probability_label(kind: str) -> str:
+    """Honest name of a probability: softmax ones compete, sigmoid ones are per class."""
+    if kind == "sigmoid":
+        return "sigmoid probability (independent per class)"
+    return "softmax probability"
+
+
+def strategy_colour(index: int) -> str:
+    """Colour of the ``index``-th strategy, consistent across figures."""
+    return STRATEGY_COLOURS[index % len(STRATEGY_COLOURS)]
+
+
+def title(text: str, subtitle: str | None = None) -> dict[str, Any]:
+    """A left-aligned layout title with an optional explanatory subtitle (already escaped)."""
+    spec: dict[str, Any] = {"text": text, "x": 0.01, "xanchor": "left", "font": {"size": 17}}
+    if subtitle:
+        spec["subtitle"] = {"text": subtitle, "font": {"size": 12, "color": SUBTITLE_COLOUR}}
+    return spec
+
+
+def top_margin(subtitle: str | None) -> int:
+    """Room above the plot for the title and each subtitle line."""
+    return 60 + (18 * (subtitle.count("<br>") + 1) + 10 if subtitle else 0)
+
+
+def category_axis(labels: Sequence[object], axis_title: str, limit: int = LABEL_CHARS) -> dict[str, Any]:
+    """A numeric axis labelled with truncated names, so duplicate or long names never merge."""
+    return {
+        "title": {"text": axis_title},
+        "tickmode": "array",
+        "tickvals": list(range(len(labels))),
+        "ticktext": [short_label(label, limit) for label in labels],
+        "showgrid": False,
+        "zeroline": False,
+        "automargin": True,
+    }
+
+
+def grid_height(rows: int, extra: int = 220) -> int:
+    """Figure height for ``rows`` rows of cells or bars: roomy for few, compact for many."""
+    per_row = 40 if rows <= 8 else 28 if rows <= 20 else 20
+    return int(min(max(extra + per_row * rows, 340), 1500))
+
+
+def message_figure(heading: str, message: str) -> go.Figure:
+    """An empty figure that explains why there is nothing to plot."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"size": 15, "color": SUBTITLE_COLOUR},
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title(heading),
+        height=320,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+    )
+    return fig
+
+
+def cell_outline(col: int, row: int, colour: str, width: float = 2.5) -> dict[str, Any]:
+    """A rectangle shape around one heatmap cell on numeric axes."""
+    return {
+        "type": "rect",
+        "xref": "x",
+        "yref": "y",
+        "x0": col - 0.5,
+        "x1": col + 0.5,
+        "y0": row - 0.5,
+        "y1": row + 0.5,
+        "line": {"color": colour, "width": width},
+        "fillcolor": "rgba(0,0,0,0)",
+    }

@@ -1,0 +1,182 @@
+"""JSON shape, CSV rows and plain-language summaries of hand-made comparisons."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from prompting.classes import ClassName
+from prompting.export import (
+    comparison_to_csv,
+    comparison_to_dict,
+    plain_language_summary,
+    to_jsonable,
+)
+from prompting.results import Comparison, ImageRecord, StrategyResult
+
+
+def make_result(name: str, label: str, probs: np.ndarray, metrics: dict | None = None, **extra) -> StrategyResult:
+    """A result whose logits are log-probabilities (so predictions follow the probabilities)."""
+    p = np.asarray(probs, dtype=float)
+    return StrategyResult(
+        name=name, label=label, similarities=p / 10, logits=np.log(p + 1e-9), probabilities=p,
+        probability_kind=extra.pop("kind", "softmax"),
+        prompts=[[f"a photo of class {k}."] for k in range(p.shape[1])],
+        prompt_similarities=[p[:, [k]] / 10 for k in range(p.shape[1])],
+        metrics=metrics, **extra,
+    )
+
+
+def one_hot_probs(predicted: list[int], c: int, confidence: float = 0.8) -> np.ndarray:
+    """Probabilities that put ``confidence`` on each image's predicted class."""
+    p = np.full((len(predicted), c), (1 - confidence) / (c - 1))
+    p[np.arange(len(predicted)), predicted] = confidence
+    return p
+
+
+def make_comparison(
+    labels: list[int | None],
+    predictions: dict[str, list[int]],
+    class_names: tuple[str, ...] = ("cat", "dog", "car"),
+    **extra,
+) -> Comparison:
+    """Images img0..imgN with ``labels``; one strategy per entry of ``predictions`` (label = key)."""
+    classes = [ClassName.plain(name) for name in class_names]
+    images = [ImageRecord(path=f"/data/img{i}.jpg", name=f"img{i}.jpg", label=label) for i, label in enumerate(labels)]
+    strategies = {
+        key.lower().replace(" ", "_"): make_result(key.lower().replace(" ", "_"), key,
+                                                    one_hot_probs(preds, len(classes)))
+        for key, preds in predictions.items()
+    }
+    return Comparison(model="tiny/clip", classes=classes, images=images, strategies=strategies, **extra)
+
+
+def test_comparison_to_dict_shape_and_values() -> None:
+    comparison = make_comparison(
+        [0, 1, None], {"Names": [0, 2, 1]}, skipped=[{"path": "x.txt", "reason": "not an image"}],
+        encoder_stats={"prompts_encoded": 3, "prompts_cached": 1},
+    )
+    comparison.classes[1] = ClassName(display="dog", prompt="domestic dog")
+    result = comparison.strategies["names"]
+    result.metrics = {"nll": np.float32(0.5), "top1": 2 / 3, "ece": float("nan"), "temperature": 1.23456789,
+                      "reliability": [{"lower": 0.0, "upper": 0.5, "count": np.int64(0), "confidence": None}],
+                      "confusion": np.array([[1, 0], [0, 1]])}
+    result.seed_runs = [{"seed": 1, "top1": np.float64(0.5), "predictions": np.array([0, 1, 2])}]
+    result.notes = ["note"]
+    data = comparison_to_dict(comparison)
+    assert list(data) == ["model", "classes", "class_prompt_names", "images", "skipped", "strategies", "encoder"]
+    assert data["classes"] == ["cat", "dog", "car"]
+    assert data["class_prompt_names"] == ["cat", "domestic dog", "car"]
+    assert data["images"] == [{"path": "/data/img0.jpg", "label": "cat"}, {"path": "/data/img1.jpg", "label": "dog"},
+                              {"path": "/data/img2.jpg", "label": None}]
+    assert data["skipped"] == [{"path": "x.txt", "reason": "not an image"}]
+    assert data["encoder"] == {"prompts_encoded": 3, "prompts_cached": 1}
+    names = data["strategies"]["names"]
+    assert list(names) == ["label", "probability_kind", "probabilities", "predictions", "metrics", "seed_runs", "notes"]
+    assert names["label"] == "Names" and names["probability_kind"] == "softmax"
+    assert names["predictions"] == ["cat", "car", "dog"]
+    assert names["probabilities"][0] == [0.8, 0.1, 0.1]
+    metrics = names["metrics"]
+    assert list(metrics)[:7] == ["top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll"]
+    assert metrics["top1"] == 0.666667 and metrics["top5"] is None and metrics["ece"] is None
+    assert metrics["nll"] == 0.5 and metrics["temperature"] == 1.234568
+    assert metrics["confusion"] == [[1, 0], [0, 1]] and metrics["reliability"][0]["count"] == 0
+    assert names["seed_runs"] == [{"seed": 1, "top1": 0.5, "predictions": [0, 1, 2]}]
+    assert names["notes"] == ["note"]
+    json.dumps(data, allow_nan=False)
+
+
+def test_comparison_to_dict_without_labels_or_stats() -> None:
+    data = comparison_to_dict(make_comparison([None, None], {"Names": [0, 1]}))
+    assert data["strategies"]["names"]["metrics"] is None
+    assert data["encoder"] == {"prompts_encoded": None, "prompts_cached": None}
+    assert all(type(x) is float for row in data["strategies"]["names"]["probabilities"] for x in row)
+
+
+def test_to_jsonable_converts_numpy_and_non_finite() -> None:
+    value = {1: (np.float32(np.inf), np.bool_(True), np.int32(4)), "a": [np.nan, 1e-9, "text"]}
+    assert to_jsonable(value) == {"1": [None, True, 4], "a": [None, 0.0, "text"]}
+
+
+def test_comparison_to_csv_rows() -> None:
+    comparison = make_comparison([0, None], {"Names": [0, 1], "Ensemble": [1, 1]}, class_names=("cat", "=dog", "car"))
+    rows = list(csv.reader(io.StringIO(comparison_to_csv(comparison))))
+    assert rows[0] == ["image_path", "image_name", "label", "strategy", "strategy_label", "prediction",
+                       "top_probability", "correct", "p(cat)", "p(=dog)", "p(car)"]
+    assert len(rows) == 1 + 2 * 2
+    assert rows[1] == ["/data/img0.jpg", "img0.jpg", "cat", "names", "Names", "cat", "0.800000", "true",
+                       "0.800000", "0.100000", "0.100000"]
+    assert rows[2][:8] == ["/data/img1.jpg", "img1.jpg", "", "names", "Names", "'=dog", "0.800000", ""]
+    assert rows[3][3] == "ensemble" and rows[3][7] == "false"
+
+
+def test_summary_labelled_ranks_strategies_best_first() -> None:
+    labels = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
+    ensemble = list(labels)
+    ensemble[9] = 1
+    names = [0, 1, 2, 0, 1, 2, 1, 0, 1, 1]
+    comparison = make_comparison(labels, {"bare class names": names, "80-template ensemble": ensemble})
+    comparison.strategies["80-template_ensemble"].metrics = {"ece": 0.05}
+    comparison.strategies["bare_class_names"].metrics = {"ece": 0.2}
+    sentences = plain_language_summary(comparison)
+    assert sentences[0] == (
+        'With "80-template ensemble", 9 of 10 images were classified correctly; with "bare class names", 6 of 10.'
+    )
+    assert sentences[1] == 'The most common mistake with "80-template ensemble": 1 image of "cat" classified as "dog".'
+    assert "most closely with \"80-template ensemble\"" in sentences[2] and "5.0 percentage points" in sentences[2]
+    assert sentences[-1] == "These results come from only 10 images, so differences of one or two images may be chance."
+
+
+def test_summary_ties_partial_labels_and_large_sample() -> None:
+    tie = make_comparison([0, 1], {"A": [0, 0], "B": [0, 0], "C": [1, 0]})
+    assert plain_language_summary(tie)[0] == (
+        'With "A" and "B", 1 of 2 images were classified correctly; with "C", 0 of 2.'
+    )
+    partial = make_comparison([0, None, 1], {"A": [0, 1, 1]})
+    sentences = plain_language_summary(partial)
+    assert sentences[0].startswith("Only 2 of 3 images have a known true class")
+    assert sentences[1] == 'With "A", 2 of 2 labelled images were classified correctly.'
+    big = make_comparison([0] * 40, {"A": [0] * 40})
+    assert not any("chance" in sentence for sentence in plain_language_summary(big))
+
+
+def test_summary_unlabelled_reports_agreement() -> None:
+    comparison = make_comparison([None] * 10, {"A": [0] * 10, "B": [0] * 8 + [1, 2], "C": [0] * 9 + [2]})
+    sentences = plain_language_summary(comparison)
+    assert sentences[0] == "All 3 strategies agreed on 8 of 10 images."
+    assert sentences[1] == 'They disagreed on 2 images ("img8.jpg", "img9.jpg").'
+    assert "accuracy cannot be measured" in sentences[2]
+    single = plain_language_summary(make_comparison([None] * 3, {"A": [2, 2, 0]}))
+    assert 'most frequent prediction of "A" was "car" (2 of 3)' in single[0]
+
+
+def test_summary_seeds_problems_and_empty_cases() -> None:
+    comparison = make_comparison(
+        [0, 1], {"A": [0, 1]}, skipped=[{"path": "a", "reason": "x"}, {"path": "b", "reason": "y"}],
+        strategy_errors={"cupl": "descriptions missing for 'dog'"},
+    )
+    comparison.strategies["a"].seed_runs = [{"seed": 0, "top1": 0.5}, {"seed": 1, "top1": 1.0}]
+    sentences = plain_language_summary(comparison)
+    assert '"A" depends on a random seed: over 2 seeds, top-1 accuracy ranged from 50% to 100%.' in sentences
+    assert "\"cupl\" could not be run: descriptions missing for 'dog'." in sentences
+    assert sentences[-1] == "2 files could not be read and were skipped."
+    unlabelled = make_comparison([None, None], {"A": [0, 1]})
+    unlabelled.strategies["a"].seed_runs = [{"seed": 0, "predictions": [0, 1]}, {"seed": 1, "predictions": [0, 2]}]
+    assert any("same prediction for 1 of 2 images" in s for s in plain_language_summary(unlabelled))
+    comparison.strategies["a"].seed_runs = [{"seed": 0, "top1": 0.5}, {"seed": 1, "top1": 0.5}]
+    assert '"A" depends on a random seed: over 2 seeds, top-1 accuracy was 50% for every seed.' in (
+        plain_language_summary(comparison)
+    )
+    empty = Comparison(model="m", classes=[ClassName.plain("cat")], images=[], strategies={})
+    assert plain_language_summary(empty) == ["No strategies were run."]
+
+
+@pytest.mark.parametrize("kind", ["softmax", "sigmoid"])
+def test_probability_kind_round_trips(kind: str) -> None:
+    comparison = make_comparison([0], {"A": [0]})
+    comparison.strategies["a"].probability_kind = kind  # type: ignore[assignment]
+    assert comparison_to_dict(comparison)["strategies"]["a"]["probability_kind"] == kind

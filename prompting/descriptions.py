@@ -1,0 +1,200 @@
+"""CuPL / DCLIP descriptions files: import, match to a class list, export.
+
+Both papers publish a flat JSON object ``{class name: [sentence or phrase, ...]}``, which is
+also what generation produces and what the app lets people edit. Loading is lenient where the
+published files need it and strict about shape:
+
+* Strings are trimmed and inner whitespace collapsed; blank strings are dropped.
+* A key that appears more than once is **merged**: its lists are concatenated in file order
+  and the key is reported (logged; ``read_descriptions`` returns it). Repeats inside a list
+  are kept, as in the published CuPL files, where they weight the class mean.
+* A key with an empty list is kept with ``[]`` so matching reports the class as missing.
+* Anything else (not an object, a value that is not a list of strings) is a DescriptionsError
+  naming the key and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prompting.classes import ClassName
+from prompting.errors import DescriptionsError
+from prompting.storage import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedDescriptions:
+    """A parsed descriptions file and what was unusual about it."""
+
+    data: dict[str, list[str]]
+    duplicate_keys: list[str] = field(default_factory=list)
+    empty_keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DescriptionMatch:
+    """Descriptions aligned with a class list.
+
+    ``per_class[i]`` belongs to ``classes[i]`` (empty where missing); ``missing`` lists display
+    names with no or an empty entry; ``extra`` lists keys that match no class.
+    """
+
+    per_class: list[list[str]]
+    missing: list[str]
+    extra: list[str]
+
+    def summary(self) -> str:
+        """A one-line report of the match, naming missing classes and unmatched keys."""
+        matched = len(self.per_class) - len(self.missing)
+        parts = [f"Descriptions for {matched} of {len(self.per_class)} classes"]
+        if self.missing:
+            parts.append("none for: " + ", ".join(self.missing))
+        if self.extra:
+            parts.append(f"{len(self.extra)} entries match no class: " + ", ".join(self.extra))
+        return "; ".join(parts) + "."
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, so duplicate keys stay visible."""
+
+
+def _pairs_hook(pairs: list[tuple[str, Any]]) -> _Pairs:
+    """Keep every (key, value) pair (``json`` itself keeps only the last of a repeated key)."""
+    return _Pairs(pairs)
+
+
+def _clean_list(key: str, value: Any) -> list[str]:
+    """The trimmed non-blank strings of ``value``; DescriptionsError if it is not a string list."""
+    if not isinstance(value, list) or isinstance(value, _Pairs):
+        raise DescriptionsError(
+            f"Entry '{key}' must be a list of strings, not {_json_kind(value)}; the file should map "
+            "each class name to a list like [\"a photo of ...\", ...]."
+        )
+    cleaned = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise DescriptionsError(f"Entry '{key}' item {index + 1} is {_json_kind(item)}, not a string.")
+        text = " ".join(item.split())
+        if text:
+            cleaned.append(text)
+    return cleaned
+
+
+def _json_kind(value: Any) -> str:
+    """'an object', 'a number', ... for messages."""
+    if isinstance(value, _Pairs):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return {bool: "true/false", type(None): "null"}.get(type(value), "a number")
+
+
+def _read_text(source: str | Path) -> tuple[str, str]:
+    """(text, name for messages): ``source`` is a Path, JSON text, or a path string."""
+    if isinstance(source, str) and not source.strip():
+        raise DescriptionsError("The descriptions text is empty: paste or import a JSON object {class: [...]}.")
+    if isinstance(source, str) and (source.lstrip().startswith(("{", "[", '"')) or "\n" in source):
+        return source, "the descriptions text"
+    path = Path(source)
+    try:
+        return path.read_text(encoding="utf-8-sig"), f"descriptions file '{path}'"
+    except UnicodeDecodeError as exc:
+        raise DescriptionsError(f"Descriptions file '{path}' is not UTF-8 text.") from exc
+    except OSError as exc:
+        raise DescriptionsError(f"Cannot read descriptions file '{path}': {exc.strerror or exc}.") from exc
+
+
+def read_descriptions(source: str | Path) -> LoadedDescriptions:
+    """Parse a CuPL/DCLIP JSON file or text, reporting merged duplicate keys and empty entries."""
+    text, name = _read_text(source)
+    try:
+        pairs = json.loads(text, object_pairs_hook=_pairs_hook)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise DescriptionsError(f"The {name} is not valid JSON: {exc.msg} at {where}.") from exc
+    if not isinstance(pairs, _Pairs):
+        raise DescriptionsError(
+            f"The {name} must be a JSON object mapping class names to lists of strings, not {_json_kind(pairs)}."
+        )
+    data: dict[str, list[str]] = {}
+    duplicates: list[str] = []
+    for raw_key, value in pairs:
+        key = " ".join(raw_key.split())
+        if not key:
+            raise DescriptionsError(f"The {name} has an empty class name as a key.")
+        items = _clean_list(key, value)
+        if key in data:
+            if key not in duplicates:
+                duplicates.append(key)
+            data[key] = data[key] + items
+        else:
+            data[key] = items
+    if not data:
+        raise DescriptionsError(f"The {name} has no entries.")
+    empty = [key for key, items in data.items() if not items]
+    if duplicates:
+        log.warning("The %s repeats keys %s; their lists were merged.", name, ", ".join(duplicates))
+    return LoadedDescriptions(data=data, duplicate_keys=duplicates, empty_keys=empty)
+
+
+def load_descriptions(source: str | Path) -> dict[str, list[str]]:
+    """``{class: [strings]}`` from a CuPL/DCLIP JSON file or text (see the module notes)."""
+    return read_descriptions(source).data
+
+
+def normalize_key(name: str) -> str:
+    """The form used to match keys to classes: case-folded, '_' as ' ', single spaces."""
+    return " ".join(name.replace("_", " ").split()).casefold()
+
+
+def match_descriptions(class_names: list[ClassName], data: Mapping[str, list[str]]) -> DescriptionMatch:
+    """Align ``data`` with ``class_names``: a key matches a class by display name first, then
+    by prompt name, case-insensitively and treating '_' as ' '. Keys that normalise alike
+    ("great_white_shark", "Great white shark") are merged by concatenation."""
+    by_key: dict[str, list[str]] = {}
+    original: dict[str, str] = {}
+    for key, items in data.items():
+        norm = normalize_key(key)
+        by_key[norm] = by_key.get(norm, []) + list(items)
+        original.setdefault(norm, key)
+    assigned: dict[int, str] = {}
+    used: set[str] = set()
+    for attribute in ("display", "prompt"):
+        for index, cls in enumerate(class_names):
+            norm = normalize_key(getattr(cls, attribute))
+            if index not in assigned and norm in by_key and norm not in used:
+                assigned[index] = norm
+                used.add(norm)
+    per_class = [by_key[assigned[i]] if i in assigned else [] for i in range(len(class_names))]
+    missing = [cls.display for cls, items in zip(class_names, per_class) if not items]
+    extra = [original[norm] for norm in by_key if norm not in used]
+    return DescriptionMatch(per_class=per_class, missing=missing, extra=extra)
+
+
+def _validated(data: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """``data`` as a plain dict after checking it is {str: [str, ...]}."""
+    result: dict[str, list[str]] = {}
+    for key, items in data.items():
+        if not isinstance(key, str) or not key.strip():
+            raise DescriptionsError(f"Cannot export descriptions: class name {key!r} is not a non-empty string.")
+        result[key] = _clean_list(key, items)
+    return result
+
+
+def export_descriptions(data: Mapping[str, list[str]]) -> str:
+    """The published JSON format, ``{class: [strings]}``, pretty-printed UTF-8 text."""
+    return json.dumps(_validated(data), ensure_ascii=False, indent=4) + "\n"
+
+
+def save_descriptions(path: str | Path, data: Mapping[str, list[str]]) -> None:
+    """Write ``data`` atomically: readers see the old file or the complete new one."""
+    atomic_write_bytes(Path(path), export_descriptions(data).encode("utf-8"))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from prompting.errors import ClassListError
+from prompting.storage import read_user_text
 
 PROMPT_NAME_SEPARATOR = "|"
 
@@ -81,9 +82,4 @@ def validate_classes(classes: list[ClassName]) -> list[ClassName]:
 
 def read_class_file(path: str) -> list[ClassName]:
     """Read a class list file (one class per line, optional ``display | prompt``)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise ClassListError(f"Cannot read class list file '{path}': {exc.strerror or exc}.") from exc
-    return parse_class_list(text)
+    return parse_class_list(read_user_text(path, "class list file", ClassListError))

@@ -21,6 +21,15 @@ def cache_dir() -> Path:
     return root
 
 
+def read_user_text(path: str | Path, what: str, error: type[Exception]) -> str:
+    """Read a user-named UTF-8 text file; failures raise ``error`` naming ``what`` and why."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise error(f"Cannot read {what} '{path}': {reason}.") from exc
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see either the old or the new file, never half."""
     path = Path(path)

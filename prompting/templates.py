@@ -10,6 +10,7 @@ which is replaced by the class's prompt name.
 from __future__ import annotations
 
 from prompting.errors import StrategyError
+from prompting.storage import read_user_text
 
 PLACEHOLDER = "{}"
 
@@ -139,12 +140,7 @@ def parse_templates(text: str) -> list[str]:
 
 def read_template_file(path: str) -> list[str]:
     """Read a template file (one template per line, see ``parse_templates``)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise StrategyError(f"Cannot read template file '{path}': {exc.strerror or exc}.") from exc
-    return parse_templates(text)
+    return parse_templates(read_user_text(path, "template file", StrategyError))
 
 
 def fill(template: str, name: str) -> str:

@@ -1,0 +1,87 @@
+"""Prompt Workbench web app: ``python app.py [--model M] [--models A,B] [--host H] [--port P]``.
+
+Thin: settings are parsed once, the page is composed from ``components/``, and all logic
+lives in ``prompting/``. Models load lazily at the first run, so the page starts even when
+the default model cannot be loaded (the error then shows in the page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from components.api_endpoints import build_api
+from components.classes_panel import build_classes_panel, wire_classes_panel
+from components.images_panel import build_images_panel, wire_images_panel
+from components.results_area import build_results_area, wire_results_area
+from components.run_panel import build_run_bar, wire_run
+from components.settings_panel import build_settings_panel, wire_settings_panel
+from components.strategies_panel import build_strategies_panel
+from components.theme import build_theme, page_css
+from prompting.app_config import AppConfig, parse_app_args
+from prompting.session_store import CancelRegistry, ResultStore
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+TITLE = "Prompt Workbench"
+INTRO = (
+    "Compare ways of writing prompts for a zero-shot image classifier on your own images: "
+    "no training, just words. Follow the three steps, press **Run**, and read the results below."
+)
+CACHE_CLEANUP = (3600, 6 * 3600)  # every hour, delete uploads and downloads older than six hours
+
+
+class Workbench(gr.Blocks):
+    """The app's Blocks; ``launch()`` always applies the theme, CSS and upload limits."""
+
+    def __init__(self, config: AppConfig) -> None:
+        super().__init__(title=TITLE, delete_cache=CACHE_CLEANUP, analytics_enabled=False)
+        self.workbench_config = config
+
+    def launch(self, **kwargs: Any) -> Any:  # type: ignore[override]  # keyword arguments only
+        """Launch with the operator's limits: upload size, and no file serving beyond assets."""
+        defaults = {
+            "theme": build_theme(),
+            "css": page_css(),
+            "max_file_size": self.workbench_config.max_upload_bytes,
+            "allowed_paths": [str(ASSETS)],
+            "footer_links": ["api"],
+        }
+        return super().launch(**{**defaults, **kwargs})
+
+
+def build_demo(config: AppConfig) -> Workbench:
+    """The whole page: three input steps, the run bar, the results tabs and the API endpoints."""
+    store, cancels = ResultStore(), CancelRegistry()
+    with Workbench(config) as demo:
+        token = gr.State(None)
+        with gr.Column(elem_id="header"):
+            gr.Markdown(f"# {TITLE}", elem_id="title")
+            gr.Markdown(INTRO, elem_classes=["intro"])
+        with gr.Row(equal_height=False, elem_id="steps"):
+            images = build_images_panel()
+            classes = build_classes_panel()
+            strategies = build_strategies_panel(config)
+        settings = build_settings_panel(config)
+        bar = build_run_bar()
+        results = build_results_area()
+        wire_images_panel(images, classes.box)
+        wire_classes_panel(classes, settings.templates)
+        wire_settings_panel(settings, config, classes.box, strategies.picker)
+        wire_run(bar, images, classes.box, strategies, settings, results, token, config, store, cancels)
+        wire_results_area(results, token, store, classes.box)
+        build_api(config)
+    return demo
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse settings, build the page and serve it until interrupted."""
+    config = parse_app_args(argv)
+    demo = build_demo(config)
+    demo.queue(default_concurrency_limit=2).launch(server_name=config.host, server_port=config.port)
+
+
+if __name__ == "__main__":
+    main()

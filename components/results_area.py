@@ -1,0 +1,89 @@
+"""The results area: a placeholder until the first run, then tabs filled from one run record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from components.calibration_panel import (
+    CalibrationPanel,
+    build_calibration_panel,
+    render_calibration,
+    wire_calibration_panel,
+)
+from components.disambiguation_panel import (
+    DisambiguationPanel,
+    build_disambiguation_panel,
+    render_disambiguation,
+    wire_disambiguation_panel,
+)
+from components.export_panel import ExportPanel, build_export_panel, wire_export_panel
+from components.results_panel import (
+    PredictionsPanel,
+    build_predictions_panel,
+    render_predictions,
+    wire_predictions_panel,
+)
+from prompting.session_store import ResultStore, RunRecord
+
+PLACEHOLDER = (
+    "Results appear here after you press **Run**: a plain-language summary, predictions side by side, "
+    "heatmaps, accuracy and calibration (with true classes), and look-alike class names."
+)
+
+
+@dataclass
+class ResultsArea:
+    """Handles of every results tab."""
+
+    placeholder: gr.Markdown
+    column: gr.Column
+    predictions: PredictionsPanel
+    calibration: CalibrationPanel
+    disambiguation: DisambiguationPanel
+    export: ExportPanel
+
+    @property
+    def outputs(self) -> list[Any]:
+        """Components ``render_results`` fills, in its order."""
+        return [
+            self.placeholder, self.column, *self.predictions.outputs, *self.calibration.outputs,
+            *self.disambiguation.outputs, self.export.files,
+        ]
+
+
+def build_results_area() -> ResultsArea:
+    """The placeholder and the (initially hidden) results tabs."""
+    placeholder = gr.Markdown(PLACEHOLDER, elem_id="results-placeholder", elem_classes=["placeholder"])
+    with gr.Column(visible=False, elem_id="results") as column:
+        with gr.Tabs(elem_id="results-tabs"):
+            predictions = build_predictions_panel()
+            with gr.Tab("Accuracy & calibration", id="tab-calibration"):
+                calibration = build_calibration_panel()
+            with gr.Tab("Class names", id="tab-disambiguation"):
+                disambiguation = build_disambiguation_panel()
+            with gr.Tab("Export", id="tab-export"):
+                export = build_export_panel()
+    return ResultsArea(placeholder, column, predictions, calibration, disambiguation, export)
+
+
+def render_results(record: RunRecord, notes: list[str]) -> list[Any]:
+    """Values for ``ResultsArea.outputs``."""
+    return [
+        gr.Markdown(visible=False),
+        gr.Column(visible=True),
+        *render_predictions(record, notes),
+        *render_calibration(record),
+        *render_disambiguation(record),
+        None,
+    ]
+
+
+def wire_results_area(area: ResultsArea, token: gr.State, store: ResultStore, classes_box: gr.Textbox) -> None:
+    """Every tab's own interactions."""
+    wire_predictions_panel(area.predictions, token, store)
+    wire_calibration_panel(area.calibration, token, store)
+    wire_disambiguation_panel(area.disambiguation, token, store, classes_box)
+    wire_export_panel(area.export, token, store)

@@ -1,0 +1,98 @@
+"""One-click A/B test of a class's prompt name: the original vs a rewrite, same images.
+
+Both sides are scored with the same strategy and model; only the chosen class's prompt name
+differs, so every change in the predictions comes from that rewrite.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from prompting.classes import ClassName
+from prompting.compare import ImageInput, compare
+from prompting.disambiguation import with_prompt_name
+from prompting.errors import ClassListError
+from prompting.models import DualEncoder
+from prompting.results import Comparison
+from prompting.strategies import StrategySpec
+
+
+@dataclass
+class RewriteTrial:
+    """The outcome: per-image predictions before and after, and counts for the summary."""
+
+    class_display: str
+    original: str
+    rewritten: str
+    rows: list[list[str]]
+    changed: int
+    correct_before: int | None
+    correct_after: int | None
+    labelled: int
+    predicted_before: int
+    predicted_after: int
+
+    def summary(self) -> str:
+        """One plain sentence on what the rewrite changed."""
+        total = len(self.rows)
+        head = (
+            f'Prompting "{self.class_display}" as "{self.rewritten}" instead of "{self.original}" changed the '
+            f"top prediction of {self.changed} of {total} image{'s' if total != 1 else ''}"
+        )
+        if self.correct_before is not None and self.correct_after is not None:
+            correct = f"{self.correct_before} → {self.correct_after} of {self.labelled} labelled images"
+            return f"{head}; correct: {correct}."
+        return (
+            f'{head}; images predicted as "{self.class_display}": {self.predicted_before} → {self.predicted_after}. '
+            "Add true classes to see whether that is better."
+        )
+
+
+def ab_test_rewrite(
+    encoder: DualEncoder,
+    images: list[ImageInput],
+    classes: list[ClassName],
+    spec: StrategySpec,
+    index: int,
+    rewritten: str,
+    cancel: threading.Event | None = None,
+) -> RewriteTrial:
+    """Score ``spec`` with class ``index`` prompted as is and as ``rewritten``."""
+    if not 0 <= index < len(classes):
+        raise ClassListError(f"There is no class number {index + 1} in the current class list.")
+    if not rewritten.strip():
+        raise ClassListError("Write the rewritten prompt name to test, e.g. 'crane, a type of bird'.")
+    before = compare(encoder, images, classes, [spec], strict=True, cancel=cancel)
+    after = compare(encoder, images, with_prompt_name(classes, index, rewritten), [spec], strict=True, cancel=cancel)
+    return _trial(before, after, index, classes[index], rewritten.strip())
+
+
+def _trial(before: Comparison, after: Comparison, index: int, cls: ClassName, rewritten: str) -> RewriteTrial:
+    first, second = next(iter(before.strategies.values())), next(iter(after.strategies.values()))
+    old, new = first.predictions(1)[:, 0], second.predictions(1)[:, 0]
+    names = [c.display for c in before.classes]
+    rows = []
+    for i, image in enumerate(before.images):
+        mark = "" if image.label is None else ("✓ " if new[i] == image.label else "✗ ")
+        rows.append([
+            image.name,
+            "" if image.label is None else names[image.label],
+            f"{names[old[i]]} ({first.probabilities[i, old[i]]:.2f})",
+            f"{mark}{names[new[i]]} ({second.probabilities[i, new[i]]:.2f})",
+            "yes" if old[i] != new[i] else "",
+        ])
+    labelled = [i for i, image in enumerate(before.images) if image.label is not None]
+    truth = [before.images[i].label for i in labelled]
+    return RewriteTrial(
+        class_display=cls.display,
+        original=cls.prompt,
+        rewritten=rewritten,
+        rows=rows,
+        changed=int((old != new).sum()),
+        correct_before=sum(int(old[i] == t) for i, t in zip(labelled, truth)) if labelled else None,
+        correct_after=sum(int(new[i] == t) for i, t in zip(labelled, truth)) if labelled else None,
+        labelled=len(labelled),
+        predicted_before=int((old == index).sum()),
+        predicted_after=int((new == index).sum()),
+    )

@@ -1,0 +1,240 @@
+"""The web app's named endpoints, driven with gradio_client against a tiny model on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from app import build_demo
+from prompting.app_config import AppConfig
+from tests.conftest import make_image
+
+CLASSES = "cat\ndog | small dog\nbird"
+MISSING_MODEL = "/no/such/model-dir"
+# Gradio's queue itself trips pandas 3 deprecation warnings; they are not this app's.
+pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_clip_dir: Path, tiny_siglip_dir: Path) -> Iterator[str]:
+    """The app on a free local port with the tiny CLIP (and tiny SigLIP as second model)."""
+    config = AppConfig(model=str(tiny_clip_dir), models=(str(tiny_siglip_dir), MISSING_MODEL), max_upload_mb=5)
+    demo = build_demo(config)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url: str) -> Client:
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("app-images")
+    return [make_image(folder / f"img{index}.png", seed=index) for index in range(3)]
+
+
+def test_only_the_named_endpoints_are_public(client: Client) -> None:
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(endpoints) == {"/classify", "/compare", "/evaluate"}
+
+
+def test_classify_returns_top_k_per_image_and_strategy(client: Client, images: list[Path]) -> None:
+    result = client.predict(
+        images=[handle_file(str(p)) for p in images], classes=CLASSES, strategies=["classname", "ensemble7"],
+        top_k=2, api_name="/classify",
+    )
+    assert result["probability_kind"] == "softmax"
+    assert "softmax" in result["probability_meaning"]
+    assert [image["name"] for image in result["images"]] == ["img0.png", "img1.png", "img2.png"]
+    for image in result["images"]:
+        assert set(image["predictions"]) == {"classname", "ensemble7"}
+        for top in image["predictions"].values():
+            assert len(top) == 2
+            assert {entry["class"] for entry in top} <= {"cat", "dog", "bird"}
+            assert top[0]["probability"] >= top[1]["probability"]
+
+
+def test_compare_returns_the_export_json_with_metrics_when_labelled(client: Client, images: list[Path]) -> None:
+    result = client.predict(
+        images=[handle_file(str(p)) for p in images], classes=CLASSES, strategies=["classname", "template", "waffle"],
+        labels=["cat", "dog", "bird"],
+        options={"templates": ["a photo of a {}.", "art of the {}."], "waffle": {"seeds": [0, 1], "n_words": 3,
+                                                                                  "n_chars": 3}},
+        api_name="/compare",
+    )
+    assert result["classes"] == ["cat", "dog", "bird"]
+    assert result["class_prompt_names"] == ["cat", "small dog", "bird"]
+    assert list(result["strategies"]) == ["classname", "template", "waffle"]
+    for strategy in result["strategies"].values():
+        assert len(strategy["probabilities"]) == 3
+        assert sum(strategy["probabilities"][0]) == pytest.approx(1.0, abs=1e-5)
+        assert 0.0 <= strategy["metrics"]["top1"] <= 1.0
+        assert strategy["metrics"]["ece"] is not None
+    assert len(result["strategies"]["waffle"]["seed_runs"]) == 2
+    assert result["summary"] and "of 3" in result["summary"][0]
+
+
+def test_compare_two_models_puts_them_side_by_side(
+    client: Client, images: list[Path], tiny_clip_dir: Path, tiny_siglip_dir: Path
+) -> None:
+    result = client.predict(
+        images=[handle_file(str(images[0]))], classes=CLASSES, strategies=["classname"],
+        second_model=str(tiny_siglip_dir), api_name="/compare",
+    )
+    kinds = {key: value["probability_kind"] for key, value in result["strategies"].items()}
+    assert kinds == {f"classname@{tiny_clip_dir.name}": "softmax", f"classname@{tiny_siglip_dir.name}": "sigmoid"}
+
+
+def test_a_bad_image_is_skipped_with_its_reason_and_the_rest_scored(
+    client: Client, images: list[Path], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"definitely not a png")
+    files = [handle_file(str(images[0])), handle_file(str(broken)), handle_file(str(images[1]))]
+    result = client.predict(images=files, classes=CLASSES, strategies=["classname"], api_name="/compare")
+    assert len(result["skipped"]) == 1
+    assert "broken.png" in result["skipped"][0]["reason"]
+    assert len(result["strategies"]["classname"]["probabilities"]) == 2
+
+
+def test_an_empty_class_list_is_a_readable_error(client: Client, images: list[Path]) -> None:
+    with pytest.raises(AppError, match="class list is empty"):
+        client.predict(images=[handle_file(str(images[0]))], classes="\n  \n", strategies=["classname"],
+                       api_name="/classify")
+
+
+def test_a_strategy_missing_its_inputs_keeps_the_others(client: Client, images: list[Path]) -> None:
+    result = client.predict(images=[handle_file(str(images[0]))], classes=CLASSES,
+                            strategies=["classname", "cupl"], api_name="/compare")
+    assert list(result["strategies"]) == ["classname"]
+    assert "CuPL" in next(iter(result["strategy_errors"].values()))
+
+
+def test_labels_outside_the_class_list_are_refused(client: Client, images: list[Path]) -> None:
+    with pytest.raises(AppError, match="not in the class list"):
+        client.predict(images=[handle_file(str(images[0]))], classes=CLASSES, labels=["horse"],
+                       strategies=["classname"], api_name="/compare")
+
+
+def test_a_model_that_cannot_load_is_a_readable_error(client: Client, images: list[Path]) -> None:
+    with pytest.raises(AppError, match="Could not load model '/no/such/model-dir'"):
+        client.predict(images=[handle_file(str(images[0]))], classes=CLASSES, model=MISSING_MODEL,
+                       api_name="/classify")
+
+
+def test_only_uploads_and_assets_are_served(app_url: str) -> None:
+    root = Path(__file__).resolve().parent.parent
+
+    def status(path: Path) -> int:
+        try:
+            with urllib.request.urlopen(f"{app_url}gradio_api/file={path}") as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert status(root / "assets" / "style.css") == 200
+    assert status(root / "app.py") == 403
+    assert status(Path("/etc/passwd")) == 403
+
+
+def test_a_model_outside_the_menu_is_refused() -> None:
+    from components.run_panel import chosen_models
+    from prompting.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="not offered"):
+        chosen_models(AppConfig(model="a", models=("b",)), "evil/model", None)
+
+
+def _zip(path: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _png(seed: int, tmp_path: Path) -> bytes:
+    return make_image(tmp_path / f"source{seed}.png", seed).read_bytes()
+
+
+def test_evaluate_a_labelled_zip_returns_metrics(client: Client, tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "set.zip", {
+        f"pets/{name}/{index}.png": _png(seed, tmp_path)
+        for seed, (name, index) in enumerate([("cat", 0), ("cat", 1), ("dog", 0), ("dog", 1)])
+    })
+    result = client.predict(dataset=handle_file(str(archive)), classes="", strategies=["classname", "ensemble7"],
+                            api_name="/evaluate")
+    assert result["classes"] == ["cat", "dog"]
+    assert result["n_images"] == 4
+    for metrics in result["metrics"].values():
+        assert set(metrics) >= {"top1", "mean_per_class_recall", "ece", "mce", "brier", "nll", "temperature"}
+        assert metrics["confusion"] is not None and sum(map(sum, metrics["confusion"])) == 4
+
+
+def test_evaluate_refuses_a_zip_with_a_path_traversal_entry(client: Client, tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "evil.zip", {"cat/0.png": _png(1, tmp_path), "../../escape.png": _png(2, tmp_path)})
+    with pytest.raises(AppError, match="climbs out"):
+        client.predict(dataset=handle_file(str(archive)), classes="", strategies=["classname"], api_name="/evaluate")
+    assert not (tmp_path.parent / "escape.png").exists()
+
+
+def test_two_clients_at_once_get_their_own_results(app_url: str, tmp_path: Path) -> None:
+    first = [make_image(tmp_path / "a" / f"a{index}.png", seed=10 + index) for index in range(2)]
+    second = [make_image(tmp_path / "b" / f"b{index}.png", seed=20 + index) for index in range(3)]
+
+    def call(paths: list[Path], classes: str) -> dict:
+        return Client(app_url, verbose=False).predict(
+            images=[handle_file(str(p)) for p in paths], classes=classes, strategies=["classname"],
+            api_name="/classify",
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        a = pool.submit(call, first, "cat\ndog")
+        b = pool.submit(call, second, "car\ntruck\nship")
+        result_a, result_b = a.result(timeout=120), b.result(timeout=120)
+    assert [image["name"] for image in result_a["images"]] == ["a0.png", "a1.png"]
+    assert [image["name"] for image in result_b["images"]] == ["b0.png", "b1.png", "b2.png"]
+    assert {p["class"] for image in result_a["images"] for p in image["predictions"]["classname"]} <= {"cat", "dog"}
+    assert {p["class"] for image in result_b["images"] for p in image["predictions"]["classname"]} <= {
+        "car", "truck", "ship"}
+
+
+def test_files_given_as_urls_are_not_fetched(client: Client) -> None:
+    with pytest.raises(AppError, match="does not fetch files"):
+        client.predict(images=[handle_file("http://127.0.0.1:9/cat.png")], classes=CLASSES,
+                       strategies=["classname"], api_name="/classify")
+
+
+def test_reruns_reuse_cached_prompts_and_an_edit_encodes_only_that_class(client: Client, images: list[Path]) -> None:
+    def encoder_stats(classes: str) -> dict:
+        return client.predict(images=[handle_file(str(images[0]))], classes=classes, strategies=["ensemble7"],
+                              api_name="/compare")["encoder"]
+
+    first = encoder_stats(CLASSES)
+    assert first["prompts_encoded"] == 3 * 7
+    assert encoder_stats(CLASSES) == {"prompts_encoded": 0, "prompts_cached": 21}
+    assert encoder_stats(CLASSES.replace("bird", "bird | songbird")) == {"prompts_encoded": 7, "prompts_cached": 14}
+
+
+def test_uploads_over_the_size_limit_are_refused(client: Client, tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * (6 * 2**20))  # the fixture's limit is 5 MiB
+    with pytest.raises(Exception, match="(?i)size|large|413"):
+        client.predict(images=[handle_file(str(big))], classes=CLASSES, api_name="/classify")

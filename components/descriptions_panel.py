@@ -3,6 +3,8 @@ file, then review and edit the text before it is scored."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -146,7 +148,7 @@ def _import(path: str | None) -> Any:
     if not path:
         return gr.skip()
     try:
-        return export_descriptions(load_descriptions(path))
+        return export_descriptions(load_descriptions(Path(path)))
     except PromptingError as exc:
         raise gr.Error(str(exc), title="Could not import the descriptions") from exc
 

@@ -340,7 +340,7 @@ def reliability_diagram(results: dict[str, StrategyResult]) -> go.Figure:
             )
         )
     subtitle = (
-        "Points below the dashed line = overconfident. Bigger dot = more images. "
+        "Below the dashed line = overconfident. Bigger dot = more images.<br>"
         "ECE = average gap between confidence and accuracy (lower is better)."
     )
     if any(result.probability_kind == "sigmoid" for result in results.values()):

@@ -101,10 +101,25 @@ def compare(
                 raise
             comparison.strategy_errors[key] = str(exc)
             continue
-        comparison.strategies[key] = score_plan(encoder, store, image_vectors, plan, key, label, labels, stats)
+        comparison.strategies[key] = score_plan(
+            encoder, store, image_vectors, plan, key, label, labels, stats,
+            progress=_batch_progress(report, cancel, label, 0.1 + 0.9 * index / len(specs), 0.9 / len(specs)),
+        )
     comparison.encoder_stats = stats.as_dict()
     report(1.0, "Done")
     return comparison
+
+
+def _batch_progress(
+    report: ProgressFn, cancel: threading.Event | None, label: str, start: float, span: float
+) -> Callable[[int, int], None]:
+    """Per-batch callback: reports prompts encoded so far and stops promptly when cancelled."""
+
+    def on_batch(done: int, total: int) -> None:
+        _check_cancel(cancel)
+        report(start + span * done / max(total, 1), f"{label}: encoded {done} of {total} new prompts")
+
+    return on_batch
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:

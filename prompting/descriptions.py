@@ -99,18 +99,21 @@ def _json_kind(value: Any) -> str:
 
 
 def _read_text(source: str | Path) -> tuple[str, str]:
-    """(text, name for messages): ``source`` is a Path, JSON text, or a path string."""
-    if isinstance(source, str) and not source.strip():
-        raise DescriptionsError("The descriptions text is empty: paste or import a JSON object {class: [...]}.")
-    if isinstance(source, str) and (source.lstrip().startswith(("{", "[", '"')) or "\n" in source):
-        return source, "the descriptions text"
-    path = Path(source)
+    """(text, name for messages): a ``Path`` is read as a file; a ``str`` is always JSON text.
+
+    Keeping the two apart means text typed into the page or sent through the API can never
+    name a file on the server.
+    """
+    if isinstance(source, str):
+        if not source.strip():
+            raise DescriptionsError("The descriptions text is empty: paste or import a JSON object {class: [...]}.")
+        return source, "descriptions text"
     try:
-        return path.read_text(encoding="utf-8-sig"), f"descriptions file '{path}'"
+        return source.read_text(encoding="utf-8-sig"), f"descriptions file '{source}'"
     except UnicodeDecodeError as exc:
-        raise DescriptionsError(f"Descriptions file '{path}' is not UTF-8 text.") from exc
+        raise DescriptionsError(f"Descriptions file '{source}' is not UTF-8 text.") from exc
     except OSError as exc:
-        raise DescriptionsError(f"Cannot read descriptions file '{path}': {exc.strerror or exc}.") from exc
+        raise DescriptionsError(f"Cannot read descriptions file '{source}': {exc.strerror or exc}.") from exc
 
 
 def read_descriptions(source: str | Path) -> LoadedDescriptions:

@@ -18,7 +18,7 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -66,15 +66,25 @@ class TextEmbeddingStore:
         """Normalised embeddings for ``prompts`` (in order), encoding only cache misses.
 
         Counts (distinct prompts) go to the store's running totals and to ``stats`` if given.
+        ``progress(done, total)`` is called after each batch; if it raises (e.g. the user
+        cancelled), the prompts encoded so far are still saved to the cache.
         """
         with self._lock:
             missing = list(dict.fromkeys(p for p in prompts if p not in self._vectors))
         cached = len(set(prompts)) - len(missing)
-        if missing:
-            fresh = self._encode_sorted(missing, progress)
-            with self._lock:
-                self._vectors.update(zip(missing, fresh))
-            self._write_shard(missing, fresh)
+        encoded: list[str] = []
+        vectors: list[np.ndarray] = []
+        try:
+            for batch, batch_vectors in self._encode_sorted(missing):
+                encoded.extend(batch)
+                vectors.extend(batch_vectors)
+                with self._lock:
+                    self._vectors.update(zip(batch, batch_vectors))
+                if progress:
+                    progress(len(encoded), len(missing))
+        finally:
+            if encoded:
+                self._write_shard(encoded, np.stack(vectors))
         for counter in (self.stats, stats):
             if counter is not None:
                 counter.prompts_cached += cached
@@ -84,20 +94,15 @@ class TextEmbeddingStore:
                 return np.zeros((0, 0), dtype=np.float32)
             return np.stack([self._vectors[p] for p in prompts])
 
-    def _encode_sorted(self, prompts: list[str], progress: Progress | None) -> np.ndarray:
-        """Encode in batches of similar token length (dynamic padding wastes little)."""
+    def _encode_sorted(self, prompts: list[str]) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Encode in batches of similar token length, so dynamic padding wastes little."""
+        if not prompts:
+            return
         lengths = self.encoder.token_lengths(prompts)
-        order = sorted(range(len(prompts)), key=lambda i: lengths[i])
-        chunks: list[tuple[list[int], np.ndarray]] = []
-        for start in range(0, len(order), TEXT_BATCH_SIZE):
-            batch = order[start : start + TEXT_BATCH_SIZE]
-            chunks.append((batch, self.encoder.encode_text([prompts[i] for i in batch])))
-            if progress:
-                progress(min(start + TEXT_BATCH_SIZE, len(order)), len(order))
-        result = np.zeros((len(prompts), chunks[0][1].shape[1]), dtype=np.float32)
-        for batch, vectors in chunks:
-            result[batch] = vectors
-        return result
+        ordered = [prompts[i] for i in sorted(range(len(prompts)), key=lambda i: lengths[i])]
+        for start in range(0, len(ordered), TEXT_BATCH_SIZE):
+            batch = ordered[start : start + TEXT_BATCH_SIZE]
+            yield batch, self.encoder.encode_text(batch)
 
     def _write_shard(self, prompts: list[str], vectors: np.ndarray) -> None:
         buffer = io.BytesIO()

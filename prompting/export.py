@@ -75,6 +75,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
         "images": [{"path": img.path, "label": _label_name(img.label, names)} for img in comparison.images],
         "skipped": [{"path": item.get("path"), "reason": item.get("reason")} for item in comparison.skipped],
         "strategies": {name: _strategy_dict(result, names) for name, result in comparison.strategies.items()},
+        "strategy_errors": dict(comparison.strategy_errors),
         "encoder": {key: to_jsonable(comparison.encoder_stats.get(key)) for key in ENCODER_KEYS},
     }
 

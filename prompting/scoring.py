@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from prompting.embeddings import EncodeStats, TextEmbeddingStore
+from prompting.embeddings import EncodeStats, Progress, TextEmbeddingStore
 from prompting.metrics import evaluate
 from prompting.models import DualEncoder
 from prompting.results import StrategyResult
@@ -34,10 +34,12 @@ def class_similarities(
     return similarities.astype(np.float64), per_prompt, class_vectors
 
 
-def embed_plan(store: TextEmbeddingStore, prompts: list[list[str]], stats: EncodeStats) -> list[np.ndarray]:
+def embed_plan(
+    store: TextEmbeddingStore, prompts: list[list[str]], stats: EncodeStats, progress: Progress | None = None
+) -> list[np.ndarray]:
     """Embed every class's prompts with one cache lookup; one array per class."""
     flat = [p for class_prompts in prompts for p in class_prompts]
-    vectors = store.embed(flat, stats=stats)
+    vectors = store.embed(flat, stats=stats, progress=progress)
     bounds = np.cumsum([0] + [len(p) for p in prompts])
     return [vectors[bounds[i] : bounds[i + 1]] for i in range(len(prompts))]
 
@@ -51,9 +53,13 @@ def score_plan(
     label: str,
     labels: np.ndarray | None,
     stats: EncodeStats,
+    progress: Progress | None = None,
 ) -> StrategyResult:
-    """Score one strategy's prompts against the images; metrics when every image is labelled."""
-    prompt_vectors = embed_plan(store, plan.prompts, stats)
+    """Score one strategy's prompts against the images; metrics when every image is labelled.
+
+    ``progress(done, total)`` is called after each batch of newly encoded prompts.
+    """
+    prompt_vectors = embed_plan(store, plan.prompts, stats, progress)
     similarities, per_prompt, class_vectors = class_similarities(image_vectors, prompt_vectors, plan.aggregation)
     logits = encoder.logits(similarities)
     result = StrategyResult(

@@ -15,7 +15,6 @@ from prompting.datasets import scan_folder, with_classes
 from prompting.descriptions import load_descriptions
 from prompting.errors import (
     DatasetError,
-    DescriptionsError,
     PromptingError,
     StrategyError,
 )
@@ -87,15 +86,7 @@ def _spec(name: str, inputs: StrategyInputs) -> StrategySpec:
 
 
 def descriptions_from_text(text: str) -> dict[str, list[str]]:
-    """CuPL/DCLIP descriptions from JSON text typed or sent by a visitor.
-
-    ``load_descriptions`` reads a *file* when given a string that does not look like JSON;
-    text from the page or the API must never name a server file, so it has to be JSON.
-    """
-    if not text.lstrip().startswith(("{", "[")):
-        raise DescriptionsError(
-            "Descriptions must be JSON text: an object such as {\"cat\": [\"a small furry pet\", ...]}."
-        )
+    """CuPL/DCLIP descriptions from JSON text typed or sent by a visitor (never a file path)."""
     return load_descriptions(text)
 
 
@@ -215,7 +206,7 @@ def top_predictions(comparison: Comparison, k: int = 3) -> dict[str, Any]:
         "probability_meaning": PROBABILITY_LABELS[comparison.probability_kind],
         "strategies": {key: result.label for key, result in comparison.strategies.items()},
         "images": images,
-        "skipped": list(comparison.skipped),
+        "skipped": _named_skips(comparison),
         "strategy_errors": dict(comparison.strategy_errors),
     }
 
@@ -231,11 +222,15 @@ def comparison_payload(comparison: Comparison) -> dict[str, Any]:
     return {
         **payload,
         "images": [{"name": names.get(image.pop("path"), ""), **image} for image in payload["images"]],
-        "skipped": [{"name": Path(item.pop("path") or "").name, **item} for item in payload["skipped"]],
+        "skipped": _named_skips(comparison),
         "probability_meaning": PROBABILITY_LABELS[comparison.probability_kind],
-        "strategy_errors": dict(comparison.strategy_errors),
         "summary": plain_language_summary(comparison),
     }
+
+
+def _named_skips(comparison: Comparison) -> list[dict[str, str]]:
+    """Skipped files by name and reason, without server paths."""
+    return [{"name": Path(item.get("path") or "").name, "reason": item.get("reason", "")} for item in comparison.skipped]
 
 
 def labelled_folder_images(root: Path) -> list[tuple[Path, str | None]]:

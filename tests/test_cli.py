@@ -124,3 +124,13 @@ def test_module_entry_point_runs_and_reports_unknown_model(tmp_path: Path) -> No
     listing = subprocess.run([sys.executable, "-m", "prompting", "presets"], cwd=REPO, capture_output=True,
                              text=True, timeout=60)
     assert listing.returncode == 0 and "imagenet1k" in listing.stdout and "1000 classes" in listing.stdout
+
+
+def test_evaluate_json_reports_no_strategy_errors_on_success(tiny_clip_dir: Path, flat_folder: Path, tmp_path: Path) -> None:
+    classes = _write(tmp_path / "c.txt", "cat\ndog\n")
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--model", str(tiny_clip_dir), "--images", str(flat_folder), "--classes", classes,
+                 "--strategy", "waffle", "--seed", "1", "--seed", "2", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["strategy_errors"] == {}
+    assert [run["seed"] for run in data["strategies"]["waffle"]["seed_runs"]] == [1, 2]

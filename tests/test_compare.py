@@ -97,3 +97,29 @@ def test_no_readable_image_and_cancel(tiny_clip_dir: Path, tmp_path: Path, flat_
     inputs = [ImageInput(str(p)) for p in sorted(flat_folder.iterdir())]
     with pytest.raises(Cancelled):
         compare(encoder, inputs, CLASSES, [StrategySpec("classname")], cancel=stop)
+
+
+def test_cancel_during_text_encoding_stops_between_batches_and_keeps_work(
+    tiny_clip_dir: Path, flat_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import prompting.embeddings as embeddings
+
+    monkeypatch.setattr(embeddings, "TEXT_BATCH_SIZE", 8)
+    encoder = load_model(str(tiny_clip_dir))
+    stop = threading.Event()
+    messages: list[str] = []
+
+    def progress(fraction: float, message: str) -> None:
+        messages.append(message)
+        if "encoded 16 of" in message:
+            stop.set()
+
+    inputs = [ImageInput(str(p)) for p in sorted(flat_folder.iterdir())]
+    with pytest.raises(Cancelled):
+        compare(encoder, inputs, CLASSES, [StrategySpec("ensemble80")], progress=progress, cancel=stop)
+    # the stop is noticed at the next batch boundary: 3 batches of 8 were encoded and cached
+    assert [m for m in messages if "encoded" in m][-1].endswith("encoded 16 of 240 new prompts")
+    resumed = compare(encoder, inputs, CLASSES, [StrategySpec("ensemble80")])
+    assert resumed.encoder_stats == {"prompts_encoded": 240 - 24, "prompts_cached": 24}

@@ -49,7 +49,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def test_load_published_cupl_file(tmp_path: Path) -> None:
     path = tmp_path / "cifar10_prompts_full.json"
     path.write_text(CUPL_PUBLISHED, encoding="utf-8")
-    for source in (path, str(path), CUPL_PUBLISHED):
+    for source in (path, CUPL_PUBLISHED):
         assert load_descriptions(source) == {
             "airplane": [
                 "An airplane typically has two wings and a tail.",
@@ -104,6 +104,13 @@ def test_empty_lists_and_blank_strings_are_reported_as_missing() -> None:
 def test_bad_shapes_are_rejected_with_the_problem_named(text: str, message: str) -> None:
     with pytest.raises(DescriptionsError, match=message.replace("(", "\\(").replace(")", "\\)")):
         load_descriptions(text)
+
+
+def test_a_string_is_never_read_as_a_file_path(tmp_path: Path) -> None:
+    path = tmp_path / "secret.json"
+    path.write_text('{"cat": ["x"]}', encoding="utf-8")
+    with pytest.raises(DescriptionsError, match="not valid JSON"):
+        load_descriptions(str(path))
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

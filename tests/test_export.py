@@ -68,7 +68,7 @@ def test_comparison_to_dict_shape_and_values() -> None:
     result.seed_runs = [{"seed": 1, "top1": np.float64(0.5), "predictions": np.array([0, 1, 2])}]
     result.notes = ["note"]
     data = comparison_to_dict(comparison)
-    assert list(data) == ["model", "classes", "class_prompt_names", "images", "skipped", "strategies", "encoder"]
+    assert list(data) == ["model", "classes", "class_prompt_names", "images", "skipped", "strategies", "strategy_errors", "encoder"]
     assert data["classes"] == ["cat", "dog", "car"]
     assert data["class_prompt_names"] == ["cat", "domestic dog", "car"]
     assert data["images"] == [{"path": "/data/img0.jpg", "label": "cat"}, {"path": "/data/img1.jpg", "label": "dog"},

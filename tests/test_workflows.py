@@ -85,7 +85,7 @@ def test_descriptions_text_never_names_a_server_file(tmp_path: Path) -> None:
     secret.write_text('{"cat": ["server-side secret"]}')
     specs, errors = build_specs(["cupl", "classname"], StrategyInputs(cupl_json=str(secret)))
     assert [spec.name for spec in specs] == ["classname"]
-    assert "must be JSON text" in errors["CuPL"] and "server-side secret" not in errors["CuPL"]
+    assert "not valid JSON" in errors["CuPL"] and "server-side secret" not in errors["CuPL"]
 
 
 def test_labels_match_display_or_prompt_names_ignoring_case() -> None:

@@ -77,7 +77,7 @@ def build_settings_panel(config: AppConfig) -> SettingsPanel:
             with gr.Tab("WaffleCLIP", id="settings-waffle"):
                 with gr.Row():
                     seeds = gr.Slider(1, 10, value=3, step=1, label="Random seeds", scale=2,
-                                      info="Results are shown as mean ± spread over seeds.")
+                                      info="Heatmaps pool all seeds' prompts; accuracy is also given per seed as mean ± std (the paper's number).")
                     words = gr.Number(15, label="Random-word descriptors", precision=0, minimum=0, maximum=100)
                     chars = gr.Number(15, label="Random-character descriptors", precision=0, minimum=0, maximum=100)
                 concept = gr.Textbox("", label="Concept (optional)", placeholder="e.g. bird",

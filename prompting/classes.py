@@ -30,6 +30,12 @@ class ClassName:
         return f"{self.display} {PROMPT_NAME_SEPARATOR} {self.prompt}"
 
 
+def spoken_name(name: str) -> str:
+    """A class name as it goes into prompts: underscores become spaces (as DCLIP's and
+    WaffleCLIP's ``wordify`` do, and as folder names like ``great_white_shark`` need)."""
+    return " ".join(name.replace("_", " ").split())
+
+
 def parse_class_line(line: str) -> ClassName | None:
     """Parse ``display`` or ``display | prompt name``; blank lines and ``#`` comments give None."""
     text = line.strip()

@@ -10,6 +10,8 @@ CLIP's ``data/prompts.md`` (CLIP_benchmark's ``en_classnames.json`` and
   name stays OpenAI's (see ``prompting.classes`` for the ``display | prompt`` form).
 * EuroSAT lists its classes in the order of the dataset's folders (AnnualCrop, Forest, ...),
   as CLIP_benchmark and torchvision do, not in the order printed in prompts.md.
+* Oxford-IIIT Pets follows CLIP_benchmark (title case, the dataset's label order) rather than
+  prompts.md (cats first, lower-case dogs); the tokenizers lower-case, so prompts are unchanged.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prompting.classes import spoken_name
 from prompting.errors import StrategyError
 
 CLASS_SLOT = "{}"
@@ -133,11 +134,6 @@ def article(name: str) -> str:
     if lower.startswith(_CONSONANT_SOUND_PREFIXES) and not lower.startswith(_NOT_CONSONANT_SOUND_PREFIXES):
         return "a"
     return "an" if lower[0] in "aeiou" else "a"
-
-
-def spoken_name(name: str) -> str:
-    """A class name as it goes into prompts: underscores become spaces (as in both references)."""
-    return " ".join(name.replace("_", " ").split())
 
 
 def fill(question: str, name: str) -> str:

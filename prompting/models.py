@@ -3,8 +3,10 @@
 CLIP family (CLIP, MetaCLIP, ...): logits = exp(logit_scale) * cos, softmax over classes,
 text padded dynamically (truncated at the model's context length).
 SigLIP family (SigLIP, SigLIP 2): logits = exp(logit_scale) * cos + logit_bias, an independent
-sigmoid per class, text padded to ``max_length`` 64 as the models were trained. SigLIP 2 was
-trained on lower-cased text, so prompts are lower-cased for it.
+sigmoid per class, text right-padded to ``max_length`` 64 and encoded without an attention
+mask, as big_vision trained them (the text tower pools the last position). transformers'
+pipeline passes the tokenizer's mask; we follow the original training. SigLIP 2 was trained
+on lower-cased text, so prompts are lower-cased for it.
 """
 
 from __future__ import annotations
@@ -36,10 +38,22 @@ class TextSettings:
     padding: Literal["longest", "max_length"]
     max_length: int
     lowercase: bool
+    attention_mask: bool
 
     def key(self) -> str:
         """A short string identifying these settings."""
-        return f"pad={self.padding};max={self.max_length};lower={int(self.lowercase)}"
+        return (
+            f"pad={self.padding};max={self.max_length};lower={int(self.lowercase)};"
+            f"mask={int(self.attention_mask)}"
+        )
+
+    def tokenize(self, tokenizer: Any, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Token tensors for the text tower (right padding; no mask where the family has none)."""
+        tokens = tokenizer(
+            texts, padding=self.padding, max_length=self.max_length, truncation=True,
+            padding_side="right", return_tensors="pt",
+        )
+        return {k: v for k, v in tokens.items() if k == "input_ids" or (self.attention_mask and k == "attention_mask")}
 
 
 @dataclass
@@ -77,15 +91,8 @@ class DualEncoder:
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """L2-normalised text embeddings (float32, len(texts) x D) for one batch."""
-        settings = self.text_settings
-        tokens = self.processor.tokenizer(
-            self.prepare_text(texts),
-            padding=settings.padding,
-            max_length=settings.max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        inputs = {k: v.to(self.device) for k, v in tokens.items() if k in _accepted(self.model.get_text_features)}
+        tokens = self.text_settings.tokenize(self.processor.tokenizer, self.prepare_text(texts))
+        inputs = {k: v.to(self.device) for k, v in tokens.items()}
         with self.lock, torch.inference_mode():
             features = _pooled(self.model.get_text_features(**inputs))
         return _normalise(features)
@@ -164,6 +171,7 @@ def _load(name: str, revision: str | None, device: torch.device) -> DualEncoder:
         padding="max_length" if is_siglip else "longest",
         max_length=SIGLIP_TEXT_LENGTH if is_siglip else _context_length(model),
         lowercase=model_type == "siglip2",
+        attention_mask=not is_siglip,
     )
     bias = float(model.logit_bias.detach().float().cpu().reshape(-1)[0]) if is_siglip else 0.0
     return DualEncoder(

@@ -1,8 +1,11 @@
 """Registry of prompting strategies: each turns a class list into prompts and names its aggregation.
 
+Class names enter prompts with underscores as spaces (``spoken_name``), as the references do.
+
 Aggregation rules:
 - ``mean_embedding`` (class name, templates, 80/7-template ensembles, CuPL): the class vector is
   the mean of L2-normalised prompt embeddings, normalised again (CLIP notebook, open_clip).
+  CuPL keeps repeated sentences, which weight the mean as in CuPL's reference code.
 - ``mean_score`` (DCLIP, WaffleCLIP): the class score is the mean of per-prompt cosine
   similarities (DCLIP's and WaffleCLIP's reference code), not the cosine of a mean embedding.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
-from prompting.classes import ClassName
+from prompting.classes import ClassName, spoken_name
 from prompting.descriptions import match_descriptions
 from prompting.descriptors import clean_descriptors, dclip_prompt
 from prompting.errors import DescriptionsError, StrategyError
@@ -60,11 +63,11 @@ class Strategy:
 
 
 def _templated(templates: list[str] | tuple[str, ...], classes: list[ClassName]) -> list[list[str]]:
-    return [[fill(t, c.prompt) for t in templates] for c in classes]
+    return [[fill(t, spoken_name(c.prompt)) for t in templates] for c in classes]
 
 
 def _build_classname(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
-    return PromptPlan([[c.prompt] for c in classes], "mean_embedding")
+    return PromptPlan([[spoken_name(c.prompt)] for c in classes], "mean_embedding")
 
 
 def _build_template(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
@@ -99,7 +102,7 @@ def _matched(classes: list[ClassName], spec: StrategySpec, kind: str) -> tuple[l
 
 def _build_cupl(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
     sentences, notes = _matched(classes, spec, "CuPL")
-    return PromptPlan([list(dict.fromkeys(s)) for s in sentences], "mean_embedding", notes=notes)
+    return PromptPlan(sentences, "mean_embedding", notes=notes)
 
 
 def _build_dclip(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
@@ -109,7 +112,7 @@ def _build_dclip(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
         cleaned = clean_descriptors(raw)
         if not cleaned:
             raise DescriptionsError(f"The DCLIP descriptors for '{cls.display}' are all empty or malformed.")
-        prompts.append([dclip_prompt(cls.prompt, phrase) for phrase in cleaned])
+        prompts.append([dclip_prompt(spoken_name(cls.prompt), phrase) for phrase in cleaned])
     return PromptPlan(prompts, "mean_score", notes=notes)
 
 
@@ -117,7 +120,7 @@ def _build_waffle(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
     options = spec.waffle or WaffleOptions()
     if not options.seeds:
         raise StrategyError("WaffleCLIP needs at least one seed.")
-    names = [c.prompt for c in classes]
+    names = [spoken_name(c.prompt) for c in classes]
     groups = [waffle_class_prompts(names, options, seed) for seed in options.seeds]
     merged = [[p for group in groups for p in group[index]] for index in range(len(classes))]
     notes = []

@@ -16,6 +16,9 @@ needed. The reference draws per class and then copies one class's list to all; h
 drawn and shared, which is the same distribution. Words and characters are drawn with
 replacement from ``numpy.random.default_rng(seed)`` (the reference seeds numpy's global state),
 and the list interleaves word and character descriptors as the reference's pairs do.
+Prompts use our DCLIP wording rule (``descriptors.descriptor_clause``), which matches whole
+first words: the reference's ``startswith('a')`` says "which is" for random strings such as
+"acetox bullba" (about 4% of descriptors), where we say "which has".
 """
 
 from __future__ import annotations

@@ -51,6 +51,8 @@ def test_logits_match_the_models_own_forward(fixture: str, request: pytest.Fixtu
     settings = encoder.text_settings
     text = encoder.processor.tokenizer(PROMPTS, padding=settings.padding, max_length=settings.max_length,
                                        truncation=True, return_tensors="pt")
+    if encoder.family == "siglip":  # SigLIP was trained without a text attention mask
+        text = {"input_ids": text["input_ids"]}
     pixels = encoder.processor.image_processor(images=images, return_tensors="pt")
     with torch.inference_mode():
         reference = encoder.model(**text, **pixels).logits_per_image.numpy()
@@ -66,6 +68,19 @@ def test_embeddings_are_unit_norm_and_padding_invariant(fixture: str, request: p
     np.testing.assert_allclose(batch, alone, atol=1e-5)
     images = encoder.encode_images(_images())
     np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-5)
+
+
+def test_siglip_text_is_right_padded_to_64_without_a_mask(tiny_siglip_dir: Path, tmp_path: Path) -> None:
+    encoder = load_model(str(tiny_siglip_dir))
+    assert encoder.text_settings.attention_mask is False
+    encoder.processor.tokenizer.padding_side = "left"  # as some SigLIP 2 tokenizers default
+    try:
+        tokens = encoder.text_settings.tokenize(encoder.processor.tokenizer, ["a cat", "a photo of a big dog"])
+    finally:
+        encoder.processor.tokenizer.padding_side = "right"
+    assert list(tokens) == ["input_ids"] and tokens["input_ids"].shape == (2, 64)
+    pad = encoder.processor.tokenizer.pad_token_id
+    assert tokens["input_ids"][0, 0] != pad and tokens["input_ids"][0, -1] == pad
 
 
 def test_softmax_sums_to_one_and_sigmoid_does_not(tiny_clip_dir: Path, tiny_siglip_dir: Path) -> None:

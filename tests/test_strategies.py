@@ -42,7 +42,8 @@ def test_template_strategy_defaults_and_validates() -> None:
 def test_cupl_matches_classes_by_name_and_reports_missing() -> None:
     data = {"Crane": ["A crane is a tall bird.", "A crane is a tall bird."], "heron": ["A grey heron."], "owl": ["x"]}
     plan = build_prompts(StrategySpec("cupl", descriptions=data), CLASSES)
-    assert plan.prompts == [["A crane is a tall bird."], ["A grey heron."]]
+    # repeats are kept: they weight the class mean, as in CuPL's reference code
+    assert plan.prompts == [["A crane is a tall bird.", "A crane is a tall bird."], ["A grey heron."]]
     assert plan.aggregation == "mean_embedding" and "owl" in plan.notes[0]
     with pytest.raises(DescriptionsError, match="heron"):
         build_prompts(StrategySpec("cupl", descriptions={"crane": ["a"]}), CLASSES)
@@ -75,3 +76,14 @@ def test_waffle_uses_the_same_descriptors_for_every_class_and_concatenates_seeds
     assert tails[0] == tails[1] == tails[2]
     assert plan.seed_groups[0][0] != plan.seed_groups[1][0]
     assert build_prompts(StrategySpec("waffle", waffle=options), classes).prompts == plan.prompts
+
+
+def test_underscores_in_class_names_become_spaces_in_every_strategy() -> None:
+    classes = as_class_names(["great_white_shark", "tiger_shark"])
+    assert build_prompts(StrategySpec("classname"), classes).prompts[0] == ["great white shark"]
+    assert build_prompts(StrategySpec("ensemble7"), classes).prompts[1][0] == "itap of a tiger shark."
+    dclip = build_prompts(StrategySpec("dclip", descriptions={"great_white_shark": ["a large fin"],
+                                                              "tiger shark": ["stripes"]}), classes)
+    assert dclip.prompts == [["great white shark, which is a large fin"], ["tiger shark, which has stripes"]]
+    waffle = build_prompts(StrategySpec("waffle", waffle=WaffleOptions(n_words=1, n_chars=1)), classes)
+    assert all(p.startswith("A photo of a great white shark, which") for p in waffle.prompts[0])

@@ -1,8 +1,9 @@
 """Find class names the model can hardly tell apart and suggest clearer prompt names.
 
 Confusable pairs come from the cosine between class text vectors under a strategy; a
-suggested rewrite adds the super-category that best fits the class list as a whole
-("crane" among herons and storks -> "crane, a type of bird"), scored by the model itself.
+suggested rewrite adds the super-category that best fits the class and the list around it
+while telling it apart from the class it is confused with ("crane" among herons and storks ->
+"crane, a type of bird"), scored by the model's own text encoder.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from prompting.classes import ClassName
+from prompting.classes import ClassName, spoken_name
 from prompting.embeddings import text_store
 from prompting.models import DualEncoder
 
@@ -55,23 +56,37 @@ def top2_margins(probabilities: np.ndarray) -> np.ndarray:
     return ordered[:, -1] - ordered[:, -2]
 
 
-def rank_categories(encoder: DualEncoder, classes: list[ClassName], categories: tuple[str, ...] = CATEGORIES) -> list[tuple[str, float]]:
-    """Super-categories ordered by cosine to the centroid of the class names' prompts."""
+def rank_categories(
+    encoder: DualEncoder, classes: list[ClassName], index: int, partner: int | None = None,
+    categories: tuple[str, ...] = CATEGORIES,
+) -> list[tuple[str, float]]:
+    """Super-categories for class ``index``, best first.
+
+    Score = cos(category, the class) + cos(category, the other classes' centroid), so the
+    category fits both the class and the list it sits in; with a ``partner`` (the class it is
+    confused with), minus cos(category, partner), so the category also tells the two apart.
+    """
     store = text_store(encoder)
-    class_vectors = store.embed([CATEGORY_TEMPLATE.format(c.prompt) for c in classes])
-    centroid = class_vectors.mean(axis=0)
-    centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+    vectors = store.embed([CATEGORY_TEMPLATE.format(spoken_name(c.prompt)) for c in classes])
+    others = np.delete(vectors, index, axis=0) if len(classes) > 1 else vectors
+    context = others.mean(axis=0)
+    context /= max(float(np.linalg.norm(context)), 1e-12)
     category_vectors = store.embed([CATEGORY_TEMPLATE.format(c) for c in categories])
-    scores = category_vectors @ centroid
+    scores = category_vectors @ vectors[index] + category_vectors @ context
+    if partner is not None and partner != index:
+        scores = scores - category_vectors @ vectors[partner]
     order = np.argsort(-scores, kind="stable")
     return [(categories[i], float(scores[i])) for i in order]
 
 
-def suggest_rewrites(encoder: DualEncoder, classes: list[ClassName], index: int, count: int = 3) -> list[str]:
+def suggest_rewrites(
+    encoder: DualEncoder, classes: list[ClassName], index: int, partner: int | None = None, count: int = 3,
+    categories: tuple[str, ...] = CATEGORIES,
+) -> list[str]:
     """Prompt-name rewrites for class ``index`` that add the best-fitting super-categories."""
-    name = classes[index].prompt
+    name = spoken_name(classes[index].prompt)
     suggestions: list[str] = []
-    for category, _ in rank_categories(encoder, classes):
+    for category, _ in rank_categories(encoder, classes, index, partner, categories):
         if category in name.lower():
             continue
         suggestions.append(f"{name}, a type of {category}")

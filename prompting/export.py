@@ -102,11 +102,15 @@ def _strategy_dict(result: StrategyResult, names: list[str]) -> dict[str, Any]:
 
 
 def comparison_to_csv(comparison: Comparison) -> str:
-    """One CSV row per (image, strategy) with the prediction and every class's probability."""
+    """One CSV row per (image, strategy) with the prediction and every class's probability.
+
+    Images are named, never located (no server paths); ``probability_kind`` says whether a
+    row's ``p(...)`` columns are softmax probabilities or independent sigmoid scores.
+    """
     names = [cls.display for cls in comparison.classes]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    header = ["image_path", "image_name", "label", "strategy", "strategy_label", "prediction",
+    header = ["image_name", "label", "strategy", "strategy_label", "probability_kind", "prediction",
               "top_probability", "correct"]
     writer.writerow(header + [f"p({name})" for name in names])
     for name, result in comparison.strategies.items():
@@ -116,8 +120,8 @@ def comparison_to_csv(comparison: Comparison) -> str:
             probabilities = np.asarray(result.probabilities[i], dtype=float)
             correct = "" if img.label is None else str(img.label == k).lower()
             writer.writerow([
-                _csv_text(img.path), _csv_text(img.name), _csv_text(_label_name(img.label, names) or ""),
-                _csv_text(name), _csv_text(result.label), _csv_text(names[k]),
+                _csv_text(img.name), _csv_text(_label_name(img.label, names) or ""),
+                _csv_text(name), _csv_text(result.label), result.probability_kind, _csv_text(names[k]),
                 _csv_number(probabilities[k]), correct,
                 *(_csv_number(p) for p in probabilities),
             ])
@@ -190,35 +194,50 @@ def _accuracy_sentences(comparison: Comparison, labelled: list[int]) -> list[str
 
 
 def _mistake_sentences(comparison: Comparison, name: str, labelled: list[int], truth: np.ndarray) -> list[str]:
-    predicted = top1_indices(comparison.strategies[name])[labelled]
-    mistakes = Counter((int(t), int(p)) for t, p in zip(truth, predicted) if t != p)
-    if not mistakes:
-        return []
-    (true, wrong), times = mistakes.most_common(1)[0]
+    """The best strategy's repeated confusion, and a warning when it piles onto one class."""
+    result = comparison.strategies[name]
+    predicted = top1_indices(result)[labelled]
     classes = comparison.classes
-    label = comparison.strategies[name].label
-    sentence = (
-        f'The most common mistake with "{label}": {_count(times, "image")} of "{classes[true].display}" '
-        f'classified as "{classes[wrong].display}".'
-    )
-    return [sentence]
+    sentences = []
+    mistakes = Counter((int(t), int(p)) for t, p in zip(truth, predicted) if t != p)
+    if mistakes:
+        (true, wrong), times = mistakes.most_common(1)[0]
+        if times >= 2:
+            sentences.append(
+                f'The most common mistake with "{result.label}": {times} images of "{classes[true].display}" '
+                f'classified as "{classes[wrong].display}".'
+            )
+    for result in comparison.strategies.values():
+        top, times = Counter(int(k) for k in top1_indices(result)[labelled]).most_common(1)[0]
+        if len(classes) > 2 and times > len(labelled) / 2 and times > int((truth == top).sum()) + 1:
+            sentences.append(
+                f'"{result.label}" predicted "{classes[top].display}" for {times} of {len(labelled)} images, '
+                "more often than that class occurs: it may be pulled towards that name."
+            )
+    return sentences
 
 
 def _calibration_sentences(comparison: Comparison) -> list[str]:
+    """Which strategy's confidence tracked its accuracy best (only on enough images to say)."""
     eces = {
         result.label: ece
         for result in comparison.strategies.values()
         if (ece := finite((result.metrics or {}).get("ece"))) is not None
     }
-    if not eces:
+    labelled = sum(img.label is not None for img in comparison.images)
+    if not eces or labelled < SMALL_SAMPLE:
         return []
     best = min(eces, key=lambda label: eces[label])
     gap = f"{eces[best] * 100:.1f} percentage points"
+    softmax_note = (
+        " (measured on the softmax over the model's logits, also for sigmoid models)"
+        if any(r.probability_kind == "sigmoid" for r in comparison.strategies.values()) else ""
+    )
     if len(eces) == 1:
-        return [f'On average, the confidence of "{best}" differed from its accuracy by {gap}.']
+        return [f'On average, the confidence of "{best}" differed from its accuracy by {gap}{softmax_note}.']
     sentence = (
         f'Confidence matched accuracy most closely with "{best}" '
-        f"(an average gap of {gap} between how sure it was and how often it was right)."
+        f"(an average gap of {gap} between how sure it was and how often it was right{softmax_note})."
     )
     return [sentence]
 
@@ -236,6 +255,14 @@ def _agreement_sentences(comparison: Comparison) -> list[str]:
     agree = (predictions == predictions[0]).all(axis=0)
     who = "Both strategies" if len(results) == 2 else f"All {len(results)} strategies"
     sentences = [f"{who} agreed on {int(agree.sum())} of {_count(n, 'image')}."]
+    if len(results) > 2:
+        pairs = [(int((predictions[a] == predictions[b]).sum()), a, b)
+                 for a in range(len(results)) for b in range(a + 1, len(results))]
+        count, a, b = max(pairs, key=lambda pair: pair[0])
+        if count > agree.sum():
+            sentences.append(
+                f'The closest pair, {_quoted([results[a].label, results[b].label])}, agreed on {count} of {n}.'
+            )
     disagreed = [comparison.images[i].name for i in np.flatnonzero(~agree)]
     if disagreed:
         examples = ", ".join(f'"{name}"' for name in disagreed[:3])

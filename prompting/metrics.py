@@ -166,6 +166,24 @@ def maximum_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int
     return float(gaps.max())
 
 
+def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval (95% by default) for a proportion; honest on small samples."""
+    if total <= 0:
+        return (0.0, 1.0)
+    p = successes / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def temperature_at_limit(temperature: float) -> bool:
+    """True when a fitted temperature sits on the search bound: the scores then carry no
+    usable confidence signal (the fit flattens them to near-uniform), so "after" numbers mislead."""
+    low, high = TEMPERATURE_BOUNDS
+    return bool(np.isclose(temperature, high, rtol=1e-3) or np.isclose(temperature, low, rtol=1e-3))
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The scalar T > 0 minimising the NLL of ``softmax(logits / T)`` (temperature scaling).
 
@@ -195,8 +213,10 @@ def evaluate(logits: np.ndarray, labels: np.ndarray, probability_kind: Probabili
     ``nll``, ``brier``, ``ece``, ``mce``, ``reliability`` (list of bins, see
     ``reliability_bins``) and ``confusion`` (C x C list of lists, rows = true class), all on
     ``softmax(logits)``; ``temperature`` (fitted T), ``nll_after_temperature``,
-    ``ece_after_temperature`` on ``softmax(logits / T)``; ``calibration_note`` (a sentence
-    for sigmoid models, whose top-label metrics use the softmax over logits; else None).
+    ``ece_after_temperature`` on ``softmax(logits / T)``; ``temperature_at_limit`` (T sits on
+    the search bound, so the after-temperature numbers mean nothing); ``top1_correct`` and
+    ``top1_interval`` (Wilson 95% interval for top-1); ``calibration_note`` (a sentence for
+    sigmoid models, whose top-label metrics use the softmax over logits; else None).
     """
     if probability_kind not in ("softmax", "sigmoid"):
         raise ValueError(f"probability_kind must be 'softmax' or 'sigmoid', got {probability_kind!r}.")
@@ -206,12 +226,15 @@ def evaluate(logits: np.ndarray, labels: np.ndarray, probability_kind: Probabili
     preds = probs.argmax(axis=1)
     temperature = fit_temperature(logits, labels)
     scaled = softmax(logits / temperature, axis=1)
+    correct = int(np.sum(preds == labels))
     return {
         "n_images": int(labels.size),
         "n_classes": int(n_classes),
         "n_classes_present": int(np.unique(labels).size),
         "probability_kind": probability_kind,
         "top1": topk_accuracy(logits, labels, 1),
+        "top1_correct": correct,
+        "top1_interval": list(wilson_interval(correct, int(labels.size))),
         "top5": topk_accuracy(logits, labels, 5) if n_classes >= 5 else None,
         "mean_per_class_recall": mean_per_class_recall(preds, labels, n_classes),
         "nll": negative_log_likelihood(probs, labels),
@@ -221,6 +244,7 @@ def evaluate(logits: np.ndarray, labels: np.ndarray, probability_kind: Probabili
         "reliability": reliability_bins(probs, labels),
         "confusion": confusion(preds, labels, n_classes).tolist(),
         "temperature": temperature,
+        "temperature_at_limit": temperature_at_limit(temperature),
         "nll_after_temperature": negative_log_likelihood(scaled, labels),
         "ece_after_temperature": expected_calibration_error(scaled, labels),
         "calibration_note": SIGMOID_CALIBRATION_NOTE if probability_kind == "sigmoid" else None,

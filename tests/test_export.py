@@ -105,13 +105,14 @@ def test_to_jsonable_converts_numpy_and_non_finite() -> None:
 def test_comparison_to_csv_rows() -> None:
     comparison = make_comparison([0, None], {"Names": [0, 1], "Ensemble": [1, 1]}, class_names=("cat", "=dog", "car"))
     rows = list(csv.reader(io.StringIO(comparison_to_csv(comparison))))
-    assert rows[0] == ["image_path", "image_name", "label", "strategy", "strategy_label", "prediction",
+    assert rows[0] == ["image_name", "label", "strategy", "strategy_label", "probability_kind", "prediction",
                        "top_probability", "correct", "p(cat)", "p(=dog)", "p(car)"]
     assert len(rows) == 1 + 2 * 2
-    assert rows[1] == ["/data/img0.jpg", "img0.jpg", "cat", "names", "Names", "cat", "0.800000", "true",
+    assert rows[1] == ["img0.jpg", "cat", "names", "Names", "softmax", "cat", "0.800000", "true",
                        "0.800000", "0.100000", "0.100000"]
-    assert rows[2][:8] == ["/data/img1.jpg", "img1.jpg", "", "names", "Names", "'=dog", "0.800000", ""]
-    assert rows[3][3] == "ensemble" and rows[3][7] == "false"
+    assert rows[2][:8] == ["img1.jpg", "", "names", "Names", "softmax", "'=dog", "0.800000", ""]
+    assert rows[3][2] == "ensemble" and rows[3][7] == "false"
+    assert "/data/" not in comparison_to_csv(comparison)
 
 
 def test_summary_labelled_ranks_strategies_best_first() -> None:
@@ -126,9 +127,23 @@ def test_summary_labelled_ranks_strategies_best_first() -> None:
     assert sentences[0] == (
         'With "80-template ensemble", 9 of 10 images were classified correctly; with "bare class names", 6 of 10.'
     )
-    assert sentences[1] == 'The most common mistake with "80-template ensemble": 1 image of "cat" classified as "dog".'
+    # one-off mistakes and a "best calibrated" ranking are not reported on 10 images
+    assert sentences[1:] == ["These results come from only 10 images, so differences of one or two images may be chance."]
+
+
+def test_summary_on_enough_images_reports_repeated_mistakes_collapse_and_calibration() -> None:
+    labels = [0, 1, 2] * 10
+    ensemble = [0, 1, 2] * 9 + [1, 1, 2]
+    collapsed = [1] * 20 + [0, 1, 2] * 3 + [2]
+    comparison = make_comparison(labels, {"80-template ensemble": ensemble, "bare class names": collapsed})
+    comparison.strategies["80-template_ensemble"].metrics = {"ece": 0.05}
+    comparison.strategies["bare_class_names"].metrics = {"ece": 0.2}
+    sentences = plain_language_summary(comparison)
+    assert sentences[0].startswith('With "80-template ensemble", 29 of 30 images were classified correctly')
+    assert '"bare class names" predicted "dog" for 23 of 30 images' in sentences[1]
     assert "most closely with \"80-template ensemble\"" in sentences[2] and "5.0 percentage points" in sentences[2]
-    assert sentences[-1] == "These results come from only 10 images, so differences of one or two images may be chance."
+    labels_twice = make_comparison([0, 0, 1] * 10, {"A": [1, 1, 1] * 10})
+    assert any('20 images of "cat" classified as "dog"' in s for s in plain_language_summary(labels_twice))
 
 
 def test_summary_ties_partial_labels_and_large_sample() -> None:
@@ -148,8 +163,9 @@ def test_summary_unlabelled_reports_agreement() -> None:
     comparison = make_comparison([None] * 10, {"A": [0] * 10, "B": [0] * 8 + [1, 2], "C": [0] * 9 + [2]})
     sentences = plain_language_summary(comparison)
     assert sentences[0] == "All 3 strategies agreed on 8 of 10 images."
-    assert sentences[1] == 'They disagreed on 2 images ("img8.jpg", "img9.jpg").'
-    assert "accuracy cannot be measured" in sentences[2]
+    assert sentences[1] == 'The closest pair, "A" and "C", agreed on 9 of 10.'
+    assert sentences[2] == 'They disagreed on 2 images ("img8.jpg", "img9.jpg").'
+    assert "accuracy cannot be measured" in sentences[3]
     single = plain_language_summary(make_comparison([None] * 3, {"A": [2, 2, 0]}))
     assert 'most frequent prediction of "A" was "car" (2 of 3)' in single[0]
 

@@ -245,3 +245,27 @@ def test_bad_parameters_raise_value_error() -> None:
         evaluate(HAND_SCORES, HAND_LABELS, probability_kind="linear")  # type: ignore[arg-type]
     with pytest.raises(DatasetError, match="Predictions must lie"):
         confusion(np.array([0, 5]), np.array([0, 1]), 3)
+
+
+def test_wilson_interval_matches_the_closed_form_and_is_honest_on_small_samples() -> None:
+    from prompting.metrics import wilson_interval
+
+    low, high = wilson_interval(7, 10)
+    # closed form for p=0.7, n=10, z=1.96: centre 0.6445, half-width 0.2477
+    assert (round(low, 3), round(high, 3)) == (0.397, 0.892)
+    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_evaluate_flags_a_temperature_stuck_at_the_bound() -> None:
+    from prompting.metrics import evaluate
+
+    rng = np.random.default_rng(3)
+    labels = np.arange(10) % 5
+    noise = evaluate(rng.normal(size=(10, 5)) * 20, labels)  # confident and wrong at random
+    informative = evaluate(np.eye(5)[labels] * 2.0 + rng.normal(scale=0.1, size=(10, 5)), labels)
+    assert informative["temperature_at_limit"] is False and informative["top1"] == 1.0
+    assert informative["top1_correct"] == 10
+    constant_wrong = evaluate(-np.eye(5)[labels] * 5.0, labels)
+    assert constant_wrong["temperature_at_limit"] is True
+    assert noise["top1_correct"] == round(noise["top1"] * 10)

@@ -54,3 +54,30 @@ def test_seed_summary_uses_population_std() -> None:
     mean, std = seed_summary([{"top1": 0.5}, {"top1": 0.7}, {"top1": None}])
     assert (round(mean, 6), round(std, 6)) == (0.6, 0.1)
     assert seed_summary([{"top1": None}]) is None
+
+
+class _FakeStore:
+    """Text vectors chosen by hand: 'bird' and 'machine' directions, crane halfway between."""
+
+    VECTORS = {
+        "a photo of a bird.": [1.0, 0.0, 0.0], "a photo of a machine.": [0.0, 1.0, 0.0],
+        "a photo of a toy.": [0.0, 0.0, 1.0], "a photo of a crane.": [0.7, 0.7, 0.1],
+        "a photo of a heron.": [0.95, 0.05, 0.0], "a photo of a excavator.": [0.05, 0.95, 0.0],
+    }
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return normalise_rows(np.array([self.VECTORS[t] for t in texts]))
+
+
+def test_rewrites_pick_the_category_that_separates_the_confused_pair(monkeypatch) -> None:
+    import prompting.disambiguation as disambiguation
+
+    monkeypatch.setattr(disambiguation, "text_store", lambda encoder: _FakeStore())
+    classes = [ClassName.plain(n) for n in ("crane", "heron", "excavator")]
+    categories = ("bird", "machine", "toy")
+    versus_excavator = disambiguation.rank_categories(None, classes, 0, partner=2, categories=categories)
+    versus_heron = disambiguation.rank_categories(None, classes, 0, partner=1, categories=categories)
+    assert versus_excavator[0][0] == "bird" and versus_heron[0][0] == "machine"
+    assert disambiguation.suggest_rewrites(None, classes, 0, partner=2, count=2, categories=categories) == [
+        "crane, a type of bird", "crane, a type of toy"
+    ]

@@ -79,5 +79,5 @@ def test_rewrites_pick_the_category_that_separates_the_confused_pair(monkeypatch
     versus_heron = disambiguation.rank_categories(None, classes, 0, partner=1, categories=categories)
     assert versus_excavator[0][0] == "bird" and versus_heron[0][0] == "machine"
     assert disambiguation.suggest_rewrites(None, classes, 0, partner=2, count=2, categories=categories) == [
-        "crane, a type of bird", "crane, a type of toy"
+        "crane, a type of bird", "crane, a type of machine"
     ]

@@ -14,6 +14,7 @@ from prompting.classes import ClassName, as_class_names, read_class_file
 from prompting.classsets import get_class_set, list_class_sets
 from prompting.compare import ImageInput, compare
 from prompting.datasets import scan_folder, with_classes
+from prompting.disambiguation import confusable_pairs
 from prompting.descriptions import load_descriptions
 from prompting.errors import ClassListError, PromptingError
 from prompting.export import comparison_to_dict
@@ -192,9 +193,23 @@ def format_table(comparison: Comparison) -> str:
                 best = int(result.logits[index].argmax())
                 cells.append(f"{names[best][:16]} {result.probabilities[index, best]:.2f}".rjust(24))
             lines.append(f"{image.name[:28]:28s} " + " ".join(cells))
+    lines += _confusable_lines(comparison)
     for key, error in comparison.strategy_errors.items():
         lines.append(f"{key}: not scored: {error}")
     return "\n".join(lines)
+
+
+def _confusable_lines(comparison: Comparison, top: int = 3) -> list[str]:
+    """The class pairs whose prompts the model can hardly tell apart, per strategy."""
+    names = [c.display for c in comparison.classes]
+    lines = []
+    for result in comparison.strategies.values():
+        if result.class_text_vectors is None or len(names) < 2:
+            continue
+        pairs = confusable_pairs(result.class_text_vectors, top)
+        listed = ", ".join(f"{names[p.first]} ~ {names[p.second]} ({p.similarity:.2f})" for p in pairs)
+        lines.append(f"look-alike class names under {result.label} (text cosine): {listed}")
+    return lines
 
 
 def _pct(value: float | None) -> str:

@@ -50,6 +50,7 @@ def test_evaluate_writes_json_in_the_documented_shape(tiny_clip_dir: Path, label
     assert code == 0
     captured = capsys.readouterr()
     assert "top-1" in captured.out and "80-template" not in captured.out and "7-template ensemble" in captured.out
+    assert "look-alike class names under 7-template ensemble (text cosine):" in captured.out
     assert "broken.jpg" in captured.err
     data = json.loads(out.read_text())
     assert data["classes"] == ["bird", "cat", "dog"]

@@ -2,12 +2,18 @@
 
 Plotly renders titles, tick labels and hover text as a small HTML subset, so every piece of
 user- or LLM-provided text goes through ``esc``/``short_label``/``wrap`` before it reaches a
-figure: it then shows literally (``<b>`` stays ``<b>``) and cannot inject markup.
+figure: it then shows literally (``<b>`` stays ``<b>``) and cannot inject markup. Only ``<``,
+``>`` and ``&`` are escaped: plotly does not decode ``&quot;``, so escaping quotes would show
+the entity instead of the quote.
+
+Titles and subtitles are wrapped at word boundaries (``wrap_markup``) to fit a half-page chart,
+and the top margin grows with their line count, so long explanations are never cut off.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import textwrap
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +25,10 @@ TEMPLATE = "plotly_white"
 LABEL_CHARS = 24
 PROMPT_LABEL_CHARS = 42
 HOVER_WRAP = 70
+TITLE_CHARS = 68  # a 17 px title line that fits a half-page (~650 px) chart
+SUBTITLE_CHARS = 80  # a 12 px subtitle line that fits the same width
+TITLE_FONT = 17
+SUBTITLE_FONT = 12
 STRATEGY_COLOURS = qualitative.T10
 SUBTITLE_COLOUR = "#5f6b7a"
 NEEDS_LABELS = (
@@ -28,8 +38,8 @@ NEEDS_LABELS = (
 
 
 def esc(text: object) -> str:
-    """Text made safe for plotly's HTML-like labels."""
-    return html.escape(str(text), quote=True)
+    """Text made safe for plotly's HTML-like labels: ``<``, ``>`` and ``&`` escaped, quotes kept."""
+    return html.escape(str(text), quote=False)
 
 
 def short_label(text: object, limit: int = LABEL_CHARS) -> str:
@@ -58,17 +68,70 @@ def strategy_colour(index: int) -> str:
     return STRATEGY_COLOURS[index % len(STRATEGY_COLOURS)]
 
 
+_TAG = re.compile(r"<[^>]*>")
+_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+def visible_length(markup: str) -> int:
+    """Characters a reader sees in plotly markup: tags count 0, an entity such as ``&lt;`` 1."""
+    return len(_ENTITY.sub("x", _TAG.sub("", markup)))
+
+
+def wrap_markup(markup: str, width: int) -> str:
+    """Plotly markup re-wrapped at spaces into ``<br>``-separated lines of at most ``width`` visible
+    characters (a longer single word keeps its own line); existing ``<br>`` breaks are kept.
+
+    Breaks fall only at spaces, never inside a tag or an entity.
+    """
+    lines: list[str] = []
+    for paragraph in _BREAK.split(markup):
+        line = ""
+        for word in paragraph.split():
+            candidate = f"{line} {word}" if line else word
+            if line and visible_length(candidate) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = candidate
+        lines.append(line)
+    return "<br>".join(lines)
+
+
+def line_count(markup: str | None) -> int:
+    """Lines of an already wrapped piece of markup (0 for none)."""
+    return 0 if not markup else len(_BREAK.split(markup))
+
+
 def title(text: str, subtitle: str | None = None) -> dict[str, Any]:
-    """A left-aligned layout title with an optional explanatory subtitle (already escaped)."""
-    spec: dict[str, Any] = {"text": text, "x": 0.01, "xanchor": "left", "font": {"size": 17}}
+    """A left-aligned layout title with an optional explanatory subtitle (both already escaped).
+
+    Both are wrapped to fit a half-page chart and pinned to the top of the figure, so the
+    subtitle grows downwards into the room ``top_margin`` makes for it.
+    """
+    spec: dict[str, Any] = {
+        "text": wrap_markup(text, TITLE_CHARS),
+        "x": 0.01,
+        "xanchor": "left",
+        "yref": "container",
+        "y": 1.0,
+        "yanchor": "top",
+        "pad": {"t": 14},
+        "font": {"size": TITLE_FONT},
+    }
     if subtitle:
-        spec["subtitle"] = {"text": subtitle, "font": {"size": 12, "color": SUBTITLE_COLOUR}}
+        spec["subtitle"] = {
+            "text": wrap_markup(subtitle, SUBTITLE_CHARS),
+            "font": {"size": SUBTITLE_FONT, "color": SUBTITLE_COLOUR},
+        }
     return spec
 
 
-def top_margin(subtitle: str | None) -> int:
-    """Room above the plot for the title and each subtitle line."""
-    return 60 + (18 * (subtitle.count("<br>") + 1) + 10 if subtitle else 0)
+def top_margin(subtitle: str | None, heading: str | None = None) -> int:
+    """Room above the plot for the (wrapped) title and each (wrapped) subtitle line."""
+    title_lines = max(line_count(wrap_markup(heading, TITLE_CHARS)) if heading else 1, 1)
+    subtitle_lines = line_count(wrap_markup(subtitle, SUBTITLE_CHARS)) if subtitle else 0
+    return 28 + 22 * title_lines + (8 + 16 * subtitle_lines if subtitle_lines else 0)
 
 
 def category_axis(labels: Sequence[object], axis_title: str, limit: int = LABEL_CHARS) -> dict[str, Any]:

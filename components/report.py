@@ -1,14 +1,18 @@
 """One self-contained HTML report of a comparison (never imports gradio).
 
 The page inlines plotly.js once and needs no network. Every piece of user- or LLM-provided
-text (class names, prompts, file names, notes, errors) is HTML-escaped.
+text (class names, prompts, file names, notes, errors) is HTML-escaped. It never shows where
+files live on the server: images and skipped files appear by name only, and a model loaded from
+a local folder by that folder's name.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from html import escape
+from typing import Any
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
@@ -19,6 +23,20 @@ from prompting.export import finite, plain_language_summary, seed_spread, top1_i
 from prompting.results import Comparison, StrategyResult
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+DAGGER = "<sup>†</sup>"
+AFTER_TEMPERATURE = ("ece_after_temperature", "nll_after_temperature")
+NO_SIGNAL_NOTE = (
+    "The fitted temperature hit its search limit: the scores carry no usable confidence signal here, "
+    "so the after-temperature columns are left empty."
+)
+SHARP_LIMIT_NOTE = (
+    "The fitted temperature hit its lower search limit (sharpening the scores kept helping, as when every "
+    "top prediction is right), so the after-temperature columns are left empty."
+)
+SOFTMAX_CALIBRATION_NOTE = (
+    "Calibration metrics (ECE, MCE, Brier score, NLL and the temperature columns) always use the softmax "
+    "over the logits, also for models that score each class with its own sigmoid."
+)
 
 
 def _pct(value: float) -> str:
@@ -73,7 +91,7 @@ h3 { font-size: 1.05em; margin: 24px 0 4px; }
 table { border-collapse: collapse; font-size: 0.92em; margin: 8px 0; }
 th, td { border-bottom: 1px solid #e4e7eb; padding: 6px 10px; text-align: left; vertical-align: top; }
 th { background: #f0f4f8; position: sticky; top: 0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr:nth-child(even) td { background: #fafbfc; }
 td.best { font-weight: 700; }
 td.ok { color: #1e6e34; }
@@ -83,6 +101,7 @@ dl.explain { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14p
 dl.explain dt { font-weight: 600; }
 dl.explain dd { margin: 0; color: #3e4c59; }
 .figure { margin: 10px 0 26px; }
+sup { color: #b42318; }
 """
 
 
@@ -113,7 +132,7 @@ def render_html_report(
     sections = [
         "<h1>Prompt Workbench report</h1>",
         (
-            f'<p class="meta">Model <b>{escape(comparison.model)}</b> · {escape(when)} · '
+            f'<p class="meta">Model <b>{escape(_model_name(comparison.model))}</b> · {escape(when)} · '
             f"{len(comparison.images)} images · {len(comparison.classes)} classes · "
             f"{len(comparison.strategies)} strategies{_encoder_text(comparison)}</p>"
         ),
@@ -130,7 +149,7 @@ def render_html_report(
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>Prompt Workbench report: {escape(comparison.model)}</title>\n"
+        f"<title>Prompt Workbench report: {escape(_model_name(comparison.model))}</title>\n"
         f"<style>{CSS}</style>\n"
         f'<script type="text/javascript">{get_plotlyjs()}</script>\n'
         "</head>\n<body>\n<main>\n" + "\n".join(s for s in sections if s) + "\n</main>\n</body>\n</html>\n"
@@ -156,6 +175,28 @@ def _classes_section(comparison: Comparison) -> str:
     return f'<h2>Classes</h2>\n<ul class="classes">{"".join(items)}</ul>{note}'
 
 
+def file_name(path: object) -> str:
+    """The last part of a file path (POSIX or Windows separators), never the folders above it."""
+    parts = [part for part in re.split(r"[\\/]+", str(path)) if part]
+    return parts[-1] if parts else ""
+
+
+def _model_name(model: str) -> str:
+    """A hub id as given (``org/name``); a model loaded from a local folder by its folder name only."""
+    if model.startswith(("/", "~", ".", "\\")) or re.match(r"^[A-Za-z]:[\\/]", model) or model.count("/") > 1:
+        return file_name(model)
+    return model
+
+
+def _scrub(text: object, comparison: Comparison) -> str:
+    """Free text (notes, errors, reasons) with every known image or skipped-file path cut to its name."""
+    out = str(text)
+    paths = {img.path for img in comparison.images} | {str(s.get("path") or "") for s in comparison.skipped}
+    for path in sorted((p for p in paths if p), key=len, reverse=True):
+        out = out.replace(path, file_name(path))
+    return out
+
+
 def _metrics_section(comparison: Comparison) -> str:
     rows = [result for result in comparison.strategies.values() if result.metrics]
     heading = "<h2>Accuracy and calibration</h2>"
@@ -166,24 +207,57 @@ def _metrics_section(comparison: Comparison) -> str:
             "so only the predictions are shown.</p>"
         )
     columns = [col for col in METRIC_COLUMNS if any(_metric(r, col[0]) is not None for r in rows)]
-    head = "<tr><th>Strategy</th><th>Probabilities</th>" + "".join(f"<th>{c[1]}</th>" for c in columns) + "</tr>"
+    show_n = any(_metric(r, "n_images") is not None for r in rows)
+    head = (
+        "<tr><th>Strategy</th><th>Probabilities</th>" + ("<th>Images (n)</th>" if show_n else "")
+        + "".join(f"<th>{c[1]}</th>" for c in columns) + "</tr>"
+    )
+    kinds = {result.probability_kind for result in rows}
+    limits: set[str] = set()
     body = []
     for result in rows:
         cells = [f"<td>{escape(result.label)}</td>", f"<td>{escape(probability_label(result.probability_kind))}</td>"]
+        if show_n:
+            n = _metric(result, "n_images")
+            cells.append(f'<td class="num">{"–" if n is None else int(n)}</td>')
+        peers = [r for r in rows if r.probability_kind == result.probability_kind]
         for key, _, fmt, better, _ in columns:
-            value = _metric(result, key)
+            value = _usable(result, key)
             text = "–" if value is None else fmt(value)
-            if key == "top1" and (spread := seed_spread(result, "top1")) is not None:
-                text += f"<br><small>seeds: {spread[2]:.0%}–{spread[3]:.0%}</small>"
-            best = " best" if value is not None and _is_best(value, key, better, rows) else ""
+            if key == "top1" and value is not None:
+                text = _top1_text(result, value)
+            limit = _temperature_limit(result)
+            if limit and key == "temperature":
+                text = (f"≥{value:.0f} (limit)" if limit == "high" else f"≤{value:.3g} (limit)") + DAGGER
+                limits.add(limit)
+            elif limit and key in AFTER_TEMPERATURE:
+                text = "–" + DAGGER
+            best = " best" if value is not None and _is_best(value, key, better, peers) else ""
             cells.append(f'<td class="num{best}">{text}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     explain = "".join(f"<dt>{c[1]}</dt><dd>{escape(c[4])}</dd>" for c in columns)
-    notes = {str(note) for r in rows if (note := (r.metrics or {}).get("calibration_note"))}
-    note_html = "".join(f'<p class="muted">{escape(note)}</p>' for note in sorted(notes))
+    if len(kinds) > 1:
+        best_note = (
+            "Bold = best value in its column among strategies with the same kind of probabilities "
+            "(softmax or sigmoid); the two kinds are not ranked against each other."
+        )
+    else:
+        best_note = "Bold = best value in its column."
+    notes = [best_note]
+    if any(_metric(r, "top1_correct") is not None or _metric(r, "n_images") is not None for r in rows):
+        notes.append("Top-1 shows correct / labelled images; the 95% interval (when given) is the range the "
+                     "accuracy on many more such images would likely fall in.")
+    notes += [NO_SIGNAL_NOTE if limit == "high" else SHARP_LIMIT_NOTE for limit in sorted(limits)]
+    calibration = sorted({str(note) for r in rows if (note := (r.metrics or {}).get("calibration_note"))})
+    if not calibration and ("sigmoid" in kinds):
+        calibration = [SOFTMAX_CALIBRATION_NOTE]
+    footnotes = "".join(
+        f'<p class="muted">{DAGGER + " " if note in (NO_SIGNAL_NOTE, SHARP_LIMIT_NOTE) else ""}{escape(note)}</p>'
+        for note in notes + calibration
+    )
     return (
         f'{heading}\n<div class="scroll"><table>{head}{"".join(body)}</table></div>\n'
-        f'<p class="muted">Bold = best value in its column.</p>{note_html}\n'
+        f'{footnotes}\n'
         f'<h3>What the numbers mean</h3>\n<dl class="explain">{explain}</dl>'
     )
 
@@ -192,22 +266,65 @@ def _metric(result: StrategyResult, key: str) -> float | None:
     return finite((result.metrics or {}).get(key))
 
 
+def _temperature_limit(result: StrategyResult) -> str | None:
+    """"high" or "low" when the fitted temperature hit its search bound (``temperature_at_limit``)."""
+    metrics = result.metrics or {}
+    if metrics.get("temperature_at_limit") is not True:
+        return None
+    temperature = _metric(result, "temperature")
+    return "low" if temperature is not None and temperature < 1 else "high"
+
+
+def _usable(result: StrategyResult, key: str) -> float | None:
+    """A metric's value, or None where it means nothing (after temperature, when T is at its limit)."""
+    if key in AFTER_TEMPERATURE and _temperature_limit(result):
+        return None
+    return _metric(result, key)
+
+
+def _top1_text(result: StrategyResult, value: float) -> str:
+    """``7/10 (70.0%)`` with the 95% interval and the seed range underneath when known."""
+    metrics: dict[str, Any] = result.metrics or {}
+    n = _metric(result, "n_images")
+    correct = _metric(result, "top1_correct")
+    if correct is None and n is not None:
+        correct = round(value * n)
+    text = _pct(value) if n is None or correct is None else f"{int(correct)}/{int(n)} ({_pct(value)})"
+    interval = metrics.get("top1_interval")
+    if isinstance(interval, (list, tuple)) and len(interval) == 2:
+        low, high = finite(interval[0]), finite(interval[1])
+        if low is not None and high is not None:
+            text += f"<br><small>95% interval {low:.0%}–{high:.0%}</small>"
+    if (spread := seed_spread(result, "top1")) is not None:
+        text += f"<br><small>per seed: {spread[0]:.1%} ± {spread[1]:.1%} ({spread[2]:.0%}–{spread[3]:.0%})</small>"
+    return text
+
+
 def _is_best(value: float, key: str, better: str | None, rows: list[StrategyResult]) -> bool:
-    if better is None or len(rows) < 2:
+    """Whether ``value`` is the strict best of its column among ``rows`` (at least two values)."""
+    if better is None:
         return False
-    values = [v for r in rows if (v := _metric(r, key)) is not None]
-    if min(values) == max(values):
+    values = [v for r in rows if (v := _usable(r, key)) is not None]
+    if len(values) < 2 or min(values) == max(values):
         return False
     return value == (max(values) if better == "higher" else min(values))
 
 
+def _figure_title(fig: go.Figure) -> str:
+    """The figure's own title text ('' when it has none)."""
+    return str(fig.layout.title.text or "") if fig.layout.title else ""
+
+
 def _figures_section(figures: dict[str, go.Figure]) -> str:
+    """Each figure once: its own title is its heading; an untitled one gets the dict key as heading."""
     if not figures:
         return ""
     parts = ["<h2>Figures</h2>", '<p class="muted">Hover over the charts for full names and details.</p>']
     for heading, fig in figures.items():
         div = fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG, default_width="100%")
-        parts.append(f'<h3>{escape(heading)}</h3>\n<div class="figure">{div}</div>')
+        label = escape(heading)
+        shown = "" if _figure_title(fig).strip() else f"<h3>{label}</h3>\n"
+        parts.append(f'{shown}<div class="figure" role="figure" aria-label="{label}">{div}</div>')
     return "\n".join(parts)
 
 
@@ -223,8 +340,7 @@ def _predictions_section(comparison: Comparison) -> str:
     body = []
     for i, img in enumerate(comparison.images):
         truth = "–" if img.label is None else escape(names[img.label])
-        cells = [f'<td class="num">{i + 1}</td>', f'<td title="{escape(img.path)}">{escape(img.name)}</td>',
-                 f"<td>{truth}</td>"]
+        cells = [f'<td class="num">{i + 1}</td>', f"<td>{escape(img.name)}</td>", f"<td>{truth}</td>"]
         for result, preds in zip(results, predicted):
             k = int(preds[i])
             mark, css = "", ""
@@ -248,16 +364,17 @@ def _problems_section(comparison: Comparison) -> str:
     notes = [(r.label, note) for r in comparison.strategies.values() for note in r.notes]
     if notes:
         parts.append("<h2>Strategy notes</h2><ul>" + "".join(
-            f"<li><b>{escape(label)}</b>: {escape(str(note))}</li>" for label, note in notes
+            f"<li><b>{escape(label)}</b>: {escape(_scrub(note, comparison))}</li>" for label, note in notes
         ) + "</ul>")
     if comparison.strategy_errors:
         parts.append("<h2>Strategies not run</h2><ul>" + "".join(
-            f"<li><b>{escape(name)}</b>: {escape(str(error))}</li>"
+            f"<li><b>{escape(name)}</b>: {escape(_scrub(error, comparison))}</li>"
             for name, error in comparison.strategy_errors.items()
         ) + "</ul>")
     if comparison.skipped:
         rows = "".join(
-            f"<tr><td>{escape(str(s.get('path', '')))}</td><td>{escape(str(s.get('reason', '')))}</td></tr>"
+            f"<tr><td>{escape(file_name(s.get('path') or ''))}</td>"
+            f"<td>{escape(_scrub(s.get('reason', ''), comparison))}</td></tr>"
             for s in comparison.skipped
         )
         parts.append(f"<h2>Skipped files</h2>\n<table><tr><th>File</th><th>Reason</th></tr>{rows}</table>")

@@ -15,6 +15,7 @@ from prompting.results import Comparison, ImageRecord, StrategyResult
 
 XSS = "<script>alert(1)</script>"
 XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+IMG_XSS = "<img src=x onerror=alert(1)>"  # no slash, so it can be a file name
 PLOTLY_HEAD = get_plotlyjs()[:200]
 
 
@@ -51,7 +52,7 @@ def make_comparison(labelled: bool = True) -> Comparison:
     }
     return Comparison(
         model="tiny/clip", classes=classes, images=images, strategies=strategies,
-        skipped=[{"path": f"{XSS}.png", "reason": "not an image"}],
+        skipped=[{"path": f"/srv/uploads/tmp42/{IMG_XSS}.png", "reason": f"'{IMG_XSS}.png' is not an image"}],
         strategy_errors={"cupl": f"no descriptions for {XSS}"},
         encoder_stats={"prompts_encoded": 6, "prompts_cached": 2},
     )
@@ -74,9 +75,23 @@ def test_report_is_self_contained_with_plotly_once() -> None:
 def test_report_escapes_user_text_everywhere() -> None:
     page = render_html_report(make_comparison())
     assert XSS not in page
-    assert XSS_ESCAPED in page
-    assert 'title="/data/&quot;&lt;script&gt;' in page
+    assert XSS_ESCAPED in page and IMG_XSS not in page
+    assert f"<td>{XSS_ESCAPED}.jpg</td>" in page
+    assert "<td>&lt;img src=x onerror=alert(1)&gt;.png</td>" in page
     assert f"note {XSS_ESCAPED}" in page and f"no descriptions for {XSS_ESCAPED}" in page
+
+
+def test_report_never_shows_server_paths() -> None:
+    comparison = make_comparison()
+    comparison.model = "/home/alice/models/clip-vit-b32"
+    comparison.strategies["ensemble"].notes.append("cached at /data/b.jpg")
+    page = render_html_report(comparison)
+    own_markup = page.replace(get_plotlyjs(), "")
+    for folder in ("/data/", "/srv/uploads", "/home/alice", "title="):
+        assert folder not in own_markup
+    assert "Model <b>clip-vit-b32</b>" in page and "<title>Prompt Workbench report: clip-vit-b32</title>" in page
+    assert "cached at b.jpg" in page
+    assert render_html_report(make_comparison()).count("Model <b>tiny/clip</b>") == 1
 
 
 def test_report_escapes_text_inside_custom_figures() -> None:
@@ -84,8 +99,20 @@ def test_report_escapes_text_inside_custom_figures() -> None:
     fig.update_layout(title=f"</script>{XSS}")
     page = render_html_report(make_comparison(), figures={XSS: fig})
     assert XSS not in page and "</script><script>" not in page
-    assert f"<h3>{XSS_ESCAPED}</h3>" in page
+    # the figure's own title is its heading; the key stays as the accessible label only
+    assert f"<h3>{XSS_ESCAPED}</h3>" not in page and f'aria-label="{XSS_ESCAPED}"' in page
     assert page.count("Plotly.newPlot(") == 1
+    untitled = render_html_report(make_comparison(), figures={XSS: go.Figure(go.Bar(x=[1], y=[1]))})
+    assert f"<h3>{XSS_ESCAPED}</h3>" in untitled
+
+
+def test_report_shows_each_figure_heading_once() -> None:
+    comparison = make_comparison()
+    page = render_html_report(comparison)
+    for heading, fig in default_figures(comparison).items():
+        assert f"<h3>{heading}</h3>" not in page.replace("&lt;", "<").replace("&gt;", ">")
+        assert fig.layout.title.text
+    assert 'aria-label="Accuracy by strategy"' in page and 'aria-label="Calibration"' in page
 
 
 def test_report_sections_for_labelled_comparison() -> None:
@@ -117,3 +144,85 @@ def test_report_without_figures() -> None:
     page = render_html_report(make_comparison(), figures={})
     assert "Plotly.newPlot(" not in page and "<h2>Figures</h2>" not in page
     assert page.count(PLOTLY_HEAD) == 1
+
+
+def labelled_metrics(**extra) -> dict:
+    base = {"n_images": 10, "n_classes": 3, "top1": 0.7, "top1_correct": 7, "top1_interval": [0.397, 0.892],
+            "top5": None, "mean_per_class_recall": 0.7, "ece": 0.2, "mce": 0.3, "brier": 0.4, "nll": 0.9,
+            "temperature": 2.0, "nll_after_temperature": 0.7, "ece_after_temperature": 0.1,
+            "temperature_at_limit": False}
+    return {**base, **extra}
+
+
+def metric_rows(page: str) -> dict[str, dict[str, str]]:
+    """Cells ('class|inner HTML') of the metrics table, by strategy label and then column heading."""
+    table = page.split("<h2>Accuracy and calibration</h2>")[1].split("</table>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, flags=re.DOTALL)
+    headings = re.findall(r"<th>(.*?)</th>", rows[0])[1:]
+    out = {}
+    for row in rows[1:]:
+        cells = re.findall(r'<td(?: class="([^"]*)")?>(.*?)</td>', row, flags=re.DOTALL)
+        out[cells[0][1]] = {heading: f"{css}|{text}" for heading, (css, text) in zip(headings, cells[1:])}
+    return out
+
+
+def test_report_top1_counts_interval_and_n_column() -> None:
+    comparison = make_comparison()
+    comparison.strategies["ensemble"].metrics = labelled_metrics()
+    comparison.strategies["names"].metrics = labelled_metrics(top1=0.5, top1_correct=5, top1_interval=None)
+    page = render_html_report(comparison)
+    head = page.split("<h2>Accuracy and calibration</h2>")[1].split("</tr>")[0]
+    assert "<th>Images (n)</th><th>Top-1 accuracy</th>" in head
+    rows = metric_rows(page)
+    ensemble, names = rows["80-template ensemble"], rows["Bare class names"]
+    assert ensemble["Images (n)"] == "num|10"
+    assert ensemble["Top-1 accuracy"] == "num best|7/10 (70.0%)<br><small>95% interval 40%–89%</small>"
+    assert names["Top-1 accuracy"] == "num|5/10 (50.0%)"
+    # without top1_correct the count comes from top1 x n_images
+    del comparison.strategies["names"].metrics["top1_correct"]
+    assert metric_rows(render_html_report(comparison))["Bare class names"]["Top-1 accuracy"] == "num|5/10 (50.0%)"
+
+
+def test_report_waffle_seed_spread_under_top1() -> None:
+    comparison = make_comparison()
+    comparison.strategies["names"].seed_runs = [{"seed": 0, "top1": 0.6}, {"seed": 1, "top1": 0.8}]
+    cell = metric_rows(render_html_report(comparison))["Bare class names"]["Top-1 accuracy"]
+    assert cell.endswith("<small>per seed: 70.0% ± 10.0% (60%–80%)</small>")
+
+
+def test_report_mixed_probability_kinds_best_only_within_kind() -> None:
+    comparison = make_comparison()
+    siglip = make_result("siglip", "SigLIP names", np.array([[0.7, 0.2, 0.1]] * 3), labelled_metrics(
+        top1=0.9, top1_correct=9, ece=0.05, calibration_note=None))
+    siglip.probability_kind = "sigmoid"
+    comparison.strategies = {"siglip": siglip, **comparison.strategies}
+    page = render_html_report(comparison)
+    rows = metric_rows(page)
+    # the sigmoid strategy is alone in its family: nothing to beat, so nothing bold
+    assert not any("best" in cell for cell in rows["SigLIP names"].values())
+    assert rows["SigLIP names"]["Probabilities"] == "|sigmoid probability (independent per class)"
+    assert rows["SigLIP names"]["Top-1 accuracy"] == "num|9/10 (90.0%)<br><small>95% interval 40%–89%</small>"
+    # the two softmax strategies are still compared with each other (100% vs 66.7% top-1)
+    assert rows["80-template ensemble"]["Top-1 accuracy"] == "num best|100.0%"
+    assert rows["Bare class names"]["Top-1 accuracy"] == "num|66.7%"
+    assert rows["Bare class names"]["ECE"] == "num best|30.0%"
+    assert "the two kinds are not ranked against each other" in page
+    assert "always use the softmax over the logits" in page
+    single = render_html_report(make_comparison())
+    assert "Bold = best value in its column.</p>" in single and "always use the softmax" not in single
+
+
+def test_report_temperature_at_limit_blanks_after_temperature_columns() -> None:
+    comparison = make_comparison()
+    comparison.strategies["ensemble"].metrics = labelled_metrics(temperature=1000.0, temperature_at_limit=True,
+                                                                 ece_after_temperature=0.01)
+    comparison.strategies["names"].metrics = labelled_metrics(ece_after_temperature=0.12)
+    page = render_html_report(comparison)
+    rows = metric_rows(page)
+    ensemble, names = rows["80-template ensemble"], rows["Bare class names"]
+    assert ensemble["Fitted temperature"] == "num|≥1000 (limit)<sup>†</sup>"
+    assert ensemble["ECE after temperature"] == "num|–<sup>†</sup>"
+    assert ensemble["NLL after temperature"] == "num|–<sup>†</sup>"
+    # the meaningless 1% is not compared: 12% stands alone, so nothing in the column is bold
+    assert names["ECE after temperature"] == "num|12.0%"
+    assert "the scores carry no usable confidence signal here" in page

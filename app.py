@@ -54,7 +54,8 @@ class Workbench(gr.Blocks):
 
 def build_demo(config: AppConfig) -> Workbench:
     """The whole page: three input steps, the run bar, the results tabs and the API endpoints."""
-    store, cancels = ResultStore(), CancelRegistry()
+    limits = config.limits
+    store, cancels = ResultStore(limits.store_records, limits.store_bytes), CancelRegistry()
     with Workbench(config) as demo:
         token = gr.State(None)
         with gr.Column(elem_id="header"):
@@ -67,7 +68,7 @@ def build_demo(config: AppConfig) -> Workbench:
         settings = build_settings_panel(config)
         bar = build_run_bar()
         results = build_results_area()
-        wire_images_panel(images, classes.box)
+        wire_images_panel(images, classes.box, limits)
         wire_classes_panel(classes, settings.templates)
         wire_settings_panel(settings, config, classes.box, strategies.picker)
         wire_run(bar, images, classes.box, strategies, settings, results, token, config, store, cancels)

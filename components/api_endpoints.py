@@ -7,7 +7,9 @@ the images, and optional strategy settings as a JSON object::
     {"templates": ["a photo of a {}."], "cupl": {"cat": ["..."]}, "dclip": {"cat": ["..."]},
      "waffle": {"seeds": [0, 1, 2], "n_words": 15, "n_chars": 15, "concept": "animal"}}
 
-The components live in a hidden column; nothing of this shows in the page.
+The components live in a hidden column; nothing of this shows in the page. Every request is
+held to the same limits as the page (``AppConfig.limits``: images, classes, templates,
+descriptions per class, WaffleCLIP seeds and counts); going over one is a readable error.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import gradio as gr
 from components.local_files import local_only
 from components.run_panel import chosen_models
 from components.strategies_panel import DEFAULT_STRATEGIES, NO_SECOND_MODEL
-from prompting.app_config import AppConfig
+from prompting.app_config import AppConfig, RunLimits
 from prompting.classes import ClassName, parse_class_list
 from prompting.compare import ImageInput
 from prompting.errors import DatasetError, PromptingError, StrategyError
@@ -33,6 +35,7 @@ from prompting.strategies import list_strategies
 from prompting.workflows import (
     StrategyInputs,
     build_specs,
+    check_run_size,
     comparison_payload,
     dataset_from_zip,
     run_models,
@@ -43,21 +46,34 @@ from prompting.workflows import (
 DEFAULT_TOP_K = 3
 
 
-def strategy_inputs_from_options(options: dict[str, Any] | None) -> StrategyInputs:
-    """StrategyInputs from the API's options object (see the module notes)."""
+def strategy_inputs_from_options(options: dict[str, Any] | None, limits: RunLimits | None = None) -> StrategyInputs:
+    """StrategyInputs from the API's options object (see the module notes); wrong types are a
+    StrategyError, and so are more WaffleCLIP seeds than ``limits`` allow."""
     options = options or {}
     if not isinstance(options, dict):
         raise StrategyError("options must be a JSON object such as {\"templates\": [\"a photo of a {}.\"]}.")
     templates = options.get("templates", "")
     waffle = options.get("waffle") or {}
+    if not isinstance(waffle, dict):
+        raise StrategyError("options.waffle must be a JSON object such as {\"seeds\": [0, 1], \"n_words\": 15}.")
+    seeds = waffle.get("seeds", [0])
+    if not isinstance(seeds, list) or not all(isinstance(seed, int) and not isinstance(seed, bool) for seed in seeds):
+        raise StrategyError("options.waffle.seeds must be a list of whole numbers, e.g. [0, 1, 2].")
+    cap = (limits or RunLimits()).max_waffle_seeds
+    if len(seeds) > cap:
+        raise StrategyError(f"Too many WaffleCLIP seeds: {len(seeds)}. This server runs at most {cap}.")
+    counts = {key: waffle.get(key, 15) for key in ("n_words", "n_chars")}
+    for key, value in counts.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise StrategyError(f"options.waffle.{key} must be a whole number, e.g. 15.")
     return StrategyInputs(
-        templates_text="\n".join(templates) if isinstance(templates, list) else str(templates),
+        templates_text="\n".join(map(str, templates)) if isinstance(templates, list) else str(templates),
         cupl_json=_json_text(options.get("cupl")),
         dclip_json=_json_text(options.get("dclip")),
-        waffle_seeds=tuple(waffle.get("seeds", (0,))),
-        waffle_words=waffle.get("n_words", 15),
-        waffle_chars=waffle.get("n_chars", 15),
-        waffle_concept=waffle.get("concept") or "",
+        waffle_seeds=tuple(seeds),
+        waffle_words=counts["n_words"],
+        waffle_chars=counts["n_chars"],
+        waffle_concept=str(waffle.get("concept") or ""),
     )
 
 
@@ -89,17 +105,19 @@ def _api(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
 def _score(config: AppConfig, inputs: list[ImageInput], classes: list[ClassName], strategies: list[str] | None,
            options: Any, models: list[str]) -> Comparison:
     """Run the chosen strategies; unusable ones are listed in ``strategy_errors``."""
-    specs, errors = build_specs(strategies or DEFAULT_STRATEGIES, strategy_inputs_from_options(options))
+    limits = config.limits
+    specs, errors = build_specs(strategies or DEFAULT_STRATEGIES, strategy_inputs_from_options(options, limits), limits)
     if not specs:
         raise StrategyError("None of the strategies can run: " + " ".join(errors.values()))
-    comparison = run_models(models, inputs, classes, specs).comparison
+    comparison = run_models(models, inputs, classes, specs, limits=limits).comparison
     comparison.strategy_errors.update(errors)
     return comparison
 
 
-def _image_inputs(images: Any, labels: Any, classes: list[ClassName]) -> list[ImageInput]:
+def _image_inputs(images: Any, labels: Any, classes: list[ClassName], limits: RunLimits) -> list[ImageInput]:
     """Uploaded files with their (optional) true classes, which must be in the class list."""
     paths = _file_paths(images)
+    check_run_size(len(paths), len(classes), limits)
     if labels is not None and (not isinstance(labels, list) or len(labels) != len(paths)):
         raise DatasetError(f"Send labels as a list with one class name (or null) per image ({len(paths)} images).")
     indices = strict_labels(labels, classes) if labels is not None else [None] * len(paths)
@@ -113,7 +131,7 @@ def build_api(config: AppConfig) -> None:
     def classify(images: Any, classes: str, strategies: list[str], model: str, top_k: float | None) -> dict[str, Any]:
         """Top-k classes per image and strategy, with probabilities."""
         class_names = parse_class_list(classes or "")
-        inputs = _image_inputs(images, None, class_names)
+        inputs = _image_inputs(images, None, class_names, config.limits)
         comparison = _score(config, inputs, class_names, strategies, None, chosen_models(config, model, None))
         return top_predictions(comparison, int(top_k or DEFAULT_TOP_K))
 
@@ -122,7 +140,7 @@ def build_api(config: AppConfig) -> None:
                 second_model: str | None) -> dict[str, Any]:
         """The full comparison (probabilities, predictions, metrics with labels) and a summary."""
         class_names = parse_class_list(classes or "")
-        inputs = _image_inputs(images, labels or None, class_names)
+        inputs = _image_inputs(images, labels or None, class_names, config.limits)
         models = chosen_models(config, model, second_model)
         return comparison_payload(_score(config, inputs, class_names, strategies, options, models))
 
@@ -139,7 +157,7 @@ def build_api(config: AppConfig) -> None:
         payload["n_images"] = len(comparison.images)
         return payload
 
-    menu = config.model_menu
+    menu = list(config.public_menu)  # shown names; full menu names are accepted too
     with gr.Column(visible=False):
         images = local_only(gr.File(label="images", file_count="multiple", file_types=["image"]))
         dataset = local_only(gr.File(label="dataset", file_types=[".zip"]))
@@ -147,8 +165,9 @@ def build_api(config: AppConfig) -> None:
         strategies = gr.Dropdown(list_strategies(), value=DEFAULT_STRATEGIES, multiselect=True, label="strategies")
         labels = gr.JSON([], label="labels")
         options = gr.JSON({}, label="options")
-        model = gr.Dropdown(menu, value=config.model, label="model")
-        second = gr.Dropdown([NO_SECOND_MODEL, *menu], value=NO_SECOND_MODEL, label="second_model")
+        model = gr.Dropdown(menu, value=menu[0], label="model", allow_custom_value=True)
+        second = gr.Dropdown([NO_SECOND_MODEL, *menu], value=NO_SECOND_MODEL, label="second_model",
+                             allow_custom_value=True)
         top_k = gr.Number(DEFAULT_TOP_K, precision=0, label="top_k")
         result = gr.JSON(label="result")
         endpoints = {

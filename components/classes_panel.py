@@ -10,7 +10,8 @@ import gradio as gr
 from components.downloads import download_file
 from components.events import PAGE_ONLY
 from components.local_files import local_only
-from components.tables import md_escape
+from components.tables import md_escape, plural
+from prompting.app_config import RunLimits
 from prompting.classes import parse_class_list, read_class_file
 from prompting.classsets import CLASS_SETS, get_class_set
 from prompting.errors import PromptingError
@@ -73,15 +74,20 @@ def wire_classes_panel(panel: ClassesPanel, templates_box: gr.Textbox) -> None:
     panel.export_button.click(_export_list, panel.box, panel.export_file, **PAGE_ONLY)
 
 
-def class_status(text: str) -> str:
+def class_status(text: str, max_classes: int = RunLimits().max_classes) -> str:
     """A one-line verdict on the class list: the count, or what is wrong with it."""
     try:
         classes = parse_class_list(text or "")
     except PromptingError as exc:
         return f"⚠️ {md_escape(exc)}"
+    if len(classes) > max_classes:
+        return f"⚠️ {len(classes)} classes: one run accepts at most {max_classes}."
     renamed = sum(1 for cls in classes if cls.prompt != cls.display)
     extra = f" · {renamed} prompted under another name" if renamed else ""
-    return f"✓ {len(classes)} classes{extra}"
+    if len(classes) == 1:
+        return (f"⚠️ 1 class{extra}: a softmax over one class is always 1.00, so add at least one more class "
+                "(the ones the images could be mistaken for).")
+    return f"✓ {plural(len(classes), 'class')}{extra}"
 
 
 def _load_preset(key: str | None) -> tuple[Any, Any]:

@@ -3,10 +3,9 @@ file, then review and edit the text before it is scored."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -33,6 +32,18 @@ from prompting.workflows import descriptions_from_text
 
 KINDS = {"cupl": "CuPL sentences", "dclip": "DCLIP descriptors"}
 FAILURES_SHOWN = 3
+LLM_SERVER = "the language-model server"
+
+
+def public_llm_message(text: object, llm: LLMConfig) -> str:
+    """A language-model message fit for visitors: the endpoint's address replaced by words
+    (visitors see the model's name, never where the server sends its requests)."""
+    message = str(text)
+    for address in sorted({llm.endpoint, llm.client_base_url, llm.base_url.strip()}, key=len, reverse=True):
+        if address:
+            message = message.replace(f"LLM endpoint {address}", "The language-model server")
+            message = message.replace(address, LLM_SERVER)
+    return message
 
 
 @dataclass
@@ -124,7 +135,7 @@ def concept_suggester(llm: LLMConfig) -> Callable[[str, str], str]:
             classes = parse_class_list(classes_text)
             return generate_concept([cls.prompt for cls in classes], llm.with_allowed_model(model))
         except PromptingError as exc:
-            raise gr.Error(str(exc), title="Could not suggest a concept") from exc
+            raise gr.Error(public_llm_message(exc, llm), title="Could not suggest a concept") from exc
 
     return suggest
 
@@ -173,25 +184,29 @@ def _generator(
             config = llm.with_allowed_model(model)
             existing = descriptions_from_text(current) if (current or "").strip() else {}
         except PromptingError as exc:
-            raise gr.Error(str(exc), title=f"Could not generate {title}") from exc
+            raise gr.Error(public_llm_message(exc, llm), title=f"Could not generate {title}") from exc
         progress(0, desc=f"Asking {model} for {title}")
-        report = generate(
-            [cls.prompt for cls in classes], config,
-            progress=lambda done, total, message: progress(done / total, desc=message),
-        )
-        _warn_failures(report, title)
+        try:
+            report = generate(
+                [cls.prompt for cls in classes], config,
+                progress=lambda done, total, message: progress(done / total, desc=public_llm_message(message, llm)),
+            )
+        except PromptingError as exc:
+            raise gr.Error(public_llm_message(exc, llm), title=f"Could not generate {title}") from exc
+        _warn_failures(report, title, llm)
         if not report.descriptions:
-            raise gr.Error(f"No {title} were generated. {next(iter(report.failures.values()), '')}",
-                           title="Generation failed")
-        gr.Info(report.summary())
+            first = public_llm_message(next(iter(report.failures.values()), ""), llm)
+            raise gr.Error(f"No {title} were generated. {first}", title="Generation failed")
+        gr.Info(public_llm_message(report.summary(), llm))
         return export_descriptions({**existing, **report.descriptions})
 
     return run
 
 
-def _warn_failures(report: GenerationReport, title: str) -> None:
+def _warn_failures(report: GenerationReport, title: str, llm: LLMConfig) -> None:
     if not report.failures:
         return
-    shown = "; ".join(f"{name}: {reason}" for name, reason in list(report.failures.items())[:FAILURES_SHOWN])
+    shown = "; ".join(f"{name}: {public_llm_message(reason, llm)}"
+                      for name, reason in list(report.failures.items())[:FAILURES_SHOWN])
     more = f" (and {len(report.failures) - FAILURES_SHOWN} more)" if len(report.failures) > FAILURES_SHOWN else ""
     gr.Warning(f"{len(report.failures)} classes got no {title}{more}: {shown}", title="Some classes failed")

@@ -27,7 +27,6 @@ from prompting.session_store import ResultStore, RunRecord
 
 TOP_PAIRS = 5
 MATRIX_LIMIT = 40
-AB_HEADERS = ["Image", "True class", "Before", "After", "Changed?"]
 
 
 @dataclass
@@ -121,6 +120,17 @@ def similarity_view(record: RunRecord, key: str) -> tuple[go.Figure, tuple[list[
     return figure, confusable_table(comparison, key, pairs), pairs[0].first if pairs else 0
 
 
+def closest_class(record: RunRecord, key: str, index: int) -> int | None:
+    """The class whose prompts are most like class ``index``'s under strategy ``key``: the
+    other half of its most confusable pair (None with one class or no text vectors)."""
+    vectors = record.comparison.strategies[key].class_text_vectors
+    if vectors is None or len(vectors) < 2:
+        return None
+    similarity = class_similarity_matrix(vectors)[index].copy()
+    similarity[index] = -np.inf
+    return int(np.argmax(similarity))
+
+
 def wire_disambiguation_panel(
     panel: DisambiguationPanel, token: gr.State, store: ResultStore, classes_box: gr.Textbox
 ) -> None:
@@ -134,7 +144,8 @@ def wire_disambiguation_panel(
         record = lookup(store, tok)
         try:
             encoder = load_model(record.sources[key].model)
-            options = suggest_rewrites(encoder, record.comparison.classes, int(index))
+            partner = closest_class(record, key, int(index))
+            options = suggest_rewrites(encoder, record.comparison.classes, int(index), partner=partner)
         except PromptingError as exc:
             raise gr.Error(str(exc), title="Could not suggest names") from exc
         return gr.Dropdown(choices=options, value=options[0] if options else None)
@@ -148,7 +159,7 @@ def wire_disambiguation_panel(
         except PromptingError as exc:
             raise gr.Error(str(exc), title="Could not run the A/B test") from exc
         summary = gr.Markdown(md_escape(trial.summary()), visible=True)
-        return summary, gr.Dataframe(value=trial.rows, headers=AB_HEADERS, visible=True)
+        return summary, gr.Dataframe(value=trial.rows, headers=trial.headers, visible=True)
 
     def apply(tok: str | None, index: int, rewritten: str | None, text: str) -> str:
         record = lookup(store, tok)

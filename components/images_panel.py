@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,21 @@ from gradio.utils import get_upload_folder
 
 from components.events import PAGE_ONLY
 from components.local_files import local_only
+from components.tables import plural
+from prompting.app_config import RunLimits
 from prompting.classes import ClassName, parse_class_line
 from prompting.compare import ImageInput
 from prompting.errors import PromptingError
 from prompting.examples import EXAMPLE_CLASSES, example_images
+from prompting.images import IMAGE_EXTENSIONS, load_image
 from prompting.workflows import extract_labelled_zip, match_labels
 
 LABEL_HEADERS = ["Image", "True class (optional)"]
 GalleryValue = list[tuple[str, str | None]] | None
+# The browser refuses other files with "Only .bmp, .gif, ... allowed" (Gradio's own wording).
+ACCEPTED_TYPES = sorted(IMAGE_EXTENSIONS)
+FORMATS = "JPEG, PNG, GIF, BMP, WebP or TIFF"
+CHECKED_UPLOADS = 4096
 
 
 @dataclass
@@ -40,13 +48,13 @@ def build_images_panel() -> ImagesPanel:
     with gr.Column(elem_classes=["step-card"]):
         gr.Markdown("### 1 · Images", elem_classes=["step-title"])
         gr.Markdown(
-            "Drag photos here, paste one from the clipboard, or try the example photos. "
-            "Unreadable files are skipped and reported; the rest are scored.",
+            f"Drag photos here ({FORMATS}), paste one from the clipboard, or try the example photos. "
+            "Files that are not readable images are removed and reported.",
             elem_classes=["help"],
         )
         gallery = local_only(gr.Gallery(
             label="Your images", show_label=False, sources=["upload", "clipboard"], interactive=True,
-            file_types=["image"], type="filepath", columns=3, height=250, object_fit="cover",
+            file_types=ACCEPTED_TYPES, type="filepath", columns=3, height=250, object_fit="cover",
             elem_id="images-gallery",
         ))
         with gr.Row():
@@ -69,14 +77,51 @@ def build_images_panel() -> ImagesPanel:
     return ImagesPanel(gallery, labels, examples_button, clear_button, zip_file, labels_box)
 
 
-def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox) -> None:
-    """Keep the labels table in step with the gallery; load examples and zips."""
+def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox, limits: RunLimits | None = None) -> None:
+    """Keep the labels table in step with the gallery; check uploads; load examples and zips."""
     quiet = {"show_progress": "hidden", **PAGE_ONLY}
+    cap = (limits or RunLimits()).max_images
+    panel.gallery.upload(lambda gallery: check_uploads(gallery, cap), panel.gallery, panel.gallery, **quiet)
     panel.gallery.change(_sync_labels, [panel.gallery, panel.labels], [panel.labels], **quiet)
     labelled = [panel.gallery, panel.labels, classes_box, panel.labels_box]
     panel.examples_button.click(_load_examples, None, labelled, **PAGE_ONLY)
     panel.clear_button.click(lambda: (None, None), None, [panel.gallery, panel.labels], **quiet)
     panel.zip_file.upload(_load_zip, [panel.zip_file, classes_box], labelled, **PAGE_ONLY)
+
+
+@lru_cache(maxsize=CHECKED_UPLOADS)
+def unreadable_reason(path: str) -> str | None:
+    """Why the uploaded file at ``path`` is not a usable image, or None when it decodes.
+
+    Uploads live in content-addressed cache folders, so a path's answer never changes and is
+    remembered: each file is decoded once however often the gallery changes.
+    """
+    try:
+        load_image(path)
+    except PromptingError as exc:
+        return str(exc)
+    return None
+
+
+def check_uploads(gallery: GalleryValue, max_images: int) -> Any:
+    """After an upload: remove files that do not decode as images (saying which and why), and
+    warn when there are more images than one run may score."""
+    items = list(gallery or [])
+    kept, dropped = [], []
+    for path, caption in items:
+        reason = unreadable_reason(str(path))
+        if reason is None:
+            kept.append((path, caption))
+        else:
+            dropped.append(reason.replace(f"'{Path(path).name}'", f"'{caption or Path(path).name}'"))
+    if dropped:
+        shown = " ".join(dropped[:3]) + (f" (and {len(dropped) - 3} more)" if len(dropped) > 3 else "")
+        gr.Warning(f"Removed {plural(len(dropped), 'file')} that could not be read as an image: {shown} "
+                   f"Accepted: {FORMATS}.", title="Not a readable image")
+    if len(kept) > max_images:
+        gr.Warning(f"{len(kept)} images are here, but one run scores at most {max_images}. Remove some, or split "
+                   "them over several runs.", title="Too many images")
+    return kept if dropped else gr.skip()
 
 
 def display_names(gallery: GalleryValue) -> list[str]:

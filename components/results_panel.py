@@ -10,7 +10,7 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from components.events import PAGE_ONLY
-from components.figures import descriptor_bars, prompt_heatmap, similarity_heatmap
+from components.figures import descriptor_bars, prompt_heatmap, shared_cosine_range, similarity_heatmap
 from components.tables import predictions_table, skipped_markdown, summary_markdown
 from prompting.errors import PromptingError
 from prompting.export import top1_indices
@@ -65,7 +65,7 @@ def build_summary_tab() -> tuple[gr.Markdown, gr.Markdown, gr.Dataframe]:
 
 
 def _plot_pair(prefix: str) -> SidePair:
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=True, elem_classes=["side-by-side"]):
         left = gr.Plot(show_label=False, elem_id=f"{prefix}-left", label="Left strategy")
         right = gr.Plot(show_label=False, elem_id=f"{prefix}-right", label="Right strategy")
     return SidePair(left, right)
@@ -78,7 +78,7 @@ def build_predictions_panel() -> PredictionsPanel:
     with gr.Tab("Side by side", id="tab-heatmaps"):
         gr.Markdown("Pick two strategies to compare. Hover over a cell for the prompts behind it.",
                     elem_classes=["help"])
-        with gr.Row():
+        with gr.Row(elem_classes=["side-by-side"]):
             left_strategy = gr.Dropdown(label="Left", elem_id="left-strategy", scale=2)
             right_strategy = gr.Dropdown(label="Right", elem_id="right-strategy", scale=2)
             value_kind = gr.Radio(VALUE_KINDS, value="probabilities", label="Colour shows", scale=2)
@@ -111,8 +111,10 @@ def render_predictions(record: RunRecord, notes: list[str]) -> list[Any]:
     class_choices = [(cls.display, index) for index, cls in enumerate(comparison.classes)]
     image_choices = [(image.name, index) for index, image in enumerate(comparison.images)]
     focus = _focus_class(record, left)
+    unmatched = bool(record.unmatched_labels) and all(image.label is None for image in comparison.images)
+    left_prompts, right_prompts = prompts_pair(record, left, right, focus)
     return [
-        summary_markdown(comparison, notes),
+        summary_markdown(comparison, notes, labels_unmatched=unmatched),
         skipped_markdown(comparison),
         gr.Dataframe(value=rows, headers=headers),
         gr.Dropdown(choices=choices, value=left),
@@ -121,8 +123,8 @@ def render_predictions(record: RunRecord, notes: list[str]) -> list[Any]:
         heatmap(record, left, "probabilities"),
         heatmap(record, right, "probabilities"),
         gr.Dropdown(choices=class_choices, value=focus),
-        prompts_figure(record, left, focus),
-        prompts_figure(record, right, focus),
+        left_prompts,
+        right_prompts,
         gr.Dropdown(choices=image_choices, value=0),
         explanation(record, left, 0),
         explanation(record, right, 0),
@@ -148,11 +150,21 @@ def heatmap(record: RunRecord, key: str, value: ValueKind) -> go.Figure:
     )
 
 
-def prompts_figure(record: RunRecord, key: str, class_index: int) -> go.Figure:
-    """Prompts x images heatmap of one strategy for one class."""
+def prompts_figure(
+    record: RunRecord, key: str, class_index: int, zrange: tuple[float, float] | None = None
+) -> go.Figure:
+    """Prompts x images heatmap of one strategy for one class (colour range ``zrange`` if given)."""
     comparison = record.comparison
     return prompt_heatmap(comparison.strategies[key], class_index, [image.name for image in comparison.images],
-                          comparison.classes[class_index].display)
+                          comparison.classes[class_index].display, zrange=zrange)
+
+
+def prompts_pair(record: RunRecord, left: str, right: str, class_index: int) -> tuple[go.Figure, go.Figure]:
+    """The prompt heatmaps of two strategies for one class on one shared colour range, so the
+    same colour means the same cosine on both sides."""
+    strategies = record.comparison.strategies
+    zrange = shared_cosine_range([strategies[left], strategies[right]], class_index)
+    return prompts_figure(record, left, class_index, zrange), prompts_figure(record, right, class_index, zrange)
 
 
 def explanation(record: RunRecord, key: str, image_index: int) -> go.Figure:
@@ -175,9 +187,10 @@ def lookup(store: ResultStore, token: str | None) -> RunRecord:
 def wire_predictions_panel(panel: PredictionsPanel, token: gr.State, store: ResultStore) -> None:
     """Redraw one side when its strategy changes, and both sides when the shared choices change."""
 
-    def side(tok: str | None, key: str, kind: ValueKind, class_index: int, image_index: int) -> tuple[go.Figure, ...]:
+    def side(tok: str | None, key: str, left: str, right: str, kind: ValueKind, class_index: int,
+             image_index: int) -> tuple[go.Figure, ...]:
         record = lookup(store, tok)
-        return (heatmap(record, key, kind), prompts_figure(record, key, class_index),
+        return (heatmap(record, key, kind), *prompts_pair(record, left, right, class_index),
                 explanation(record, key, image_index))
 
     def both_heatmaps(tok: str | None, left: str, right: str, kind: ValueKind) -> tuple[go.Figure, go.Figure]:
@@ -185,17 +198,17 @@ def wire_predictions_panel(panel: PredictionsPanel, token: gr.State, store: Resu
         return heatmap(record, left, kind), heatmap(record, right, kind)
 
     def both_prompts(tok: str | None, left: str, right: str, class_index: int) -> tuple[go.Figure, go.Figure]:
-        record = lookup(store, tok)
-        return prompts_figure(record, left, class_index), prompts_figure(record, right, class_index)
+        return prompts_pair(lookup(store, tok), left, right, class_index)
 
     def both_explanations(tok: str | None, left: str, right: str, image_index: int) -> tuple[go.Figure, go.Figure]:
         record = lookup(store, tok)
         return explanation(record, left, image_index), explanation(record, right, image_index)
 
-    shared = [panel.prompt_class, panel.explain_image]
+    shared = [panel.left_strategy, panel.right_strategy, panel.value_kind, panel.prompt_class, panel.explain_image]
     for dropdown, plots in ((panel.left_strategy, "left"), (panel.right_strategy, "right")):
-        outputs = [getattr(panel.heatmaps, plots), getattr(panel.prompts, plots), getattr(panel.explanations, plots)]
-        dropdown.input(side, [token, dropdown, panel.value_kind, *shared], outputs, **PAGE_ONLY)
+        outputs = [getattr(panel.heatmaps, plots), panel.prompts.left, panel.prompts.right,
+                   getattr(panel.explanations, plots)]
+        dropdown.input(side, [token, dropdown, *shared], outputs, **PAGE_ONLY)
     pair = [token, panel.left_strategy, panel.right_strategy]
     panel.value_kind.input(both_heatmaps, [*pair, panel.value_kind], [panel.heatmaps.left, panel.heatmaps.right],
                            **PAGE_ONLY)

@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from components.events import PAGE_ONLY
+from components.events import AFTER_RUN_JS, PAGE_ONLY
 from components.images_panel import ImagesPanel, image_inputs
-from components.results_area import ResultsArea, render_results
+from components.results_area import ResultsArea, render_results, stale_results
 from components.settings_panel import SettingsPanel, strategy_inputs
 from components.strategies_panel import NO_SECOND_MODEL, StrategiesPanel
-from components.tables import md_escape
+from components.tables import md_escape, plural, unmatched_labels_note
 from prompting.app_config import AppConfig
 from prompting.classes import parse_class_list
 from prompting.compare import Cancelled
 from prompting.errors import DatasetError, ModelLoadError, PromptingError, StrategyError
 from prompting.results import Comparison
 from prompting.session_store import CancelRegistry, ResultStore
-from prompting.workflows import build_specs, run_models
+from prompting.strategies import STRATEGIES
+from prompting.workflows import build_specs, check_run_size, run_models
 
+LOG = logging.getLogger(__name__)
 READY = "Ready when you are: add images, check the classes, tick strategies, then press **Run**."
 STOPPED = "⏹ Stopped. The previous results, if any, are still shown."
+NOTHING_TO_STOP = "Nothing to stop: no run is in progress (the last one had already finished)."
+ONE_CLASS = (
+    "Only one class: a softmax over one class is always 1.00, so its probabilities say nothing. Add the "
+    "classes the images could be mistaken for."
+)
 
 
 @dataclass
@@ -45,13 +54,22 @@ def build_run_bar() -> RunBar:
 
 
 def chosen_models(config: AppConfig, model: str | None, second: str | None) -> list[str]:
-    """The model(s) to run, refusing anything outside the operator's menu."""
-    menu = config.model_menu
-    models = [model or config.model] + ([second] if second and second != NO_SECOND_MODEL else [])
-    for name in models:
-        if name not in menu:
-            raise ModelLoadError(f"Model '{name}' is not offered here; choose one of: {', '.join(menu)}.")
+    """The model(s) to load, given by their shown or full names; anything outside the operator's
+    menu is refused."""
+    asked = [model or config.model] + ([second] if second and second != NO_SECOND_MODEL else [])
+    models = []
+    for name in asked:
+        resolved = config.resolve_model(name)
+        if resolved is None:
+            raise ModelLoadError(f"Model '{name}' is not offered here; choose one of: {', '.join(config.public_menu)}.")
+        models.append(resolved)
     return list(dict.fromkeys(models))
+
+
+def picker_order(names: list[str] | None) -> list[str]:
+    """The ticked strategies in the picker's order (a CheckboxGroup gives them in tick order)."""
+    chosen = set(names or [])
+    return [key for key in STRATEGIES if key in chosen] + [name for name in names or [] if name not in STRATEGIES]
 
 
 def wire_run(
@@ -66,26 +84,32 @@ def wire_run(
     store: ResultStore,
     cancels: CancelRegistry,
 ) -> None:
-    """Run on click (progress shown, cancellable) and Stop."""
+    """Run on click (progress shown, cancellable) and Stop; after a run, charts are resized
+    and a successful run scrolls the results into view."""
+    limits = config.limits
 
     def run(gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
             templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
             concept: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
         skip = [gr.skip()] * len(results.outputs)
         started = time.perf_counter()
-        event = cancels.start(request.session_hash or "")
+        session = request.session_hash or ""
+        event = cancels.current(session)
         try:
+            if event.is_set():
+                raise Cancelled("Stopped before the run started.")
             classes = parse_class_list(classes_text or "")
             if not gallery:
                 raise DatasetError("Add at least one image first (upload, paste, or use the example photos).")
+            check_run_size(len(gallery), len(classes), limits)
             inputs, unknown = image_inputs(gallery, labels, classes)
-            chosen = strategy_inputs(templates, cupl, dclip, seeds, words, chars, concept)
-            specs, spec_errors = build_specs(names or [], chosen)
+            chosen = strategy_inputs(templates, cupl, dclip, seeds, words, chars, concept, limits)
+            specs, spec_errors = build_specs(picker_order(names), chosen, limits)
             if not specs:
                 raise StrategyError("None of the chosen strategies can run. " + " ".join(spec_errors.values()))
             record = run_models(
                 chosen_models(config, model, second), inputs, classes, specs,
-                progress=lambda fraction, message: progress(fraction, desc=message), cancel=event,
+                progress=lambda fraction, message: progress(fraction, desc=message), cancel=event, limits=limits,
             )
             errors = {**spec_errors, **record.comparison.strategy_errors}
             if not record.comparison.strategies:
@@ -93,24 +117,40 @@ def wire_run(
         except Cancelled:  # the page already shows "Stopped"; end the work quietly
             return [gr.skip(), gr.skip()] + skip
         except PromptingError as exc:
-            return [gr.skip(), _status(f"⚠️ **Could not run:** {md_escape(exc)}", error=True)] + skip
+            message = f"⚠️ **Could not run:** {md_escape(exc)}"
+            return [gr.skip(), _status(message, error=True)] + stale_results(results)
+        except Exception as exc:  # a bug or an exhausted resource: say so plainly, keep the details in the log
+            LOG.exception("Run failed unexpectedly")
+            message = f"⚠️ **The run failed unexpectedly** ({type(exc).__name__}); the server log has the details."
+            return [gr.skip(), _status(message, error=True)] + stale_results(results)
         finally:
-            cancels.finish(request.session_hash or "", event)
+            cancels.finish(session, event)
         record.comparison.strategy_errors = errors
+        record.unmatched_labels = unknown
         notes = _warn(record.comparison, unknown)
-        return [store.put(record), _status(_done(record.comparison, time.perf_counter() - started))] + render_results(
-            record, notes
-        )
+        status = _status(_done(record.comparison, time.perf_counter() - started))
+        return [store.put(record, owner=session), status] + render_results(record, notes)
 
     def stop(request: gr.Request) -> Any:
-        stopped = cancels.cancel(request.session_hash or "")
-        return _status(STOPPED if stopped else "Nothing is running.")
+        if cancels.cancel(request.session_hash or ""):
+            return _status(STOPPED)
+        gr.Info(NOTHING_TO_STOP, title="Nothing running")
+        return gr.skip()
+
+    def queued(request: gr.Request) -> None:
+        """Register the run as soon as it is asked for, so Stop also works while it waits in the queue."""
+        cancels.start(request.session_hash or "")
 
     run_inputs = [images.gallery, images.labels, classes_box, strategies.picker, strategies.model,
                   strategies.second_model, *settings.inputs]
-    event = bar.run.click(run, run_inputs, [token, bar.status, *results.outputs],
-                          concurrency_id="model", concurrency_limit=2, show_progress_on=bar.status, **PAGE_ONLY)
-    bar.stop.click(stop, None, bar.status, cancels=[event], queue=False, **PAGE_ONLY)
+    event = bar.run.click(queued, None, None, queue=False, show_progress="hidden", **PAGE_ONLY).then(
+        run, run_inputs, [token, bar.status, *results.outputs],
+        concurrency_id="model", concurrency_limit=2, show_progress_on=bar.status, **PAGE_ONLY,
+    )
+    event.then(None, bar.status, None, js=AFTER_RUN_JS, **PAGE_ONLY)
+    # Stop works through the registry: the run ends at its next step and keeps its last results.
+    # (Gradio's own ``cancels`` would also drop the outputs of a run that had just finished.)
+    bar.stop.click(stop, None, bar.status, concurrency_limit=None, show_progress="hidden", **PAGE_ONLY)
 
 
 def _status(text: str, error: bool = False) -> Any:
@@ -118,27 +158,44 @@ def _status(text: str, error: bool = False) -> Any:
 
 
 def _done(comparison: Comparison, seconds: float) -> str:
-    return (
-        f"✓ **Done in {seconds:.1f} s**: {len(comparison.images)} images × {len(comparison.classes)} classes × "
-        f"{len(comparison.strategies)} strategies, model {md_escape(comparison.model)}."
+    """The status after a run: what was scored, and what was left out (also said in the Summary tab)."""
+    strategies = plural(len(comparison.strategies), "strategy", "strategies")
+    text = (
+        f"✓ **Done in {seconds:.1f} s**: {plural(len(comparison.images), 'image')} × "
+        f"{plural(len(comparison.classes), 'class')} × {strategies}, model {md_escape(comparison.model)}."
     )
+    problems = []
+    skipped = comparison.skipped
+    if skipped:
+        names = ", ".join(md_escape(Path(item.get("path") or "").name or "a file") for item in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        verb = "was" if len(skipped) == 1 else "were"
+        problems.append(f"{plural(len(skipped), 'file')} could not be read and {verb} skipped ({names}{more})")
+    if comparison.strategy_errors:
+        count = len(comparison.strategy_errors)
+        problems.append(f"{plural(count, 'strategy', 'strategies')} could not run")
+    if problems:
+        text += "  \n⚠️ " + "; ".join(problems) + ": see the **Summary** tab."
+    return text
 
 
 def _warn(comparison: Comparison, unknown_labels: list[str]) -> list[str]:
     """Toasts for partial problems; returns notes for the summary."""
     notes: list[str] = []
     if comparison.skipped:
-        gr.Warning(f"{len(comparison.skipped)} file(s) could not be read and were skipped; the rest were scored.",
-                   title="Some files skipped")
+        gr.Warning(f"{plural(len(comparison.skipped), 'file')} could not be read and skipped; the rest were scored. "
+                   "The Summary tab says why.", title="Some files skipped")
     for name, error in comparison.strategy_errors.items():
         gr.Warning(f"{name}: {error}", title="A strategy could not run")
-    if unknown_labels:
-        listed = ", ".join(f"'{label}'" for label in unknown_labels[:5])
-        notes.append(f"True classes not in the class list were ignored: {listed}.")
-        gr.Warning(notes[-1], title="Unknown true classes")
     labelled = sum(1 for image in comparison.images if image.label is not None)
+    if unknown_labels:
+        notes.append(unmatched_labels_note(unknown_labels, labelled > 0))
+        gr.Warning(notes[-1], title="True classes not in the class list")
     if 0 < labelled < len(comparison.images):
         notes.append(
             f"Accuracy charts need a true class for every image ({labelled} of {len(comparison.images)} have one)."
         )
+    if len(comparison.classes) == 1 and any(r.probability_kind == "softmax" for r in comparison.strategies.values()):
+        notes.append(ONE_CLASS)
+        gr.Warning(ONE_CLASS, title="Only one class")
     return notes

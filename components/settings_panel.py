@@ -15,12 +15,14 @@ from components.descriptions_panel import (
     wire_descriptions_panel,
 )
 from components.events import PAGE_ONLY
-from prompting.app_config import AppConfig
+from prompting.app_config import AppConfig, RunLimits
+from prompting.errors import StrategyError
 from prompting.templates import DEFAULT_TEMPLATE
 from prompting.workflows import StrategyInputs
 
 DEFAULT_TEMPLATES = f"{DEFAULT_TEMPLATE}\na close-up photo of a {{}}.\na blurry photo of a {{}}."
 DESCRIPTIONS_TAB = "settings-descriptions"
+NO_CONCEPT_LLM = "Unavailable: no language model is configured on this server. Type a concept yourself instead."
 
 
 @dataclass
@@ -46,17 +48,33 @@ class SettingsPanel:
         ]
 
 
+def _whole(value: float | None, default: int, what: str) -> int:
+    try:
+        return int(value if value is not None else default)
+    except (TypeError, ValueError, OverflowError):
+        raise StrategyError(f"The WaffleCLIP {what} must be a whole number, not {value!r}.") from None
+
+
 def strategy_inputs(
-    templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None, concept: str
+    templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None, concept: str,
+    limits: RunLimits | None = None,
 ) -> StrategyInputs:
-    """The strategies' settings from the widgets (``SettingsPanel.inputs`` order)."""
+    """The strategies' settings from the widgets (``SettingsPanel.inputs`` order).
+
+    The seed count is checked against ``limits`` before any seed list is made, so a forged
+    request cannot ask for millions of seeds.
+    """
+    count = max(_whole(seeds or 1, 1, "number of seeds"), 1)
+    limits = limits or RunLimits()
+    if count > limits.max_waffle_seeds:
+        raise StrategyError(f"Too many WaffleCLIP seeds: {count}. This server runs at most {limits.max_waffle_seeds}.")
     return StrategyInputs(
         templates_text=templates or "",
         cupl_json=cupl or "",
         dclip_json=dclip or "",
-        waffle_seeds=tuple(range(max(int(seeds or 1), 1))),
-        waffle_words=int(words if words is not None else 15),
-        waffle_chars=int(chars if chars is not None else 15),
+        waffle_seeds=tuple(range(count)),
+        waffle_words=_whole(words, 15, "number of random-word descriptors"),
+        waffle_chars=_whole(chars, 15, "number of random-character descriptors"),
         waffle_concept=concept or "",
     )
 
@@ -75,16 +93,22 @@ def build_settings_panel(config: AppConfig) -> SettingsPanel:
             with gr.Tab("CuPL & DCLIP descriptions", id=DESCRIPTIONS_TAB):
                 descriptions = build_descriptions_panel(config.llm, config.llm_note)
             with gr.Tab("WaffleCLIP", id="settings-waffle"):
+                limits = config.limits
                 with gr.Row():
-                    seeds = gr.Slider(1, 10, value=3, step=1, label="Random seeds", scale=2,
-                                      info="Heatmaps pool all seeds' prompts; accuracy is also given per seed as mean ± std (the paper's number).")
-                    words = gr.Number(15, label="Random-word descriptors", precision=0, minimum=0, maximum=100)
-                    chars = gr.Number(15, label="Random-character descriptors", precision=0, minimum=0, maximum=100)
+                    seeds = gr.Slider(1, limits.max_waffle_seeds, value=3, step=1, label="Random seeds", scale=2,
+                                      info="Heatmaps pool all seeds' prompts; accuracy is also given per seed as "
+                                      "mean ± std (the paper's number).")
+                    words = gr.Number(15, label="Random-word descriptors", precision=0, minimum=0,
+                                      maximum=limits.max_waffle_count)
+                    chars = gr.Number(15, label="Random-character descriptors", precision=0, minimum=0,
+                                      maximum=limits.max_waffle_count)
                 concept = gr.Textbox("", label="Concept (optional)", placeholder="e.g. bird",
                                      info="A shared idea in every prompt: “A photo of a bird: a crane, which …”")
-                with gr.Row():
+                with gr.Row(equal_height=True):
                     concept_button = gr.Button("Suggest a concept with the language model", size="sm", scale=0,
-                                               interactive=config.llm is not None)
+                                               interactive=config.llm is not None, elem_id="concept-btn")
+                    if config.llm is None:
+                        gr.Markdown(NO_CONCEPT_LLM, elem_classes=["help"], elem_id="concept-why")
     return SettingsPanel(accordion, tabs, templates, descriptions, seeds, words, chars, concept, concept_button)
 
 

@@ -46,9 +46,9 @@ def build_strategies_panel(config: AppConfig) -> StrategiesPanel:
         )
         with gr.Accordion("What do these mean?", open=False):
             gr.Markdown("\n".join(f"- **{STRATEGIES[k].title}**: {text}." for k, text in PLAIN_SUMMARIES.items()))
-        menu = config.model_menu
+        menu = list(config.public_menu)  # shown names: never a server path
         with gr.Row():
-            model = gr.Dropdown(menu, value=config.model, label="Model", elem_id="model-picker", scale=3,
+            model = gr.Dropdown(menu, value=menu[0], label="Model", elem_id="model-picker", scale=3,
                                 info="Loaded at the first run, then shared by everyone.")
             second_model = gr.Dropdown(
                 [NO_SECOND_MODEL, *menu], value=NO_SECOND_MODEL, label="Compare with", elem_id="second-model",

@@ -13,11 +13,29 @@ from collections.abc import Mapping, Sequence
 from components.report import METRIC_COLUMNS
 from prompting.disambiguation import ConfusablePair, top2_margins
 from prompting.export import finite, plain_language_summary, seed_spread, top1_indices
-from prompting.results import Comparison
+from prompting.metrics import TEMPERATURE_BOUNDS, temperature_at_limit
+from prompting.results import Comparison, StrategyResult
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:])")
 PREVIEW_ITEMS = 5
+SMALL_SAMPLE = 30
 Table = tuple[list[str], list[list[str]]]
+# Short column headings (no long words, so headers never break mid-word); the glossary gives the full names.
+SHORT_HEADINGS = {
+    "top1": "Top-1 (95% interval)",
+    "top5": "Top-5",
+    "mean_per_class_recall": "Per-class recall",
+    "ece": "ECE",
+    "mce": "MCE",
+    "brier": "Brier",
+    "nll": "NLL",
+    "temperature": "Temp.",
+    "ece_after_temperature": "ECE after temp.",
+    "nll_after_temperature": "NLL after temp.",
+}
+AFTER_TEMPERATURE = ("ece_after_temperature", "nll_after_temperature")
+SIGMOID_NOTE = "sigmoid scores; calibration uses the softmax over logits"
+NO_LABEL_MATCH = "No true class matched the class list"
 
 
 def md_escape(text: object) -> str:
@@ -57,30 +75,163 @@ def predictions_table(comparison: Comparison) -> Table:
     return headers, rows
 
 
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """``1 class``, ``2 classes``: the count with the right form of ``noun``."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {plural_form or (noun + 'es' if noun.endswith(('s', 'x', 'ch', 'sh')) else noun + 's')}"
+
+
+def temperature_limit(result: StrategyResult) -> str | None:
+    """"high" or "low" when the fitted temperature hit its search bound, else None.
+
+    Uses the metrics' ``temperature_at_limit`` flag; metrics without that key are checked
+    against the bounds directly.
+    """
+    metrics = result.metrics or {}
+    temperature = finite(metrics.get("temperature"))
+    flag = metrics.get("temperature_at_limit")
+    if flag is None and temperature is not None:
+        flag = temperature_at_limit(temperature)
+    if not flag:
+        return None
+    return "low" if temperature is not None and temperature < 1 else "high"
+
+
+def top1_text(metrics: Mapping[str, object]) -> str:
+    """Top-1 as counts, share and 95% interval when known: ``7/10 · 70% (40–89%)``."""
+    value = finite(metrics.get("top1"))
+    if value is None:
+        return "–"
+    n = finite(metrics.get("n_images"))
+    correct = finite(metrics.get("top1_correct"))
+    if correct is None and n is not None:
+        correct = round(value * n)
+    text = f"{value:.0%}" if n is None or correct is None else f"{int(correct)}/{int(n)} · {value:.0%}"
+    interval = metrics.get("top1_interval")
+    if isinstance(interval, (list, tuple)) and len(interval) == 2:
+        low, high = finite(interval[0]), finite(interval[1])
+        if low is not None and high is not None:
+            text += f" ({low * 100:.0f}–{high:.0%})"
+    return text
+
+
+def _metric_cell(result: StrategyResult, key: str, formatter: object) -> str:
+    metrics = result.metrics or {}
+    limit = temperature_limit(result)
+    if key == "top1":
+        return top1_text(metrics)
+    if limit and key == "temperature":
+        low, high = TEMPERATURE_BOUNDS
+        return f"≥{high:g} (limit)" if limit == "high" else f"≤{low:g} (limit)"
+    if limit and key in AFTER_TEMPERATURE:
+        return "–"
+    value = finite(metrics.get(key))
+    return "–" if value is None else formatter(value)  # type: ignore[operator]
+
+
 def metrics_table(comparison: Comparison) -> Table:
-    """Rows = strategies; accuracy and calibration metrics, with Waffle's seed spread."""
-    headers = ["Strategy"] + [heading for _, heading, _, _, _ in METRIC_COLUMNS] + ["Top-1 over seeds"]
+    """Rows = strategies: images, kind of scores, accuracy and calibration metrics, and Waffle's
+    spread over seeds (that column only when some strategy has several seeds)."""
+    results = list(comparison.strategies.values())
+    spreads = [seed_spread(result, "top1") for result in results]
+    seeded = any(spread is not None for spread in spreads)
+    headers = ["Strategy", "Images", "Scores"]
+    headers += [SHORT_HEADINGS.get(key, heading) for key, heading, *_ in METRIC_COLUMNS]
+    headers += ["Top-1 over seeds"] if seeded else []
     rows = []
-    for result in comparison.strategies.values():
+    for result, spread in zip(results, spreads):
         metrics = result.metrics or {}
-        row = [result.label]
-        for key, _, formatter, _, _ in METRIC_COLUMNS:
-            value = finite(metrics.get(key))
-            row.append("–" if value is None else formatter(value))
-        spread = seed_spread(result, "top1")
-        row.append("–" if spread is None else f"{spread[0]:.1%} ± {spread[1]:.1%} ({spread[4]} seeds)")
+        n = finite(metrics.get("n_images"))
+        kind = SIGMOID_NOTE if result.probability_kind == "sigmoid" else "softmax"
+        row = [result.label, "–" if n is None else str(int(n)), kind]
+        row += [_metric_cell(result, key, formatter) for key, _, formatter, _, _ in METRIC_COLUMNS]
+        if seeded:
+            row.append("–" if spread is None else f"{spread[0]:.1%} ± {spread[1]:.1%} ({spread[4]} seeds)")
         rows.append(row)
     return headers, rows
 
 
+def quoted_list(items: Sequence[str], shown: int = PREVIEW_ITEMS) -> str:
+    """``'a', 'b', 'c', and 5 more``: the first ``shown`` items quoted, then how many are left."""
+    listed = ", ".join(f"'{item}'" for item in items[:shown])
+    return listed + (f", and {len(items) - shown} more" if len(items) > shown else "")
+
+
+def unmatched_labels_note(unmatched: Sequence[str], any_matched: bool) -> str:
+    """What to say when typed true classes are not in the class list ('' when all matched)."""
+    if not unmatched:
+        return ""
+    if not any_matched:
+        head = (
+            f"The true class you gave does not match your class list: {quoted_list(unmatched)}."
+            if len(unmatched) == 1 else
+            f"None of the {len(unmatched)} true classes match your class list: {quoted_list(unmatched)}."
+        )
+        return head + " Write true classes exactly as in the class list to measure accuracy."
+    return (
+        f"{plural(len(unmatched), 'true class', 'true classes')} not in your class list "
+        f"{'was' if len(unmatched) == 1 else 'were'} ignored: {quoted_list(unmatched)}."
+    )
+
+
+def metrics_cautions(comparison: Comparison) -> list[str]:
+    """Plain sentences (Markdown) that must be read with the metrics table: a small sample and
+    temperatures at their search limit."""
+    results = [result for result in comparison.strategies.values() if result.metrics]
+    if not results:
+        return []
+    notes = []
+    n = finite((results[0].metrics or {}).get("n_images"))
+    n = int(n) if n is not None else len(comparison.images)
+    if n < SMALL_SAMPLE:
+        notes.append(f"⚠️ Only {plural(n, 'labelled image')}: differences of a few images can be chance.")
+    for side, why in (
+        ("high", "the scores carry no usable confidence signal on these images"),
+        ("low", "sharpening the scores kept helping, as when every top prediction is right"),
+    ):
+        limited = [result.label for result in results if temperature_limit(result) == side]
+        if limited:
+            names = ", ".join(f"“{md_escape(label)}”" for label in limited)
+            bound = "upper" if side == "high" else "lower"
+            notes.append(
+                f"⚠️ The fitted temperature hit its {bound} search limit for {names}: {why}, so the columns "
+                "after temperature are left empty (–)."
+            )
+    return notes
+
+
 def metric_help() -> str:
-    """A short glossary of the metric columns, as Markdown."""
-    return "\n".join(f"- **{heading}**: {explanation}." for _, heading, _, _, explanation in METRIC_COLUMNS)
+    """A short glossary of the metric columns (short heading and full name), as Markdown."""
+    lines = [
+        "- **Images**: how many labelled images the numbers are measured on.",
+        (
+            "- **Scores**: softmax probabilities compete and add up to 1 over your classes; sigmoid scores "
+            "(SigLIP) rate each class on its own."
+        ),
+    ]
+    for key, heading, _, _, explanation in METRIC_COLUMNS:
+        short = SHORT_HEADINGS.get(key, heading)
+        name = f"**{short}** ({heading})" if short != heading else f"**{heading}**"
+        if key == "top1":
+            explanation += "; shown as correct/labelled · share (95% interval: where the accuracy on many more " \
+                           "such images would likely fall)"
+        lines.append(f"- {name}: {explanation}.")
+    return "\n".join(lines)
 
 
-def summary_markdown(comparison: Comparison, extra_notes: Sequence[str] = ()) -> str:
-    """The plain-language summary as a Markdown list, with the probability's honest name."""
-    lines = [f"- {md_escape(sentence)}" for sentence in plain_language_summary(comparison)]
+def summary_markdown(
+    comparison: Comparison, extra_notes: Sequence[str] = (), labels_unmatched: bool = False
+) -> str:
+    """The plain-language summary as a Markdown list, with the probability's honest name.
+
+    ``labels_unmatched``: true classes were given but none is in the class list, so the
+    summary must not claim that none were given.
+    """
+    sentences = plain_language_summary(comparison)
+    if labels_unmatched:
+        sentences = [sentence.replace("No true classes were given", NO_LABEL_MATCH) for sentence in sentences]
+    lines = [f"- {md_escape(sentence)}" for sentence in sentences]
     lines += [f"- {md_escape(note)}" for note in extra_notes]
     kinds = _kinds(comparison)
     if len(kinds) == 1:

@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 CSS_FILE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
+HELP_TEXT = "#4b5563"  # 7.6:1 on white
 
 
 def build_theme() -> gr.themes.Base:
@@ -15,6 +16,9 @@ def build_theme() -> gr.themes.Base:
         block_title_text_weight="600",
         block_label_text_weight="600",
         button_primary_text_color="white",
+        # The Soft theme's subdued text (slate-400) is too faint on white; this grey passes WCAG AA.
+        body_text_color_subdued=HELP_TEXT,
+        block_info_text_color=HELP_TEXT,
     )
 
 

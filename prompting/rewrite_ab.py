@@ -20,8 +20,11 @@ from prompting.strategies import StrategySpec
 
 @dataclass
 class RewriteTrial:
-    """The outcome: per-image predictions before and after, and counts for the summary."""
+    """The outcome: per-image predictions before and after (``headers`` name ``rows``' columns),
+    and counts for the summary. With true classes, each prediction is marked ✓/✗ and the last
+    column shows how the true class's probability moved."""
 
+    headers: list[str]
     class_display: str
     original: str
     rewritten: str
@@ -68,23 +71,36 @@ def ab_test_rewrite(
     return _trial(before, after, index, classes[index], rewritten.strip())
 
 
+def _mark(predicted: int, label: int | None) -> str:
+    return "" if label is None else ("✓ " if predicted == label else "✗ ")
+
+
 def _trial(before: Comparison, after: Comparison, index: int, cls: ClassName, rewritten: str) -> RewriteTrial:
     first, second = next(iter(before.strategies.values())), next(iter(after.strategies.values()))
     old, new = first.predictions(1)[:, 0], second.predictions(1)[:, 0]
     names = [c.display for c in before.classes]
+    labelled = [i for i, image in enumerate(before.images) if image.label is not None]
+    headers = ["Image"] + (["True class"] if labelled else []) + ["Before", "After", "Changed?"]
+    headers += ["True class's probability"] if labelled else []
     rows = []
     for i, image in enumerate(before.images):
-        mark = "" if image.label is None else ("✓ " if new[i] == image.label else "✗ ")
-        rows.append([
-            image.name,
-            "" if image.label is None else names[image.label],
-            f"{names[old[i]]} ({first.probabilities[i, old[i]]:.2f})",
-            f"{mark}{names[new[i]]} ({second.probabilities[i, new[i]]:.2f})",
+        label = image.label
+        row = [image.name] + ([names[label] if label is not None else "–"] if labelled else [])
+        row += [
+            f"{_mark(old[i], label)}{names[old[i]]} ({first.probabilities[i, old[i]]:.2f})",
+            f"{_mark(new[i], label)}{names[new[i]]} ({second.probabilities[i, new[i]]:.2f})",
             "yes" if old[i] != new[i] else "",
-        ])
-    labelled = [i for i, image in enumerate(before.images) if image.label is not None]
+        ]
+        if labelled:
+            if label is None:
+                row.append("–")
+            else:
+                was, now = float(first.probabilities[i, label]), float(second.probabilities[i, label])
+                row.append(f"{was:.2f} → {now:.2f} ({now - was:+.2f})")
+        rows.append(row)
     truth = [before.images[i].label for i in labelled]
     return RewriteTrial(
+        headers=headers,
         class_display=cls.display,
         original=cls.prompt,
         rewritten=rewritten,

@@ -1,5 +1,10 @@
 """What the web app and its API do with the core: specs from choices, runs over one or two
-models, labels from names, labelled sets from uploaded zips, and top-k predictions as JSON."""
+models, labels from names, labelled sets from uploaded zips, and top-k predictions as JSON.
+
+Requests from visitors are bounded by ``RunLimits`` (images, classes, templates, descriptions,
+WaffleCLIP seeds and counts); the page and the API endpoints pass the same limits, so a script
+cannot ask for more than the page can.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from prompting.app_config import RunLimits, public_model_name
 from prompting.classes import ClassName, as_class_names, parse_class_list
 from prompting.compare import ImageInput, ProgressFn, compare, unique_keys
 from prompting.datasets import scan_folder, with_classes
@@ -47,10 +53,13 @@ class StrategyInputs:
     waffle_concept: str = ""
 
 
-def build_specs(names: Sequence[str], inputs: StrategyInputs) -> tuple[list[StrategySpec], dict[str, str]]:
+def build_specs(
+    names: Sequence[str], inputs: StrategyInputs, limits: RunLimits | None = None
+) -> tuple[list[StrategySpec], dict[str, str]]:
     """Specs for the chosen strategies; those whose inputs are unusable go to the error dict.
 
     An error names the strategy's title and the reason, so other strategies can still run.
+    With ``limits``, a strategy asking for more than they allow is such an error too.
     """
     if not names:
         raise StrategyError("Choose at least one strategy to compare.")
@@ -59,30 +68,84 @@ def build_specs(names: Sequence[str], inputs: StrategyInputs) -> tuple[list[Stra
     for name in dict.fromkeys(names):
         strategy = get_strategy(name)
         try:
-            specs.append(_spec(name, inputs))
+            specs.append(_spec(name, inputs, limits))
         except PromptingError as exc:
             errors[strategy.title] = str(exc)
     return specs, errors
 
 
-def _spec(name: str, inputs: StrategyInputs) -> StrategySpec:
+def _spec(name: str, inputs: StrategyInputs, limits: RunLimits | None) -> StrategySpec:
     if name == "template":
-        return StrategySpec(name, templates=parse_templates(inputs.templates_text))
+        templates = parse_templates(inputs.templates_text)
+        if limits and len(templates) > limits.max_templates:
+            raise StrategyError(
+                f"Too many templates: {len(templates)}. This server uses at most {limits.max_templates} per run; "
+                "keep the ones that matter most."
+            )
+        return StrategySpec(name, templates=templates)
     if name in ("cupl", "dclip"):
         text = inputs.cupl_json if name == "cupl" else inputs.dclip_json
+        title = get_strategy(name).title
         if not text.strip():
-            title = get_strategy(name).title
             raise StrategyError(
                 f"{title} needs descriptions: generate them with the language model or import a JSON file."
             )
-        return StrategySpec(name, descriptions=descriptions_from_text(text))
+        descriptions = descriptions_from_text(text)
+        if limits:
+            _check_descriptions(title, descriptions, limits)
+        return StrategySpec(name, descriptions=descriptions)
     if name == "waffle":
+        if limits:
+            _check_waffle(inputs, limits)
         waffle = WaffleOptions(
             n_words=int(inputs.waffle_words), n_chars=int(inputs.waffle_chars), seeds=tuple(inputs.waffle_seeds),
             concept=inputs.waffle_concept.strip() or None,
         )
         return StrategySpec(name, waffle=waffle)
     return StrategySpec(name)
+
+
+def _check_descriptions(title: str, descriptions: dict[str, list[str]], limits: RunLimits) -> None:
+    if len(descriptions) > limits.max_classes:
+        raise StrategyError(
+            f"The {title} descriptions cover {len(descriptions)} classes; this server accepts at most "
+            f"{limits.max_classes}."
+        )
+    cap = limits.max_descriptions_per_class
+    crowded = [(name, len(items)) for name, items in descriptions.items() if len(items) > cap]
+    if crowded:
+        name, count = crowded[0]
+        more = f" (and {len(crowded) - 1} more classes)" if len(crowded) > 1 else ""
+        raise StrategyError(
+            f"The {title} descriptions list {count} entries for '{name}'{more}; this server uses at most "
+            f"{cap} per class. Shorten those lists."
+        )
+
+
+def _check_waffle(inputs: StrategyInputs, limits: RunLimits) -> None:
+    seeds = len(inputs.waffle_seeds)
+    if seeds > limits.max_waffle_seeds:
+        raise StrategyError(f"Too many WaffleCLIP seeds: {seeds}. This server runs at most {limits.max_waffle_seeds}.")
+    for what, count in (("random-word", inputs.waffle_words), ("random-character", inputs.waffle_chars)):
+        if count > limits.max_waffle_count:
+            raise StrategyError(
+                f"Too many WaffleCLIP {what} descriptors: {count}. This server draws at most "
+                f"{limits.max_waffle_count} of each."
+            )
+
+
+def check_run_size(n_images: int, n_classes: int, limits: RunLimits) -> None:
+    """Refuse a run with more images or classes than ``limits`` allow (a DatasetError that says
+    how many are allowed)."""
+    if n_images > limits.max_images:
+        raise DatasetError(
+            f"Too many images: {n_images}. This server scores at most {limits.max_images} per run; "
+            "remove some or split them over several runs."
+        )
+    if n_classes > limits.max_classes:
+        raise DatasetError(
+            f"Too many classes: {n_classes}. This server accepts at most {limits.max_classes} per run."
+        )
 
 
 def descriptions_from_text(text: str) -> dict[str, list[str]]:
@@ -137,13 +200,18 @@ def run_models(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     loader: Loader = load_model,
+    limits: RunLimits | None = None,
 ) -> RunRecord:
     """Compare ``specs`` on ``images`` with each model (loaded once per process).
 
     With one model the comparison is returned as is. With several, results are merged into
     one comparison whose strategies are named ``<strategy>@<model tag>`` and grouped by
-    strategy, so the two models sit next to each other in every table and figure.
+    strategy, so the two models sit next to each other in every table and figure. The
+    comparison's ``model`` is the public name (``public_model_name``); ``sources`` keep the
+    names to load. With ``limits``, too many images or classes is a DatasetError up front.
     """
+    if limits is not None:
+        check_run_size(len(images), len(classes), limits)
     models = list(dict.fromkeys(models))
     report = progress or (lambda fraction, message: None)
     comparisons: dict[str, Comparison] = {}
@@ -159,7 +227,7 @@ def run_models(
     keys = unique_keys(specs)
     if len(models) == 1:
         sources = {key: StrategySource(models[0], spec) for key, spec in zip(keys, specs)}
-        return RunRecord(comparisons[models[0]], images, sources)
+        return RunRecord(replace(comparisons[models[0]], model=public_model_name(models[0])), images, sources)
     return _merged(comparisons, keys, specs, images)
 
 
@@ -169,7 +237,8 @@ def _merged(
     tags = model_tags(list(comparisons))
     first = next(iter(comparisons.values()))
     merged = replace(
-        first, model=" vs ".join(comparisons), strategies={}, strategy_errors={}, encoder_stats={}
+        first, model=" vs ".join(public_model_name(name) for name in comparisons), strategies={},
+        strategy_errors={}, encoder_stats={},
     )
     sources: dict[str, StrategySource] = {}
     for key, spec in zip(keys, specs):

@@ -15,7 +15,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from app import build_demo
-from prompting.app_config import AppConfig
+from prompting.app_config import AppConfig, RunLimits
 from tests.conftest import make_image
 
 CLASSES = "cat\ndog | small dog\nbird"
@@ -32,8 +32,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def app_url(tiny_clip_dir: Path, tiny_siglip_dir: Path) -> Iterator[str]:
-    """The app on a free local port with the tiny CLIP (and tiny SigLIP as second model)."""
-    config = AppConfig(model=str(tiny_clip_dir), models=(str(tiny_siglip_dir), MISSING_MODEL), max_upload_mb=5)
+    """The app on a free local port with the tiny CLIP (and tiny SigLIP as second model), with
+    small run limits so going over them is cheap to test."""
+    config = AppConfig(model=str(tiny_clip_dir), models=(str(tiny_siglip_dir), MISSING_MODEL), max_upload_mb=5,
+                       limits=RunLimits(max_images=4, max_waffle_seeds=3))
     demo = build_demo(config)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url
@@ -238,3 +240,32 @@ def test_uploads_over_the_size_limit_are_refused(client: Client, tmp_path: Path)
     big.write_bytes(b"\0" * (6 * 2**20))  # the fixture's limit is 5 MiB
     with pytest.raises(Exception, match="(?i)size|large|413"):
         client.predict(images=[handle_file(str(big))], classes=CLASSES, api_name="/classify")
+
+
+def test_requests_over_the_limits_are_refused_with_the_limit(client: Client, tmp_path: Path) -> None:
+    files = [handle_file(str(make_image(tmp_path / f"many{index}.png", seed=index))) for index in range(5)]
+    with pytest.raises(AppError, match=r"Too many images: 5\. This server scores at most 4 per run"):
+        client.predict(images=files, classes=CLASSES, strategies=["classname"], api_name="/classify")
+    with pytest.raises(AppError, match="Too many WaffleCLIP seeds: 4. This server runs at most 3"):
+        client.predict(images=files[:1], classes=CLASSES, strategies=["waffle"],
+                       options={"waffle": {"seeds": [0, 1, 2, 3]}}, api_name="/compare")
+
+
+def test_visitors_see_model_names_not_server_paths(app_url: str, client: Client, images: list[Path],
+                                                    tiny_clip_dir: Path, tiny_siglip_dir: Path) -> None:
+    with urllib.request.urlopen(f"{app_url}config") as response:
+        page_config = response.read().decode("utf-8")
+    assert tiny_clip_dir.name in page_config
+    for path in (str(tiny_clip_dir), str(tiny_siglip_dir), MISSING_MODEL):
+        assert path not in page_config
+    result = client.predict(images=[handle_file(str(images[0]))], classes=CLASSES, strategies=["classname"],
+                            model=tiny_siglip_dir.name, api_name="/compare")
+    assert result["model"] == tiny_siglip_dir.name
+    assert result["strategies"]["classname"]["probability_kind"] == "sigmoid"
+
+
+def test_a_disabled_concept_button_says_why() -> None:
+    demo = build_demo(AppConfig(model="openai/clip-vit-base-patch32"))
+    blocks = {getattr(block, "elem_id", None): block for block in demo.blocks.values()}
+    assert blocks["concept-btn"].interactive is False
+    assert "no language model is configured" in blocks["concept-why"].value

@@ -6,6 +6,7 @@ The app runs as a subprocess with a tiny CLIP model. Screenshots of the main vie
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -121,29 +122,76 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
+def upload(page, paths: list[Path]) -> None:
+    page.locator("#images-gallery input[type=file]").set_input_files([str(p) for p in paths])
+
+
+def run_and_wait(page) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#run-btn").click()
+    expect(page.locator("#run-status")).to_contain_text("Done in", timeout=RUN_TIMEOUT_MS)
+
+
+def chart_fits(page, selector: str) -> tuple[int, int]:
+    """(drawn chart width, its box's width) in pixels."""
+    return tuple(page.evaluate(
+        """(sel) => { const box = document.querySelector(sel);
+           return [box.querySelector('.main-svg').getBoundingClientRect().width, box.getBoundingClientRect().width]
+             .map(Math.round); }""",
+        selector,
+    ))
+
+
+def contrast_on_white(page, selector: str) -> float:
+    """WCAG contrast ratio of an element's text colour against white."""
+    r, g, b = page.evaluate(
+        "(sel) => getComputedStyle(document.querySelector(sel)).color.match(/\\d+/g).slice(0, 3).map(Number)",
+        selector,
+    )
+
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return 1.05 / (luminance + 0.05)
+
+
 def test_upload_edit_pick_run_and_see_heatmap_and_table(page, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     shot(page, "01-start")
+    assert contrast_on_white(page, ".help p") >= 4.5
     images = [make_image(tmp_path / f"photo{index}.png", seed=index, size=(64, 48)) for index in range(2)]
-    page.locator("#images-gallery input[type=file]").set_input_files([str(p) for p in images])
+    upload(page, images)
     expect(page.get_by_role("button", name="Thumbnail 2 of 2")).to_be_visible()
     page.locator("#classes-box textarea").fill("cat\ndog | small dog\nbird")
     expect(page.locator("#classes-status")).to_contain_text("3 classes")
     picker = page.locator("#strategy-picker")
     picker.get_by_label("80-template ensemble").uncheck()
+    picker.get_by_label("Class name").uncheck()
     picker.get_by_label("7-template ensemble").check()
-    page.locator("#run-btn").click()
-    expect(page.locator("#run-status")).to_contain_text("Done in", timeout=RUN_TIMEOUT_MS)
+    picker.get_by_label("Class name").check()  # ticked last, but the picker lists it first
+    run_and_wait(page)
     expect(page.locator("#summary")).to_contain_text("agreed")
-    table = page.locator("#predictions-table")
-    expect(table).to_contain_text("photo0.png")
-    expect(table).to_contain_text("7-template ensemble")
+    headers = page.locator("#predictions-table th").all_inner_texts()
+    assert [h.strip() for h in headers][-2:] == ["Class name", "7-template ensemble"]
+    # A successful run scrolls the results into view (smoothly, so wait for it; a short page
+    # can only scroll to its bottom).
+    page.wait_for_function(
+        """() => { const top = document.getElementById('results').getBoundingClientRect().top;
+                   const bottom = window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2;
+                   return top > -5 && (top < 300 || (window.scrollY > 0 && bottom)); }""",
+        timeout=5_000,
+    )
+    expect(page.locator("#predictions-table")).to_contain_text("photo0.png")
     shot(page, "02-summary")
     open_tab(page, "Side by side")
     expect(page.locator("#heatmap-left .js-plotly-plot")).to_be_visible()
     expect(page.locator("#heatmap-right .js-plotly-plot")).to_be_visible()
     expect(page.locator("#heatmap-right")).to_contain_text("7-template ensemble")
+    expect(page.locator("#prompts-left")).to_contain_text("Colour scale shared")
     shot(page, "03-side-by-side")
     open_tab(page, "Class names")
     expect(page.locator("#class-similarity-plot .js-plotly-plot")).to_be_visible()
@@ -155,33 +203,105 @@ def test_upload_edit_pick_run_and_see_heatmap_and_table(page, tmp_path: Path) ->
     shot(page, "04-class-names")
 
 
-def test_example_photos_show_accuracy_and_calibration(page) -> None:
+def test_example_photos_show_accuracy_and_charts_fit_after_a_rerun(page) -> None:
     from playwright.sync_api import expect
 
     page.locator("#examples-btn").click()
     expect(page.locator("#labels-table")).to_contain_text("astronaut")
-    page.locator("#run-btn").click()
-    expect(page.locator("#run-status")).to_contain_text("Done in", timeout=RUN_TIMEOUT_MS)
+    run_and_wait(page)
     expect(page.locator("#summary")).to_contain_text("of 10 images were classified correctly")
+    # Re-run while the charts' tab is hidden: they must still fit their boxes once shown.
+    page.locator("#strategy-picker").get_by_label("7-template ensemble").check()
+    page.locator("#run-btn").click()
+    expect(page.locator("#summary")).to_contain_text("7-template ensemble", timeout=RUN_TIMEOUT_MS)
     open_tab(page, "Accuracy & calibration")
-    expect(page.locator("#metrics-table")).to_contain_text("80-template ensemble")
     expect(page.locator("#reliability-plot .js-plotly-plot")).to_be_visible()
     expect(page.locator("#confusion-plot .js-plotly-plot")).to_be_visible()
+    for plot in ("#accuracy-plot", "#reliability-plot"):
+        expect(page.locator(f"{plot} .main-svg").first).to_be_visible()
+        drawn, box = chart_fits(page, plot)
+        assert abs(drawn - box) <= 2, f"{plot} is drawn {drawn} px wide in a {box} px box"
+    table = page.locator("#metrics-table")
+    expect(table).to_contain_text("80-template ensemble")
+    expect(table).to_contain_text(re.compile(r"\d+/10 · \d+% \(\d+–\d+%\)"))
+    headers = [h.strip() for h in table.locator("th").all_inner_texts()]
+    assert "Images" in headers and "Top-1 over seeds" not in headers
+    expect(page.locator("#metrics-cautions")).to_contain_text("Only 10 labelled images")
     shot(page, "05-accuracy-calibration")
 
 
-def test_an_empty_class_list_shows_a_readable_message(page, tmp_path: Path) -> None:
+def test_a_failed_run_dims_the_previous_results(page, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    image = make_image(tmp_path / "only.png", seed=5)
-    page.locator("#images-gallery input[type=file]").set_input_files([str(image)])
+    page.locator("#run-btn").click()  # no images yet: an error, and no results to dim
+    expect(page.locator("#run-status")).to_contain_text("Add at least one image first")
+    expect(page.locator("#results")).to_be_hidden()
+    expect(page.locator("#results-placeholder")).to_be_visible()
+    upload(page, [make_image(tmp_path / "only.png", seed=5)])
     expect(page.get_by_role("button", name="Thumbnail 1 of 1")).to_be_visible()
+    run_and_wait(page)
+    expect(page.locator("#stale-banner")).to_be_hidden()
     page.locator("#classes-box textarea").fill("")
     expect(page.locator("#classes-status")).to_contain_text("class list is empty")
     page.locator("#run-btn").click()
     expect(page.locator("#run-status")).to_contain_text("Could not run")
     expect(page.locator("#run-status")).to_contain_text("The class list is empty")
+    expect(page.locator("#stale-banner")).to_contain_text("Previous run")
+    expect(page.locator("#results")).to_have_class(re.compile("stale-results"))
     shot(page, "06-error")
+    page.locator("#classes-box textarea").fill("cat\ndog")
+    run_and_wait(page)
+    expect(page.locator("#stale-banner")).to_be_hidden()
+    expect(page.locator("#results")).not_to_have_class(re.compile("stale-results"))
+
+
+def test_bad_files_and_a_late_stop_get_plain_messages(page, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is not a png")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    upload(page, [broken])
+    expect(page.locator(".toast-body").filter(has_text="could not be read as an image")).to_contain_text("broken.png")
+    expect(page.get_by_role("button", name=re.compile("^Thumbnail"))).to_have_count(0)
+    upload(page, [notes])
+    expect(page.locator(".toast-body").filter(has_text="notes.txt")).to_contain_text(".png")
+    expect(page.locator("#images-gallery").get_by_text("Drop Media Here")).to_be_visible()
+    page.wait_for_timeout(400)  # let the messages finish sliding in
+    shot(page, "07-bad-upload")
+    page.locator("#stop-btn").click()
+    expect(page.locator(".toast-body").filter(has_text="Nothing to stop")).to_be_visible()
+    badges = page.locator('[data-testid="status-tracker"] .error').all()
+    assert not any(badge.is_visible() for badge in badges), "no red Error badge on any component"
+
+
+def test_narrow_screens_stack_the_columns_and_one_class_is_flagged(browser, app_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 800, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(app_url)
+        upload(page, [make_image(tmp_path / f"narrow{index}.png", seed=index) for index in range(2)])
+        expect(page.get_by_role("button", name="Thumbnail 2 of 2")).to_be_visible()
+        page.locator("#classes-box textarea").fill("cat")
+        expect(page.locator("#classes-status")).to_contain_text("softmax over one class is always 1.00")
+        run_and_wait(page)
+        expect(page.locator("#run-status")).to_contain_text("× 1 class ×")
+        expect(page.locator("#summary")).to_contain_text("Only one class")
+        open_tab(page, "Side by side")
+        for side in ("left", "right"):
+            expect(page.locator(f"#heatmap-{side} .main-svg").first).to_be_visible()
+        page.wait_for_timeout(300)  # the resize after showing the tab
+        shot(page, "08-narrow")
+        left, right = (page.locator(f"#heatmap-{side}").bounding_box() for side in ("left", "right"))
+        assert left and right and right["y"] >= left["y"] + left["height"] - 1, "the two sides stack"
+        cards = [page.locator(".step-card").nth(i).bounding_box() for i in range(3)]
+        assert all(a and b and b["y"] > a["y"] for a, b in itertools.pairwise(cards))
+    finally:
+        context.close()
 
 
 def test_a_labelled_zip_fills_images_labels_and_classes(page, tmp_path: Path) -> None:
@@ -192,7 +312,7 @@ def test_a_labelled_zip_fills_images_labels_and_classes(page, tmp_path: Path) ->
     archive = tmp_path / "pets.zip"
     with zipfile.ZipFile(archive, "w") as handle:
         for seed, name in enumerate(["cat/a.png", "cat/b.png", "dog/c.png"]):
-            handle.write(make_image(tmp_path / f"src{seed}.png", seed=seed), f"pets/{name}")
+            handle.writestr(f"pets/{name}", make_image(tmp_path / f"src{seed}.png", seed=seed).read_bytes())
     page.get_by_role("button", name="Know the true classes?").click()
     with page.expect_file_chooser() as chooser:
         page.locator("#zip-upload").click()

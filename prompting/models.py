@@ -216,19 +216,24 @@ def weights_fingerprint(directory: Path) -> str:
 
 
 def _load_failure_message(name: str, exc: Exception) -> str:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip()
+    reason = (text.splitlines()[0] if text else type(exc).__name__).rstrip(".")
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    unreachable = offline or any(word in text.lower() for word in ("connect", "offline", "resolve host"))
     if Path(name).exists() and not Path(name).is_dir():
         hint = "A local model must be a directory saved with save_pretrained (config.json, weights, processor files)."
     elif Path(name).is_dir():
         hint = "The directory must hold a checkpoint saved with save_pretrained (config.json, weights, processor files)."
-    else:
+    elif unreachable:
         hint = (
-            "Use a hub id that exists (e.g. openai/clip-vit-base-patch32) or a local directory. Without internet, "
-            "download it once elsewhere (`hf download " + name + "`) and copy the cache or the directory here"
-            + ("; HF_HUB_OFFLINE=1 is set, so only the local cache is used." if offline
-               else ", or set HF_HUB_OFFLINE=1 to use the local cache only.")
+            "The Hugging Face hub cannot be reached from here and the model is not in the local cache. Either pass "
+            "a local directory saved with save_pretrained (--model /path/to/model), or download it where there is "
+            f"internet (`hf download {name}`) and copy the Hugging Face cache (~/.cache/huggingface) to this machine"
+            + ("; HF_HUB_OFFLINE=1 is set, so only that cache is searched." if offline
+               else "; HF_HUB_OFFLINE=1 then uses the cache without trying the network.")
         )
+    else:
+        hint = "Check the hub id (for example openai/clip-vit-base-patch32 or google/siglip-base-patch16-224)."
     return f"Could not load model '{name}': {reason}. {hint}"
 
 

@@ -425,7 +425,8 @@ def descriptor_bars(
     low, high = min(0.0, float(values.min()), score), max(0.0, float(values.max()), score)
     fig.update_layout(
         xaxis={"title": {"text": "cosine similarity with the image (higher = closer match)"},
-               "range": [low - 0.05 * (high - low or 1), high + 0.18 * (high - low or 1)]},
+               # room for the value labels drawn outside both ends of the bars
+               "range": [low - (0.18 if low < 0 else 0.05) * (high - low or 1), high + 0.18 * (high - low or 1)]},
         yaxis={**category_axis([prompts[p] for p in order], "", PROMPT_LABEL_CHARS), "autorange": "reversed"},
         showlegend=False,
     )

@@ -7,11 +7,13 @@ project labels come from a data set and must agree with the class list. Bad para
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix
 
 from prompting.errors import DatasetError
 from prompting.results import ProbabilityKind
@@ -84,21 +86,21 @@ def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
 def confusion(preds: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     """C x C count matrix: row = true class, column = predicted class."""
     preds, labels = _predictions(preds, labels, n_classes)
-    matrix = np.zeros((n_classes, n_classes), dtype=int)
-    np.add.at(matrix, (labels, preds), 1)
-    return matrix
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "a single label was found" (one class)
+        return confusion_matrix(labels, preds, labels=np.arange(n_classes)).astype(int)
 
 
 def mean_per_class_recall(preds: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
     """Balanced accuracy: the mean recall over the classes PRESENT in ``labels``.
 
-    Classes with no true images have no recall and are left out of the mean (as in
-    scikit-learn's ``balanced_accuracy_score``).
+    Classes with no true images have no recall and are left out of the mean, as in
+    scikit-learn's ``balanced_accuracy_score``, which computes it.
     """
-    matrix = confusion(preds, labels, n_classes)
-    support = matrix.sum(axis=1)
-    present = support > 0
-    return float(np.mean(np.diag(matrix)[present] / support[present]))
+    preds, labels = _predictions(preds, labels, n_classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "y_pred contains classes not in y_true"
+        return float(balanced_accuracy_score(labels, preds))
 
 
 def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:

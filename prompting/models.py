@@ -6,7 +6,8 @@ SigLIP family (SigLIP, SigLIP 2): logits = exp(logit_scale) * cos + logit_bias, 
 sigmoid per class, text right-padded to ``max_length`` 64 and encoded without an attention
 mask, as big_vision trained them (the text tower pools the last position). transformers'
 pipeline passes the tokenizer's mask; we follow the original training. SigLIP 2 was trained
-on lower-cased text, so prompts are lower-cased for it.
+on lower-cased text, so prompts are lower-cased for it (recognised by model type "siglip2" or,
+for the fixed-resolution checkpoints that report "siglip", by their Gemma tokenizer).
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def _load(name: str, revision: str | None, device: torch.device) -> DualEncoder:
     settings = TextSettings(
         padding="max_length" if is_siglip else "longest",
         max_length=SIGLIP_TEXT_LENGTH if is_siglip else _context_length(model),
-        lowercase=model_type == "siglip2",
+        lowercase=is_siglip and is_siglip2(model_type, processor.tokenizer),
         attention_mask=not is_siglip,
     )
     bias = float(model.logit_bias.detach().float().cpu().reshape(-1)[0]) if is_siglip else 0.0
@@ -187,6 +188,12 @@ def _load(name: str, revision: str | None, device: torch.device) -> DualEncoder:
         logit_scale=float(model.logit_scale.detach().float().exp().cpu().reshape(-1)[0]),
         logit_bias=bias,
     )
+
+
+def is_siglip2(model_type: str, tokenizer: Any) -> bool:
+    """SigLIP 2, also in its fixed-resolution checkpoints that report model_type "siglip":
+    those are the SigLIP-family models with a Gemma tokenizer."""
+    return model_type == "siglip2" or "gemma" in type(tokenizer).__name__.lower()
 
 
 def _context_length(model: Any) -> int:

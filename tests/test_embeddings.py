@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prompting.embeddings import IMAGE_CACHE, EncodeStats, ImageEmbeddingCache, reset_stores, text_store
+from prompting.embeddings import EncodeStats, ImageEmbeddingCache, reset_stores, text_store
 from prompting.models import load_model
 from tests.conftest import make_image
 
@@ -89,4 +89,3 @@ def test_image_cache_encodes_each_image_once(tiny_clip_dir: Path, tmp_path: Path
     second = cache.embed(encoder, [images[2], images[0]])
     assert calls == [3]
     np.testing.assert_array_equal(second, first[[2, 0]])
-    assert IMAGE_CACHE is not cache

@@ -83,6 +83,15 @@ def test_siglip_text_is_right_padded_to_64_without_a_mask(tiny_siglip_dir: Path,
     assert tokens["input_ids"][0, 0] != pad and tokens["input_ids"][0, -1] == pad
 
 
+def test_siglip2_style_checkpoints_lower_case_prompts(tiny_siglip_dir: Path, tiny_clip_dir: Path) -> None:
+    """The tiny SigLIP has a Gemma tokenizer, as SigLIP 2's fixed-resolution checkpoints do."""
+    siglip = load_model(str(tiny_siglip_dir))
+    assert siglip.model_type == "siglip" and siglip.text_settings.lowercase is True
+    np.testing.assert_array_equal(siglip.encode_text(["A Photo Of A CAT."]), siglip.encode_text(["a photo of a cat."]))
+    clip = load_model(str(tiny_clip_dir))
+    assert clip.text_settings.lowercase is False and clip.prepare_text(["A Cat"]) == ["A Cat"]
+
+
 def test_softmax_sums_to_one_and_sigmoid_does_not(tiny_clip_dir: Path, tiny_siglip_dir: Path) -> None:
     logits = np.array([[2.0, 1.0, -1.0], [0.0, 0.0, 0.0]])
     clip = load_model(str(tiny_clip_dir)).probabilities(logits)

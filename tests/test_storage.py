@@ -1,0 +1,66 @@
+"""Atomic writes, the cache location, model identity, and the core's independence from gradio."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from prompting import storage
+from prompting.models import _identity
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_failed_atomic_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "cache.json"
+    storage.atomic_write_json(target, {"old": 1})
+    monkeypatch.setattr(storage.os, "replace", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        storage.atomic_write_json(target, {"new": 2})
+    assert target.read_text(encoding="utf-8") == '{\n  "old": 1\n}'
+    assert [p.name for p in tmp_path.iterdir()] == ["cache.json"]
+
+
+def test_cache_dir_defaults_to_the_user_cache_dir(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("ZSP_CACHE_DIR", raising=False)
+    monkeypatch.setattr(storage.platformdirs, "user_cache_dir", lambda app: str(tmp_path / app))
+    assert storage.cache_dir() == tmp_path / "prompt-workbench" and storage.cache_dir().is_dir()
+    monkeypatch.setenv("ZSP_CACHE_DIR", str(tmp_path / "override"))
+    assert storage.cache_dir() == tmp_path / "override"
+
+
+def test_hub_identity_uses_the_resolved_commit() -> None:
+    model = SimpleNamespace(config=SimpleNamespace(_commit_hash="abc123"))
+    assert _identity("openai/clip-vit-base-patch32", None, model) == "hub:openai/clip-vit-base-patch32@abc123"
+    unresolved = SimpleNamespace(config=SimpleNamespace(_commit_hash=None))
+    assert _identity("org/model", "v2", unresolved) == "hub:org/model@v2"
+
+
+def test_local_identity_changes_when_the_weights_change(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(tiny_clip_dir, tmp_path / "copy"))
+    model = SimpleNamespace(config=SimpleNamespace(_commit_hash=None))
+    assert _identity(str(copy), None, model) == _identity(str(tiny_clip_dir), None, model)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert _identity(str(copy), None, model) != _identity(str(tiny_clip_dir), None, model)
+
+
+def test_the_core_and_the_figure_modules_never_import_gradio() -> None:
+    modules = sorted(f"prompting.{p.stem}" for p in (REPO / "prompting").glob("*.py") if p.stem != "__main__")
+    modules += ["components.figures", "components.figure_style", "components.report", "components.tables"]
+    code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules) + (
+        "print('gradio' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

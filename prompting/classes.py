@@ -44,7 +44,7 @@ def parse_class_line(line: str) -> ClassName | None:
     if PROMPT_NAME_SEPARATOR in text:
         display, prompt = (part.strip() for part in text.split(PROMPT_NAME_SEPARATOR, 1))
         if not display:
-            return None
+            raise ClassListError(f"'{text}' has a prompt name but no shown name: write 'shown | prompted'.")
         return ClassName(display=display, prompt=prompt or display)
     return ClassName.plain(text)
 

@@ -10,12 +10,21 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from app import build_demo
 from prompting.app_config import AppConfig, RunLimits
+from prompting.classes import as_class_names, parse_class_list
+from prompting.compare import ImageInput, compare
+from prompting.datasets import scan_folder
+from prompting.embeddings import ImageEmbeddingCache
+from prompting.models import load_model
+from prompting.strategies import StrategySpec
+from prompting.waffle import WaffleOptions
 from tests.conftest import make_image
 
 CLASSES = "cat\ndog | small dog\nbird"
@@ -92,6 +101,47 @@ def test_compare_returns_the_export_json_with_metrics_when_labelled(client: Clie
         assert strategy["metrics"]["ece"] is not None
     assert len(result["strategies"]["waffle"]["seed_runs"]) == 2
     assert result["summary"] and "of 3" in result["summary"][0]
+
+
+def _recompute_from_scratch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Point the in-process run at an empty text cache and a fresh image cache, so it encodes
+    every prompt and image itself instead of reading what the app's run just stored."""
+    monkeypatch.setenv("ZSP_CACHE_DIR", str(tmp_path / "in-process-cache"))
+    monkeypatch.setattr("prompting.compare.IMAGE_CACHE", ImageEmbeddingCache())
+
+
+def test_compare_probabilities_equal_an_in_process_comparison(
+    client: Client, images: list[Path], tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    templates = ["a photo of a {}.", "art of the {}."]
+    result = client.predict(
+        images=[handle_file(str(p)) for p in images], classes=CLASSES,
+        strategies=["classname", "ensemble7", "template", "waffle"], labels=["cat", "dog", "bird"],
+        options={"templates": templates, "waffle": {"seeds": [0, 1], "n_words": 3, "n_chars": 3}},
+        api_name="/compare",
+    )
+    _recompute_from_scratch(monkeypatch, tmp_path)
+    specs = [
+        StrategySpec("classname"),
+        StrategySpec("ensemble7"),
+        StrategySpec("template", templates=templates),
+        StrategySpec("waffle", waffle=WaffleOptions(n_words=3, n_chars=3, seeds=(0, 1))),
+    ]
+    local = compare(load_model(str(tiny_clip_dir)), [ImageInput(str(p), label) for p, label in zip(images, [0, 1, 2])],
+                    parse_class_list(CLASSES), specs)
+    # really computed here, not read back from the app's cache: 3 class names, 3 x 7 ensemble, 3 for the
+    # template "a photo of a {}." ("art of the {}." is one of the 7), 3 x 2 seeds x 6 Waffle descriptors
+    assert local.encoder_stats == {"prompts_encoded": 3 + 21 + 3 + 36, "prompts_cached": 3}
+    assert list(result["strategies"]) == list(local.strategies)
+    for key, expected in local.strategies.items():
+        served = result["strategies"][key]
+        np.testing.assert_allclose(np.array(served["probabilities"]), expected.probabilities, rtol=0, atol=1e-5,
+                                   err_msg=key)
+        assert served["metrics"]["top1"] == pytest.approx(expected.metrics["top1"], abs=1e-6), key
+        assert served["metrics"]["nll"] == pytest.approx(expected.metrics["nll"], abs=1e-5), key
+    # the strategies really differ, so equal arrays are not a coincidence of identical prompts
+    assert not np.allclose(local.strategies["classname"].probabilities, local.strategies["waffle"].probabilities,
+                           atol=1e-5)
 
 
 def test_compare_two_models_puts_them_side_by_side(
@@ -190,6 +240,38 @@ def test_evaluate_a_labelled_zip_returns_metrics(client: Client, tmp_path: Path)
         assert metrics["confusion"] is not None and sum(map(sum, metrics["confusion"])) == 4
 
 
+def test_evaluate_metrics_equal_an_in_process_evaluation(
+    client: Client, tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    layout = [("cat", 0), ("cat", 1), ("dog", 0), ("bird", 0)]  # the fixture's limit is 4 images
+    local_root = tmp_path / "local"
+    entries = {}
+    for seed, (name, index) in enumerate(layout):
+        path = make_image(local_root / name / f"{index}.png", seed=40 + seed)
+        entries[f"set/{name}/{index}.png"] = path.read_bytes()
+    archive = _zip(tmp_path / "set.zip", entries)
+    result = client.predict(dataset=handle_file(str(archive)), classes="", strategies=["classname", "ensemble7"],
+                            api_name="/evaluate")
+    _recompute_from_scratch(monkeypatch, tmp_path)
+    scanned = scan_folder(local_root)
+    inputs = [ImageInput(str(path), label, name=path.relative_to(local_root).as_posix())
+              for path, label in scanned.items]
+    local = compare(load_model(str(tiny_clip_dir)), inputs, as_class_names(scanned.classes),
+                    [StrategySpec("classname"), StrategySpec("ensemble7")])
+    assert local.encoder_stats == {"prompts_encoded": 3 + 21, "prompts_cached": 0}
+    assert result["classes"] == scanned.classes == ["bird", "cat", "dog"]
+    assert [image["name"] for image in result["images"]] == [image.name for image in local.images]
+    assert list(result["metrics"]) == ["classname", "ensemble7"]
+    for key, expected in local.strategies.items():
+        served = result["metrics"][key]
+        assert served["top1"] == pytest.approx(expected.metrics["top1"], abs=1e-6), key
+        for metric in ("mean_per_class_recall", "nll", "brier", "ece"):
+            assert served[metric] == pytest.approx(expected.metrics[metric], abs=1e-5), (key, metric)
+        assert served["confusion"] == np.asarray(expected.metrics["confusion"]).tolist()
+        np.testing.assert_allclose(np.array(result["strategies"][key]["probabilities"]), expected.probabilities,
+                                   rtol=0, atol=1e-5, err_msg=key)
+
+
 def test_evaluate_refuses_a_zip_with_a_path_traversal_entry(client: Client, tmp_path: Path) -> None:
     archive = _zip(tmp_path / "evil.zip", {"cat/0.png": _png(1, tmp_path), "../../escape.png": _png(2, tmp_path)})
     with pytest.raises(AppError, match="climbs out"):
@@ -235,11 +317,18 @@ def test_reruns_reuse_cached_prompts_and_an_edit_encodes_only_that_class(client:
     assert encoder_stats(CLASSES.replace("bird", "bird | songbird")) == {"prompts_encoded": 7, "prompts_cached": 14}
 
 
-def test_uploads_over_the_size_limit_are_refused(client: Client, tmp_path: Path) -> None:
+def test_uploads_over_the_size_limit_are_refused(app_url: str, client: Client, tmp_path: Path) -> None:
     big = tmp_path / "big.png"
-    big.write_bytes(b"\0" * (6 * 2**20))  # the fixture's limit is 5 MiB
-    with pytest.raises(Exception, match="(?i)size|large|413"):
+    big.write_bytes(b"\0" * (6 * 2**20))  # the fixture's limit is 5 MiB = 5242880 bytes
+    # gradio_client reads the limit from the app's config and refuses before sending ...
+    with pytest.raises(ValueError, match=r"big\.png exceeds the maximum file size of 5242880 bytes"):
         client.predict(images=[handle_file(str(big))], classes=CLASSES, api_name="/classify")
+    # ... and the server itself refuses a direct upload over the limit, but takes one under it.
+    over = httpx.post(f"{app_url}gradio_api/upload", files=[("files", ("big.png", big.read_bytes()))])
+    assert over.status_code == 413
+    assert "File size exceeded maximum allowed size of 5242880 bytes" in over.text
+    under = httpx.post(f"{app_url}gradio_api/upload", files=[("files", ("small.png", b"\0" * 2**20))])
+    assert under.status_code == 200 and under.json()[0].endswith("small.png")
 
 
 def test_requests_over_the_limits_are_refused_with_the_limit(client: Client, tmp_path: Path) -> None:

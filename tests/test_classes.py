@@ -33,3 +33,8 @@ def test_unreadable_file_names_the_path(tmp_path) -> None:
     latin.write_bytes("caf\xe9".encode("latin-1"))
     with pytest.raises(ClassListError, match="latin1.txt"):
         read_class_file(str(latin))
+
+
+def test_a_prompt_name_without_a_shown_name_is_an_error_not_a_silent_drop() -> None:
+    with pytest.raises(ClassListError, match="'\\| crane bird' has a prompt name but no shown name"):
+        parse_class_list("heron\n| crane bird\n")

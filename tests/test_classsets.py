@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from prompting.classes import ClassName, as_class_names
@@ -138,3 +140,50 @@ def test_titles() -> None:
         "eurosat": "EuroSAT",
         "cars": "Stanford Cars",
     }
+
+
+# SHA-256 of "\n".join(classes) and of "\n".join(templates) per preset, taken from the data after
+# it was checked against CLIP's data/prompts.md (with the changes the module notes): any edited,
+# reordered, added or dropped class or template changes them.
+CHECKSUMS = {
+    "cifar10": ("bb3914949cecedee6d1257f7f5fdb8f43fa3b2c8095fd1763161caf1b873fe59",
+                "9bbf912e1144ca4c7de308d478b5ced7ea3df9e61ce5d100ef184831bb5dc715"),
+    "cifar100": ("60ae3a3ac1355fcfec19c0ea3cb5fde15203ecf3b537cabcf6d5d54688ee9a4d",
+                 "9bbf912e1144ca4c7de308d478b5ced7ea3df9e61ce5d100ef184831bb5dc715"),
+    "imagenet1k": ("fbd878d7b4240c277c683f9f064b2444527dccb92a73faeeb192afc7c0e608f9",
+                   "4f976686fb651bb5803d4689dcd849f75efe0ef19a3c801355bc9a6f03c8a5af"),
+    "food101": ("9c0eeb5a368baacb40650cccd4b8cbc4a735bfad22fddc8ba521a99d8892f690",
+                "77a79bac7d9cf25b704d8c51158c1f16659cafee6035c8d63e27172ffaec2340"),
+    "pets": ("50be1443390f8a02e835fed1dbc90ef03af4f27253569f3f55aede2cb62915be",
+             "16a0790f0e45e97e33950cca7bb403ace4980897f60a295992f2e7aeb85507a1"),
+    "flowers102": ("5429e1ef6e0e5aa3db2258257b28da08919bf32046a6854cf5f044ff1e8b79fd",
+                   "bfcd4bbb214d501571cbd68b67ec7b6c86645edc476df3fe0f65c9249d3c50c7"),
+    "eurosat": ("ee2e41b9973e7206862cbcded186c61be7b413418248f678e1bf80179da28d9c",
+                "9bc85d9f1798d03b9991ddfa721493693040d8c222e2f8d8bbf5a0c3ca2507e8"),
+    "cars": ("93d089469409bbd00725ce041797cad929e156fba50c3e19a0f49ef65efcb990",
+             "255ecc632c41182cfacee31d66ce749bae084f8d3dbedd942d33806a841c8516"),
+}
+
+
+def _sha256_lines(items: tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(items).encode("utf-8")).hexdigest()
+
+
+def test_every_preset_has_a_checksum() -> None:
+    assert list(CHECKSUMS) == list(CLASS_SETS)
+
+
+@pytest.mark.parametrize("key", EXPECTED)
+def test_class_list_is_pinned_by_checksum(key: str) -> None:
+    assert _sha256_lines(get_class_set(key).classes) == CHECKSUMS[key][0]
+
+
+@pytest.mark.parametrize("key", EXPECTED)
+def test_templates_are_pinned_by_checksum(key: str) -> None:
+    assert _sha256_lines(get_class_set(key).templates) == CHECKSUMS[key][1]
+
+
+def test_the_checksum_notices_a_swap_of_two_classes() -> None:
+    classes = list(get_class_set("cifar10").classes)
+    classes[0], classes[1] = classes[1], classes[0]
+    assert _sha256_lines(tuple(classes)) != CHECKSUMS["cifar10"][0]

@@ -301,3 +301,62 @@ def test_concept_failure_raises() -> None:
 def test_empty_class_list() -> None:
     with pytest.raises(ClassListError):
         generate_dclip([" ", ""], fast_config("http://127.0.0.1:9/v1"))
+
+
+def test_cupl_defaults_ask_each_question_for_ten_answers_at_temperature_0_99() -> None:
+    # CuPL's reference settings: 10 answers per question at temperature 0.99, 5 questions -> 50 sentences
+    with FakeLLMServer(responder=cupl_replies) as server:
+        report = generate_cupl(["tench"], fast_config(server.url))
+    assert [r.body.get("n") for r in server.requests] == [10] * 5
+    assert [r.body.get("temperature") for r in server.requests] == [0.99] * 5
+    assert [_question_index(r) for r in server.requests] == [0, 1, 2, 3, 4]
+    sentences = report.descriptions["tench"]
+    assert len(sentences) == 50
+    assert sentences[:10] == ["A tench seen by question 0."] * 10
+    assert sentences[40:] == ["A tench seen by question 4."] * 10
+    assert (report.cached, report.requested) == (0, 5)
+
+
+def test_the_key_echoed_in_429_and_500_bodies_never_reaches_logs_errors_or_reprs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+    import traceback
+
+    caplog.set_level(logging.DEBUG, logger="prompting")
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def replies(request: Recorded) -> Reply:
+        asked = request.last_user_message
+        name = next((c for c in CLASSES if c in asked), "concept")
+        with lock:
+            seen[name] = seen.get(name, 0) + 1
+            attempt = seen[name]
+        if name == "tench" and attempt == 3:
+            return dclip_replies(request)  # recovers on its last try
+        if attempt % 2:
+            return Reply.error(429, f"Rate limit reached for key {SECRET_KEY}", headers={"retry-after-ms": "1"})
+        return Reply.error(500, f"upstream failed; Authorization: Bearer {SECRET_KEY} (key {SECRET_KEY})")
+
+    with FakeLLMServer(responder=replies) as server:
+        config = fast_config(server.url, max_retries=2, concurrency=1)
+        report = generate_dclip(["tench", "axolotl"], config)
+        with pytest.raises(LLMError) as caught:
+            generate_concept(["cat", "dog"], config)
+    assert report.descriptions == {"tench": ["tench fins", "tench scales"]}
+    failure = report.failures["axolotl"]
+    assert failure.startswith(f"LLM endpoint {server.url} answered 429 Too Many Requests (rate limited): ")
+    assert "[redacted]" in failure and "gave up after 3 attempts" in failure
+    error = caught.value
+    assert "[redacted]" in str(error) and "gave up after 3 attempts" in str(error)
+    # the retries were logged, with the server's detail (redacted) in the message
+    retries = [r for r in caplog.records if r.name == "prompting.llm_client"]
+    assert len(retries) == 2 + 2 + 2  # tench, axolotl and the concept each retried twice
+    assert any("429 Too Many Requests (rate limited)" in r.getMessage() for r in retries)
+    assert any("500 Internal Server Error" in r.getMessage() for r in retries)
+    assert all("[redacted]" in r.getMessage() for r in retries)
+    texts = [r.getMessage() for r in caplog.records] + [caplog.text, failure, repr(report), str(error), repr(error)]
+    texts.append("".join(traceback.format_exception(error)))
+    assert [text for text in texts if SECRET_KEY in text] == []
+    assert "Bearer" not in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,33 @@ def test_seven_template_subset_is_verbatim_and_drawn_from_the_80() -> None:
         "a photo of the small {}.",
     )
     assert set(IMAGENET_TEMPLATES_7) <= set(IMAGENET_TEMPLATES)
+
+
+def _sha256_lines(items: tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(items).encode("utf-8")).hexdigest()
+
+
+# Checksums of "\n".join(templates), taken from the tuples after they were checked against
+# open_clip's OPENAI_IMAGENET_TEMPLATES / SIMPLE_IMAGENET_TEMPLATES (CLIP's ImageNet notebook):
+# any edit, reordering, added or dropped template changes them.
+IMAGENET_80_SHA256 = "4f976686fb651bb5803d4689dcd849f75efe0ef19a3c801355bc9a6f03c8a5af"
+IMAGENET_7_SHA256 = "6ef3883987d224b7949da69fe0b615af152e1560eaac4c5c38555e50c882d415"
+
+
+def test_the_80_templates_are_pinned_by_checksum() -> None:
+    assert isinstance(IMAGENET_TEMPLATES, tuple) and len(IMAGENET_TEMPLATES) == 80
+    assert _sha256_lines(IMAGENET_TEMPLATES) == IMAGENET_80_SHA256
+
+
+def test_the_7_templates_are_pinned_by_checksum() -> None:
+    assert isinstance(IMAGENET_TEMPLATES_7, tuple) and len(IMAGENET_TEMPLATES_7) == 7
+    assert _sha256_lines(IMAGENET_TEMPLATES_7) == IMAGENET_7_SHA256
+
+
+def test_the_checksum_notices_a_one_character_edit() -> None:
+    edited = (IMAGENET_TEMPLATES[0].replace("photo", "photos"), *IMAGENET_TEMPLATES[1:])
+    assert _sha256_lines(edited) != IMAGENET_80_SHA256
+    assert _sha256_lines(IMAGENET_TEMPLATES_7[::-1]) != IMAGENET_7_SHA256
 
 
 def test_default_template() -> None:

@@ -126,30 +126,48 @@ def test_options_defaults() -> None:
     assert len(waffle_class_prompts(NAMES, WaffleOptions(), seed=0)[0]) == 30
 
 
-@pytest.mark.parametrize(("n_words", "n_chars"), [(-1, 5), (5, -1), (0, 0)])
-def test_bad_counts(n_words: int, n_chars: int) -> None:
-    with pytest.raises(StrategyError):
+NEGATIVE = r"WaffleCLIP descriptor counts must not be negative \(got {} words, {} characters\)\.$"
+NONE_ASKED = r"WaffleCLIP needs at least one random-word or random-character descriptor\.$"
+
+
+@pytest.mark.parametrize(
+    ("n_words", "n_chars", "message"),
+    [(-1, 5, NEGATIVE.format(-1, 5)), (5, -1, NEGATIVE.format(5, -1)), (-2, -3, NEGATIVE.format(-2, -3)),
+     (0, 0, NONE_ASKED)],
+)
+def test_bad_counts(n_words: int, n_chars: int, message: str) -> None:
+    with pytest.raises(StrategyError, match=message):
         waffle_descriptors(NAMES, n_words=n_words, n_chars=n_chars, seed=0)
-    with pytest.raises(StrategyError):
+    with pytest.raises(StrategyError, match=message):
         WaffleOptions(n_words=n_words, n_chars=n_chars)
 
 
-@pytest.mark.parametrize("seeds", [(), (-1,), (0, 1.5)])
-def test_bad_seeds(seeds: tuple) -> None:
-    with pytest.raises(StrategyError):
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [
+        ((), r"WaffleCLIP needs at least one seed\.$"),
+        ((-1,), r"WaffleCLIP seeds must be non-negative integers \(got -1\)\.$"),
+        ((0, 1.5), r"WaffleCLIP seeds must be non-negative integers \(got 1\.5\)\.$"),
+        ((0, "1"), r"WaffleCLIP seeds must be non-negative integers \(got '1'\)\.$"),
+        ((True,), r"WaffleCLIP seeds must be non-negative integers \(got True\)\.$"),
+    ],
+)
+def test_bad_seeds(seeds: tuple, message: str) -> None:
+    with pytest.raises(StrategyError, match=message):
         WaffleOptions(seeds=seeds)
 
 
 def test_negative_seed_rejected() -> None:
-    with pytest.raises(StrategyError, match="seeds"):
+    with pytest.raises(StrategyError, match=r"^WaffleCLIP seeds must be non-negative integers \(got -3\)\.$"):
         waffle_descriptors(NAMES, seed=-3)
 
 
-def test_empty_class_list() -> None:
-    with pytest.raises(ClassListError):
-        waffle_descriptors(["", "  "], seed=0)
+@pytest.mark.parametrize("names", [["", "  "], [], ["_", " _ "]])
+def test_empty_class_list(names: list[str]) -> None:
+    with pytest.raises(ClassListError, match=r"^WaffleCLIP needs at least one non-empty class name\.$"):
+        waffle_descriptors(names, seed=0)
 
 
 def test_empty_word_list() -> None:
-    with pytest.raises(StrategyError, match="empty"):
+    with pytest.raises(StrategyError, match=r"^WaffleCLIP's word list is empty\.$"):
         waffle_descriptors(NAMES, seed=0, words=["", " "])

@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_strategy_inputs(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
-    presets = sub.add_parser("presets", help="list built-in class lists, or print one with its templates")
+    presets = sub.add_parser("presets", help="list built-in class lists, or print one's classes or templates")
     presets.add_argument("name", nargs="?", choices=list_class_sets())
+    presets.add_argument("--templates", action="store_true", help="print the preset's templates instead of classes")
     presets.set_defaults(func=run_presets)
 
     from prompting.cli_describe import add_describe_parser
@@ -118,14 +119,14 @@ def run_prompts(args: argparse.Namespace) -> int:
 
 
 def run_presets(args: argparse.Namespace) -> int:
-    """List presets, or print one preset's classes and templates."""
+    """List presets, or print one preset's classes (a valid class file) or its templates."""
     if not args.name:
         for key in list_class_sets():
             preset = get_class_set(key)
             print(f"{key:12s} {preset.title} ({len(preset.classes)} classes, {len(preset.templates)} templates)")
         return 0
     preset = get_class_set(args.name)
-    print("\n".join(preset.classes))
+    print("\n".join(preset.templates if args.templates else preset.classes))
     return 0
 
 

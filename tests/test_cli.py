@@ -135,3 +135,15 @@ def test_evaluate_json_reports_no_strategy_errors_on_success(tiny_clip_dir: Path
     data = json.loads(out.read_text())
     assert data["strategy_errors"] == {}
     assert [run["seed"] for run in data["strategies"]["waffle"]["seed_runs"]] == [1, 2]
+
+
+def test_presets_print_a_valid_class_file_and_the_templates(tmp_path: Path, capsys) -> None:
+    from prompting.classes import read_class_file
+    from prompting.classsets import get_class_set
+
+    assert main(["presets", "cifar10"]) == 0
+    path = tmp_path / "cifar10.txt"
+    path.write_text(capsys.readouterr().out, encoding="utf-8")
+    assert [c.display for c in read_class_file(str(path))] == list(get_class_set("cifar10").classes)
+    assert main(["presets", "cifar10", "--templates"]) == 0
+    assert capsys.readouterr().out.splitlines() == list(get_class_set("cifar10").templates)

@@ -17,10 +17,9 @@ from prompting.datasets import scan_folder, with_classes
 from prompting.disambiguation import confusable_pairs
 from prompting.descriptions import load_descriptions
 from prompting.errors import ClassListError, PromptingError
-from prompting.export import comparison_to_dict
+from prompting.export import comparison_to_dict, seed_spread
 from prompting.models import DEFAULT_MODEL, load_model
 from prompting.results import Comparison
-from prompting.scoring import seed_summary
 from prompting.storage import atomic_write_json
 from prompting.strategies import StrategySpec, build_prompts, list_strategies
 from prompting.templates import read_template_file
@@ -174,7 +173,7 @@ def format_table(comparison: Comparison) -> str:
         lines.append(f"{'strategy':24s} {'top-1':>7s} {'top-5':>7s} {'recall':>7s} {'ECE':>7s} {'NLL':>7s} {'Brier':>7s}")
         for result in comparison.strategies.values():
             m = result.metrics or {}
-            spread = seed_summary(result.seed_runs) if len(result.seed_runs) > 1 else None
+            spread = seed_spread(result)
             seeds = f"  (per seed {spread[0] * 100:.1f} ± {spread[1] * 100:.1f})" if spread else ""
             lines.append(
                 f"{result.label:24s} {_pct(m.get('top1')):>7s} {_pct(m.get('top5')):>7s} "

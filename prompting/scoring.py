@@ -76,23 +76,32 @@ def score_plan(
         notes=list(plan.notes),
     )
     result.seed_runs = [
-        _seed_run(encoder, store, image_vectors, group, seed, plan.aggregation, labels)
-        for seed, group in zip(plan.seeds, plan.seed_groups)
+        _seed_run(encoder, image_vectors, vectors, seed, plan.aggregation, labels)
+        for seed, vectors in zip(plan.seeds, _seed_slices(prompt_vectors, plan.seed_groups))
     ]
     return result
 
 
+def _seed_slices(prompt_vectors: list[np.ndarray], seed_groups: list[list[list[str]]]) -> list[list[np.ndarray]]:
+    """Each seed's prompt vectors per class, cut from the plan's (seed groups are concatenated per class)."""
+    slices: list[list[np.ndarray]] = []
+    offsets = [0] * len(prompt_vectors)
+    for group in seed_groups:
+        slices.append([vectors[offsets[c] : offsets[c] + len(group[c])] for c, vectors in enumerate(prompt_vectors)])
+        offsets = [offset + len(group[c]) for c, offset in enumerate(offsets)]
+    return slices
+
+
 def _seed_run(
     encoder: DualEncoder,
-    store: TextEmbeddingStore,
     image_vectors: np.ndarray,
-    prompts: list[list[str]],
+    prompt_vectors: list[np.ndarray],
     seed: int,
     aggregation: Aggregation,
     labels: np.ndarray | None,
 ) -> dict:
-    """One seed's predictions and, with labels, its accuracy (the seed's prompts are cached)."""
-    similarities, _, _ = class_similarities(image_vectors, embed_plan(store, prompts, EncodeStats()), aggregation)
+    """One seed's predictions and, with labels, its accuracy."""
+    similarities, _, _ = class_similarities(image_vectors, prompt_vectors, aggregation)
     logits = encoder.logits(similarities)
     predictions = logits.argmax(axis=1)
     run: dict = {"seed": seed, "predictions": predictions.tolist(), "top1": None}
@@ -101,10 +110,3 @@ def _seed_run(
         run.update(top1=metrics["top1"], top5=metrics.get("top5"), ece=metrics.get("ece"))
     return run
 
-
-def seed_summary(seed_runs: list[dict], key: str = "top1") -> tuple[float, float] | None:
-    """Mean and (population) standard deviation of a per-seed metric, or None without values."""
-    values = [run[key] for run in seed_runs if run.get(key) is not None]
-    if not values:
-        return None
-    return float(np.mean(values)), float(np.std(values))

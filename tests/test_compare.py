@@ -46,6 +46,14 @@ def test_compare_scores_every_strategy_and_skips_bad_images(tiny_clip_dir: Path,
     waffle = result.strategies["waffle"]
     assert [run["seed"] for run in waffle.seed_runs] == [0, 1, 2]
     assert all(run["top1"] is not None for run in waffle.seed_runs)
+    # each seed's run equals a separate one-seed WaffleCLIP run
+    for seed in (0, 2):
+        alone = compare(encoder, _inputs(labeled_folder), CLASSES,
+                        [StrategySpec("waffle", waffle=WaffleOptions(n_words=4, n_chars=4, seeds=(seed,)))])
+        run = next(r for r in waffle.seed_runs if r["seed"] == seed)
+        assert run["predictions"] == alone.strategies["waffle"].logits.argmax(axis=1).tolist()
+        assert run["top1"] == alone.strategies["waffle"].metrics["top1"]
+        assert run["ece"] == pytest.approx(alone.strategies["waffle"].metrics["ece"], abs=1e-9)
     # the waffle score is the mean of the per-prompt cosines over all seeds
     np.testing.assert_allclose(waffle.similarities[:, 1], waffle.prompt_similarities[1].mean(axis=1))
     distinct = 3 + 3 * 80 + 3 * 3 * 8

@@ -6,7 +6,8 @@ import numpy as np
 
 from prompting.disambiguation import class_similarity_matrix, confusable_pairs, top2_margins, with_prompt_name
 from prompting.classes import ClassName
-from prompting.scoring import class_similarities, normalise_rows, seed_summary
+from prompting.export import seed_spread
+from prompting.scoring import class_similarities, normalise_rows
 
 
 def _unit(*rows: list[float]) -> np.ndarray:
@@ -50,10 +51,12 @@ def test_top2_margin_and_prompt_rewrite() -> None:
     assert rewritten[0] == ClassName("crane", "crane, a type of bird") and classes[0].prompt == "crane"
 
 
-def test_seed_summary_uses_population_std() -> None:
-    mean, std = seed_summary([{"top1": 0.5}, {"top1": 0.7}, {"top1": None}])
+def test_seed_spread_uses_population_std() -> None:
+    from types import SimpleNamespace
+
+    mean, std, *_ = seed_spread(SimpleNamespace(seed_runs=[{"top1": 0.5}, {"top1": 0.7}, {"top1": None}]))
     assert (round(mean, 6), round(std, 6)) == (0.6, 0.1)
-    assert seed_summary([{"top1": None}]) is None
+    assert seed_spread(SimpleNamespace(seed_runs=[{"top1": None}])) is None
 
 
 class _FakeStore:

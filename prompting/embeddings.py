@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image
 
+from prompting.images import image_fingerprint
 from prompting.models import DualEncoder
 from prompting.storage import atomic_write_bytes, cache_dir, quarantine
 
@@ -143,7 +144,7 @@ class ImageEmbeddingCache:
 
     def embed(self, encoder: DualEncoder, images: list[Image.Image], progress: Progress | None = None) -> np.ndarray:
         """Normalised embeddings for ``images``, encoding only those not seen before."""
-        keys = [(encoder.identity, content_hash(image)) for image in images]
+        keys = [(encoder.identity, image_fingerprint(image)) for image in images]
         with self._lock:
             missing = [i for i, key in enumerate(keys) if key not in self._entries]
         for start in range(0, len(missing), IMAGE_BATCH_SIZE):
@@ -159,13 +160,6 @@ class ImageEmbeddingCache:
                 progress(min(start + IMAGE_BATCH_SIZE, len(missing)), len(missing))
         with self._lock:
             return np.stack([self._entries[key] for key in keys]) if keys else np.zeros((0, 0), np.float32)
-
-
-def content_hash(image: Image.Image) -> str:
-    """SHA-256 of an image's mode, size and pixels."""
-    digest = hashlib.sha256(f"{image.mode}:{image.size}".encode())
-    digest.update(image.tobytes())
-    return digest.hexdigest()
 
 
 _STORES: dict[str, TextEmbeddingStore] = {}

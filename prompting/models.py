@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from prompting.errors import ModelLoadError
+from prompting.metrics import softmax
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 SIGLIP_MODEL_TYPES = frozenset({"siglip", "siglip2"})
@@ -120,9 +121,7 @@ class DualEncoder:
         logits = np.asarray(logits, dtype=np.float64)
         if self.family == "siglip":
             return 1.0 / (1.0 + np.exp(-logits))
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        exp = np.exp(shifted)
-        return exp / exp.sum(axis=-1, keepdims=True)
+        return softmax(logits, axis=-1)
 
 
 _MODELS: dict[tuple[str, str | None, str], DualEncoder] = {}

@@ -75,8 +75,10 @@ def _descriptions(args: argparse.Namespace, name: str) -> dict[str, list[str]] |
     return load_descriptions(Path(path)) if path else None
 
 
-def resolve_classes(args: argparse.Namespace, strategies: list[str], folder_classes: list[str] | None = None) -> list[ClassName]:
-    """Classes from --classes, --preset, a descriptions file's keys (cupl/dclip) or the image folders."""
+def resolve_classes(
+    args: argparse.Namespace, specs: list[StrategySpec], folder_classes: list[str] | None = None
+) -> list[ClassName]:
+    """Classes from --classes, --preset, the image folders, or a CuPL/DCLIP file's keys."""
     if args.classes:
         return read_class_file(args.classes)
     if args.preset:
@@ -84,33 +86,31 @@ def resolve_classes(args: argparse.Namespace, strategies: list[str], folder_clas
     if folder_classes:
         return as_class_names(folder_classes)
     for name in ("cupl", "dclip"):
-        data = _descriptions(args, name) if name in strategies else None
+        data = next((spec.descriptions for spec in specs if spec.name == name and spec.descriptions), None)
         if data:
             return as_class_names(list(data))
     raise ClassListError("No classes given: pass --classes FILE or --preset NAME.")
 
 
 def strategy_specs(args: argparse.Namespace, names: list[str]) -> list[StrategySpec]:
-    """Specs for the named strategies with the inputs the arguments provide."""
+    """Specs for the named strategies with the inputs the arguments provide (each file read once)."""
     templates = read_template_file(args.templates) if args.templates else None
     if templates is None and args.preset:
         templates = list(get_class_set(args.preset).templates)
     waffle = WaffleOptions(
         n_words=args.waffle_words, n_chars=args.waffle_chars, seeds=tuple(args.seed or [0]), concept=args.concept
     )
-    cupl = _descriptions(args, "cupl") if "cupl" in names else None
-    dclip = _descriptions(args, "dclip") if "dclip" in names else None
-    specs = []
-    for name in names:
-        descriptions = cupl if name == "cupl" else dclip if name == "dclip" else None
-        specs.append(StrategySpec(name=name, templates=templates, descriptions=descriptions, waffle=waffle))
-    return specs
+    descriptions = {name: _descriptions(args, name) for name in ("cupl", "dclip") if name in names}
+    return [
+        StrategySpec(name=name, templates=templates, descriptions=descriptions.get(name), waffle=waffle)
+        for name in names
+    ]
 
 
 def run_prompts(args: argparse.Namespace) -> int:
     """Print the prompts of one strategy as JSON."""
-    classes = resolve_classes(args, [args.strategy])
     spec = strategy_specs(args, [args.strategy])[0]
+    classes = resolve_classes(args, [spec])
     plan = build_prompts(spec, classes)
     payload = {c.display: prompts for c, prompts in zip(classes, plan.prompts)}
     print(json.dumps(payload, ensure_ascii=False, indent=2))
@@ -132,10 +132,10 @@ def run_presets(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     """Score the strategies on the images, print a comparison table, optionally write JSON."""
     scanned = scan_folder(Path(args.images))
-    classes = resolve_classes(args, args.strategy, scanned.classes if scanned.labeled else None)
+    specs = strategy_specs(args, args.strategy)
+    classes = resolve_classes(args, specs, scanned.classes if scanned.labeled else None)
     if scanned.labeled:
         scanned = with_classes(scanned, [c.display for c in classes])
-    specs = strategy_specs(args, args.strategy)
     for spec in specs:
         build_prompts(spec, classes)
     encoder = load_model(args.model, device=args.device)

@@ -93,7 +93,8 @@ def compare(
     for index, (key, spec) in enumerate(zip(unique_keys(specs), specs)):
         _check_cancel(cancel)
         label = default_label(spec)
-        report(0.1 + 0.9 * index / len(specs), f"Scoring {label}")
+        start = 0.1 + 0.9 * index / len(specs)
+        report(start, f"Scoring {label}")
         try:
             plan = build_prompts(spec, classes)
         except PromptingError as exc:
@@ -103,7 +104,7 @@ def compare(
             continue
         comparison.strategies[key] = score_plan(
             encoder, store, image_vectors, plan, key, label, labels, stats,
-            progress=_batch_progress(report, cancel, label, 0.1 + 0.9 * index / len(specs), 0.9 / len(specs)),
+            progress=_batch_progress(report, cancel, label, start, 0.9 / len(specs)),
         )
     comparison.encoder_stats = stats.as_dict()
     report(1.0, "Done")

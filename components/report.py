@@ -19,6 +19,7 @@ from plotly.offline import get_plotlyjs
 
 from components.figure_style import probability_label
 from components.figures import accuracy_bars, reliability_diagram, similarity_heatmap
+from prompting.app_config import public_model_name
 from prompting.export import finite, plain_language_summary, seed_spread, top1_indices
 from prompting.results import Comparison, StrategyResult
 
@@ -182,10 +183,8 @@ def file_name(path: object) -> str:
 
 
 def _model_name(model: str) -> str:
-    """A hub id as given (``org/name``); a model loaded from a local folder by its folder name only."""
-    if model.startswith(("/", "~", ".", "\\")) or re.match(r"^[A-Za-z]:[\\/]", model) or model.count("/") > 1:
-        return file_name(model)
-    return model
+    """Each model of the comparison ("a vs b") by its public name: no local folder paths."""
+    return " vs ".join(public_model_name(part) for part in model.split(" vs "))
 
 
 def _scrub(text: object, comparison: Comparison) -> str:

@@ -98,7 +98,9 @@ def public_model_name(name: str) -> str:
     """A model name fit to show and download: a hub id as is, a local folder by its last part
     (never a server path)."""
     text = name.strip().rstrip("/\\")
-    if Path(text).is_absolute() or text.startswith((".", "~")) or "\\" in text or Path(text).exists():
+    windows_drive = re.match(r"^[A-Za-z]:[\\/]", text) is not None
+    if (Path(text).is_absolute() or text.startswith((".", "~")) or "\\" in text or windows_drive
+            or text.count("/") > 1 or Path(text).exists()):
         return re.split(r"[\\/]", text)[-1] or text
     return text
 

@@ -92,6 +92,9 @@ def test_report_never_shows_server_paths() -> None:
     assert "Model <b>clip-vit-b32</b>" in page and "<title>Prompt Workbench report: clip-vit-b32</title>" in page
     assert "cached at b.jpg" in page
     assert render_html_report(make_comparison()).count("Model <b>tiny/clip</b>") == 1
+    two_models = make_comparison()
+    two_models.model = "openai/clip-vit-base-patch32 vs /srv/models/siglip"
+    assert "Model <b>openai/clip-vit-base-patch32 vs siglip</b>" in render_html_report(two_models)
 
 
 def test_report_escapes_text_inside_custom_figures() -> None:

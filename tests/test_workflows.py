@@ -277,6 +277,7 @@ def test_model_names_shown_and_downloaded_are_never_server_paths(tmp_path: Path,
     assert public_model_name("openai/clip-vit-base-patch32") == "openai/clip-vit-base-patch32"
     assert public_model_name("/srv/models/siglip/") == "siglip"
     assert public_model_name("C:\\models\\clip") == "clip"
+    assert public_model_name("C:/models/clip") == "clip" and public_model_name("models/local/clip") == "clip"
     config = AppConfig(model=str(tiny_clip_dir), models=("openai/clip-vit-base-patch32", "/srv/a/clip"))
     assert list(config.public_menu) == [tiny_clip_dir.name, "openai/clip-vit-base-patch32", "clip"]
     assert config.resolve_model("clip") == "/srv/a/clip" and config.resolve_model("/srv/a/clip") == "/srv/a/clip"

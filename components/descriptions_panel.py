@@ -28,7 +28,6 @@ from prompting.llm import (
     generate_dclip,
 )
 from prompting.llm_config import LLMConfig
-from prompting.workflows import descriptions_from_text
 
 KINDS = {"cupl": "CuPL sentences", "dclip": "DCLIP descriptors"}
 FAILURES_SHOWN = 3
@@ -144,7 +143,7 @@ def _check(text: str, classes_text: str) -> tuple[str, str]:
     if not (text or "").strip():
         return "", descriptions_preview({})
     try:
-        data = descriptions_from_text(text)
+        data = load_descriptions(text)
     except PromptingError as exc:
         return f"⚠️ {md_escape(exc)}", descriptions_preview({})
     try:
@@ -167,7 +166,7 @@ def _import(path: str | None) -> Any:
 def _exporter(kind: str) -> Callable[[str], Any]:
     def export(text: str) -> Any:
         try:
-            data = descriptions_from_text(text or "")
+            data = load_descriptions(text or "")
         except PromptingError as exc:
             raise gr.Error(str(exc), title="Nothing to export") from exc
         return gr.File(value=download_file(f"{kind}.json", export_descriptions(data)), visible=True)
@@ -182,7 +181,7 @@ def _generator(
         try:
             classes = parse_class_list(classes_text)
             config = llm.with_allowed_model(model)
-            existing = descriptions_from_text(current) if (current or "").strip() else {}
+            existing = load_descriptions(current) if (current or "").strip() else {}
         except PromptingError as exc:
             raise gr.Error(public_llm_message(exc, llm), title=f"Could not generate {title}") from exc
         progress(0, desc=f"Asking {model} for {title}")

@@ -15,6 +15,7 @@ import numpy as np
 from prompting.classes import ClassName, spoken_name
 from prompting.embeddings import text_store
 from prompting.models import DualEncoder
+from prompting.scoring import normalise_rows
 
 CATEGORIES: tuple[str, ...] = (
     "bird", "mammal", "dog breed", "cat breed", "fish", "insect", "reptile", "amphibian", "animal",
@@ -69,8 +70,7 @@ def rank_categories(
     store = text_store(encoder)
     vectors = store.embed([CATEGORY_TEMPLATE.format(spoken_name(c.prompt)) for c in classes])
     others = np.delete(vectors, index, axis=0) if len(classes) > 1 else vectors
-    context = others.mean(axis=0)
-    context /= max(float(np.linalg.norm(context)), 1e-12)
+    context = normalise_rows(others.mean(axis=0, keepdims=True))[0]
     category_vectors = store.embed([CATEGORY_TEMPLATE.format(c) for c in categories])
     scores = category_vectors @ vectors[index] + category_vectors @ context
     if partner is not None and partner != index:

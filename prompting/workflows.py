@@ -90,7 +90,7 @@ def _spec(name: str, inputs: StrategyInputs, limits: RunLimits | None) -> Strate
             raise StrategyError(
                 f"{title} needs descriptions: generate them with the language model or import a JSON file."
             )
-        descriptions = descriptions_from_text(text)
+        descriptions = load_descriptions(text)  # a str is always JSON text, never a path
         if limits:
             _check_descriptions(title, descriptions, limits)
         return StrategySpec(name, descriptions=descriptions)
@@ -146,11 +146,6 @@ def check_run_size(n_images: int, n_classes: int, limits: RunLimits) -> None:
         raise DatasetError(
             f"Too many classes: {n_classes}. This server accepts at most {limits.max_classes} per run."
         )
-
-
-def descriptions_from_text(text: str) -> dict[str, list[str]]:
-    """CuPL/DCLIP descriptions from JSON text typed or sent by a visitor (never a file path)."""
-    return load_descriptions(text)
 
 
 def match_labels(labels: Sequence[str | None], classes: list[ClassName]) -> tuple[list[int | None], list[str]]:

@@ -17,11 +17,12 @@ from tests.tiny_models import build_tiny_clip, build_tiny_siglip  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own persistent-cache directory and no LLM credentials."""
-    cache = tmp_path / "zsp-cache"
+    """Every test gets its own persistent-cache directory and no LLM settings (OPENAI_*, ZSP_LLM_*)."""
+    cache = tmp_path / "cache"
     monkeypatch.setenv("ZSP_CACHE_DIR", str(cache))
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "ZSP_LLM_")):
+            monkeypatch.delenv(name)
     from prompting.embeddings import reset_stores
 
     reset_stores()

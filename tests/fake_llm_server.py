@@ -9,22 +9,18 @@ The ``openai`` client uses httpx2, which respx cannot intercept, so tests talk r
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, Self
 
-import pytest
 
 from prompting.llm_config import LLMConfig
 
 SECRET_KEY = "sk-test-SECRET-0123456789abcdef"
-ENV_PREFIXES = ("OPENAI_", "ZSP_LLM_")
 
 
 @dataclass
@@ -158,19 +154,6 @@ def unused_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def isolate_llm_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Cache under tmp_path, no OPENAI_* / ZSP_LLM_* variables; returns the cache dir.
-
-    Each LLM test module calls this from its own autouse fixture.
-    """
-    for name in list(os.environ):
-        if name.startswith(ENV_PREFIXES):
-            monkeypatch.delenv(name)
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("ZSP_CACHE_DIR", str(cache))
-    return cache
 
 
 def fast_config(url: str, **overrides: Any) -> LLMConfig:

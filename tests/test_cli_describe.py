@@ -15,7 +15,6 @@ from fake_llm_server import (
     FakeLLMServer,
     Recorded,
     Reply,
-    isolate_llm_env,
     unused_port,
 )
 
@@ -25,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    cache = isolate_llm_env(monkeypatch, tmp_path)
+def _llm_env(monkeypatch: pytest.MonkeyPatch, isolated_cache: Path) -> Path:
+    cache = isolated_cache
     monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)
     monkeypatch.setenv("ZSP_LLM_MODEL", "env-model")
     monkeypatch.setenv("ZSP_LLM_BACKOFF", "0.001")

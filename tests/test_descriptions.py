@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from fake_llm_server import isolate_llm_env
 
 from prompting.classes import ClassName, parse_class_list
 from prompting.descriptions import (
@@ -40,10 +39,6 @@ DCLIP_PUBLISHED = (
     '"hammerhead_shark": ["hammer-shaped head"], "Mexican hairless dog (xoloitzcuintli)": ["hairless body"]}'
 )
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    return isolate_llm_env(monkeypatch, tmp_path)
 
 
 def test_load_published_cupl_file(tmp_path: Path) -> None:

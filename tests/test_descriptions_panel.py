@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -16,13 +15,8 @@ from tests.fake_llm_server import (
     Recorded,
     Reply,
     fast_config,
-    isolate_llm_env,
 )
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    isolate_llm_env(monkeypatch, tmp_path)
 
 
 def _replies(request: Recorded) -> Reply:

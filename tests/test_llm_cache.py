@@ -9,16 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fake_llm_server import isolate_llm_env
 
 from prompting.llm_cache import CacheKey, LLMCache
 
 KEY = CacheKey("http://127.0.0.1:1/v1", "llama3", "cupl", '[["user", "What does a tench look like?"]]', "tench", 0.99, 10)
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    return isolate_llm_env(monkeypatch, tmp_path)
 
 
 def test_round_trip_under_cache_dir(tmp_path: Path) -> None:

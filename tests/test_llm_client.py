@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from fake_llm_server import (
@@ -11,7 +10,6 @@ from fake_llm_server import (
     FakeLLMServer,
     Reply,
     fast_config,
-    isolate_llm_env,
     unused_port,
 )
 
@@ -21,10 +19,6 @@ from prompting.llm_prompts import cupl_prompt, dclip_prompt
 
 PROMPT = cupl_prompt("What does a(n) {} look like?", "axolotl")
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    return isolate_llm_env(monkeypatch, tmp_path)
 
 
 def test_normal_reply_and_request_shape() -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-from fake_llm_server import SECRET_KEY, isolate_llm_env
+from fake_llm_server import SECRET_KEY
 
 from prompting.errors import LLMError
 from prompting.llm_config import (
@@ -15,10 +14,6 @@ from prompting.llm_config import (
     LLMConfig,
 )
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    return isolate_llm_env(monkeypatch, tmp_path)
 
 
 def test_defaults_without_environment() -> None:

@@ -15,7 +15,6 @@ from fake_llm_server import (
     Recorded,
     Reply,
     fast_config,
-    isolate_llm_env,
     unused_port,
 )
 
@@ -24,11 +23,6 @@ from prompting.llm import generate_concept, generate_cupl, generate_dclip
 from prompting.llm_prompts import CUPL_IMAGENET_QUESTIONS, DCLIP_MAX_TOKENS
 
 CLASSES = ["tench", "axolotl", "goldfish"]
-
-
-@pytest.fixture(autouse=True)
-def llm_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    return isolate_llm_env(monkeypatch, tmp_path)
 
 
 def _class_of(request: Recorded) -> str:
@@ -268,10 +262,10 @@ def test_cached_answers_are_used_even_when_the_endpoint_is_down() -> None:
     assert "connection refused" in report.failures["axolotl"]
 
 
-def test_no_secret_reaches_the_cache(llm_cache_dir: Path) -> None:
+def test_no_secret_reaches_the_cache(isolated_cache: Path) -> None:
     with FakeLLMServer(responder=cupl_replies) as server:
         generate_cupl(["tench"], fast_config(server.url), n=1)
-    files = list(llm_cache_dir.rglob("*.json"))
+    files = list(isolated_cache.rglob("*.json"))
     assert len(files) == 5
     assert all(SECRET_KEY not in f.read_text(encoding="utf-8") for f in files)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-from fake_llm_server import isolate_llm_env
 
 from prompting.llm_parsing import (
     parse_concept,
@@ -15,10 +13,6 @@ from prompting.llm_parsing import (
     singularize,
 )
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    return isolate_llm_env(monkeypatch, tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-from fake_llm_server import isolate_llm_env
 
 from prompting.errors import StrategyError
 from prompting.llm_prompts import (
@@ -48,10 +46,6 @@ A: There are several useful visual features to tell there is a tench in a photo:
 -
 """
 
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    return isolate_llm_env(monkeypatch, tmp_path)
 
 
 @pytest.mark.parametrize(

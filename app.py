@@ -13,16 +13,16 @@ from typing import Any
 
 import gradio as gr
 
-from components.api_endpoints import build_api
-from components.classes_panel import build_classes_panel, wire_classes_panel
-from components.images_panel import build_images_panel, wire_images_panel
-from components.results_area import build_results_area, wire_results_area
-from components.run_panel import build_run_bar, wire_run
-from components.settings_panel import build_settings_panel, wire_settings_panel
-from components.strategies_panel import build_strategies_panel
-from components.theme import build_theme, page_css
-from prompting.app_config import AppConfig, parse_app_args
-from prompting.session_store import CancelRegistry, ResultStore
+from components.panels.api_endpoints import build_api
+from components.panels.classes_panel import build_classes_panel, wire_classes_panel
+from components.panels.images_panel import build_images_panel, wire_images_panel
+from components.panels.results_area import build_results_area, wire_results_area
+from components.panels.run_panel import build_run_bar, wire_run
+from components.panels.settings_panel import build_settings_panel, wire_settings_panel
+from components.panels.strategies_panel import build_strategies_panel
+from components.panels.theme import build_theme, page_css
+from prompting.service.config import AppConfig, parse_app_args
+from prompting.service.session_store import CancelRegistry, ResultStore
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 TITLE = "Prompt Workbench"

@@ -43,9 +43,9 @@ def _timed(fn) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ZSP_CACHE_DIR"] = str(Path(tmp) / "cache")
-        from prompting.embeddings import TEXT_BATCH_SIZE, reset_stores, text_store
-        from prompting.models import load_model
-        from prompting.templates import IMAGENET_TEMPLATES_7
+        from prompting.encoding.embeddings import TEXT_BATCH_SIZE, reset_stores, text_store
+        from prompting.encoding.models import load_model
+        from prompting.strategies.templates import IMAGENET_TEMPLATES_7
 
         encoder = load_model(str(_build_base_clip(Path(tmp) / "model")))
         rng = random.Random(0)

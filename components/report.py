@@ -17,11 +17,13 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from components.figure_style import probability_label
-from components.figures import accuracy_bars, reliability_diagram, similarity_heatmap
-from prompting.app_config import public_model_name
-from prompting.export import finite, plain_language_summary, seed_spread, top1_indices
-from prompting.results import Comparison, StrategyResult
+from components.figures.accuracy import accuracy_bars
+from components.figures.calibration import reliability_diagram
+from components.figures.heatmaps import similarity_heatmap
+from components.figures.style import probability_label
+from prompting.evaluation.export import finite, plain_language_summary, seed_spread, top1_indices
+from prompting.evaluation.results import Comparison, StrategyResult
+from prompting.service.config import public_model_name
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 DAGGER = "<sup>†</sup>"

@@ -11,10 +11,10 @@ import re
 from collections.abc import Mapping, Sequence
 
 from components.report import METRIC_COLUMNS
-from prompting.disambiguation import ConfusablePair, top2_margins
-from prompting.export import finite, plain_language_summary, seed_spread, top1_indices
-from prompting.metrics import TEMPERATURE_BOUNDS, temperature_at_limit
-from prompting.results import Comparison, StrategyResult
+from prompting.evaluation.disambiguation import ConfusablePair, top2_margins
+from prompting.evaluation.export import finite, plain_language_summary, seed_spread, top1_indices
+from prompting.evaluation.metrics import TEMPERATURE_BOUNDS, temperature_at_limit
+from prompting.evaluation.results import Comparison, StrategyResult
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:])")
 PREVIEW_ITEMS = 5

@@ -2,7 +2,7 @@
 
 import sys
 
-from prompting.cli import main
+from prompting.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

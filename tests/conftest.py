@@ -23,7 +23,7 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
         if name.startswith(("OPENAI_", "ZSP_LLM_")):
             monkeypatch.delenv(name)
-    from prompting.embeddings import reset_stores
+    from prompting.encoding.embeddings import reset_stores
 
     reset_stores()
     return cache

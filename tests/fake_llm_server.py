@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-
-from prompting.llm_config import LLMConfig
+from prompting.llm.config import LLMConfig
 
 SECRET_KEY = "sk-test-SECRET-0123456789abcdef"
 

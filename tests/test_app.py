@@ -17,14 +17,14 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from app import build_demo
-from prompting.app_config import AppConfig, RunLimits
 from prompting.classes import as_class_names, parse_class_list
-from prompting.compare import ImageInput, compare
-from prompting.datasets import scan_folder
-from prompting.embeddings import ImageEmbeddingCache
-from prompting.models import load_model
-from prompting.strategies import StrategySpec
-from prompting.waffle import WaffleOptions
+from prompting.data.datasets import scan_folder
+from prompting.encoding.embeddings import ImageEmbeddingCache
+from prompting.encoding.models import load_model
+from prompting.evaluation.compare import ImageInput, compare
+from prompting.service.config import AppConfig, RunLimits
+from prompting.strategies.registry import StrategySpec
+from prompting.strategies.waffle import WaffleOptions
 from tests.conftest import make_image
 
 CLASSES = "cat\ndog | small dog\nbird"
@@ -107,7 +107,7 @@ def _recompute_from_scratch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     """Point the in-process run at an empty text cache and a fresh image cache, so it encodes
     every prompt and image itself instead of reading what the app's run just stored."""
     monkeypatch.setenv("ZSP_CACHE_DIR", str(tmp_path / "in-process-cache"))
-    monkeypatch.setattr("prompting.compare.IMAGE_CACHE", ImageEmbeddingCache())
+    monkeypatch.setattr("prompting.evaluation.compare.IMAGE_CACHE", ImageEmbeddingCache())
 
 
 def test_compare_probabilities_equal_an_in_process_comparison(
@@ -208,7 +208,7 @@ def test_only_uploads_and_assets_are_served(app_url: str) -> None:
 
 
 def test_a_model_outside_the_menu_is_refused() -> None:
-    from components.run_panel import chosen_models
+    from components.panels.run_panel import chosen_models
     from prompting.errors import ModelLoadError
 
     with pytest.raises(ModelLoadError, match="not offered"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from components.classes_panel import (
+from components.panels.classes_panel import (
     EXAMPLES_PRESET,
     _export_list,
     _import_list,
@@ -16,9 +16,9 @@ from components.classes_panel import (
     preset_choices,
 )
 from prompting.classes import parse_class_list
-from prompting.classsets import get_class_set
-from prompting.examples import EXAMPLE_CLASSES
-from prompting.templates import IMAGENET_TEMPLATES
+from prompting.data.examples import EXAMPLE_CLASSES
+from prompting.strategies.classsets import get_class_set
+from prompting.strategies.templates import IMAGENET_TEMPLATES
 
 SKIP = gr.skip()
 

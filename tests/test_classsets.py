@@ -7,9 +7,9 @@ import hashlib
 import pytest
 
 from prompting.classes import ClassName, as_class_names
-from prompting.classsets import CLASS_SETS, ClassSet, get_class_set, list_class_sets
 from prompting.errors import StrategyError
-from prompting.templates import IMAGENET_TEMPLATES
+from prompting.strategies.classsets import CLASS_SETS, ClassSet, get_class_set, list_class_sets
+from prompting.strategies.templates import IMAGENET_TEMPLATES
 
 EXPECTED = {
     # key: (classes, templates) as in CLIP's data/prompts.md and its ImageNet notebook

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prompting.cli import main
+from prompting.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -139,7 +139,7 @@ def test_evaluate_json_reports_no_strategy_errors_on_success(tiny_clip_dir: Path
 
 def test_presets_print_a_valid_class_file_and_the_templates(tmp_path: Path, capsys) -> None:
     from prompting.classes import read_class_file
-    from prompting.classsets import get_class_set
+    from prompting.strategies.classsets import get_class_set
 
     assert main(["presets", "cifar10"]) == 0
     path = tmp_path / "cifar10.txt"

@@ -18,7 +18,7 @@ from fake_llm_server import (
     unused_port,
 )
 
-from prompting.cli_describe import add_describe_parser, run_describe
+from prompting.cli.describe import add_describe_parser, run_describe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -200,7 +200,7 @@ def test_subprocess_run_describe(classes_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "dclip.json"
     code = (
         "import argparse, sys\n"
-        "from prompting.cli_describe import add_describe_parser, run_describe\n"
+        "from prompting.cli.describe import add_describe_parser, run_describe\n"
         "p = argparse.ArgumentParser(); add_describe_parser(p.add_subparsers())\n"
         "sys.exit(run_describe(p.parse_args(sys.argv[1:])))\n"
     )

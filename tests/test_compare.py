@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from prompting.classes import as_class_names
-from prompting.compare import Cancelled, ImageInput, compare
-from prompting.datasets import scan_folder
+from prompting.data.datasets import scan_folder
+from prompting.encoding.models import load_model
 from prompting.errors import DatasetError, DescriptionsError
-from prompting.models import load_model
-from prompting.strategies import StrategySpec
-from prompting.waffle import WaffleOptions
+from prompting.evaluation.compare import Cancelled, ImageInput, compare
+from prompting.strategies.registry import StrategySpec
+from prompting.strategies.waffle import WaffleOptions
 
 CLASSES = as_class_names(["bird", "cat", "dog"])
 
@@ -112,7 +112,7 @@ def test_cancel_during_text_encoding_stops_between_batches_and_keeps_work(
 ) -> None:
     import threading
 
-    import prompting.embeddings as embeddings
+    import prompting.encoding.embeddings as embeddings
 
     monkeypatch.setattr(embeddings, "TEXT_BATCH_SIZE", 8)
     encoder = load_model(str(tiny_clip_dir))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from prompting.datasets import ScannedFolder, scan_folder, with_classes
+from prompting.data.datasets import ScannedFolder, scan_folder, with_classes
 from prompting.errors import DatasetError
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from prompting.classes import ClassName, parse_class_list
-from prompting.descriptions import (
+from prompting.errors import DescriptionsError
+from prompting.strategies.descriptions import (
     export_descriptions,
     load_descriptions,
     match_descriptions,
@@ -17,7 +18,6 @@ from prompting.descriptions import (
     read_descriptions,
     save_descriptions,
 )
-from prompting.errors import DescriptionsError
 
 # Shaped like sarahpratt/CuPL all_prompts/*.json: indent 4, stray "\n" and spaces, repeats.
 CUPL_PUBLISHED = """{

@@ -7,8 +7,8 @@ import json
 import gradio as gr
 import pytest
 
-from components.descriptions_panel import _check, _generator
-from prompting.llm import generate_dclip
+from components.panels.descriptions_panel import _check, _generator
+from prompting.llm.generate import generate_dclip
 from tests.fake_llm_server import (
     SECRET_KEY,
     FakeLLMServer,
@@ -16,7 +16,6 @@ from tests.fake_llm_server import (
     Reply,
     fast_config,
 )
-
 
 
 def _replies(request: Recorded) -> Reply:
@@ -52,7 +51,7 @@ def test_the_check_escapes_llm_text_and_reports_missing_classes() -> None:
 
 
 def test_failures_shown_to_visitors_name_the_model_not_the_endpoint() -> None:
-    from components.descriptions_panel import public_llm_message
+    from components.panels.descriptions_panel import public_llm_message
 
     config = fast_config("http://user:pw@10.1.2.3:8000/v1/")
     message = public_llm_message(f"LLM endpoint {config.endpoint} answered 401 Unauthorized.", config)

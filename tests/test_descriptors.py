@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prompting.descriptors import (
+from prompting.strategies.descriptors import (
     clean_descriptor,
     clean_descriptors,
     dclip_prompt,

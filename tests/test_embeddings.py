@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prompting.embeddings import EncodeStats, ImageEmbeddingCache, reset_stores, text_store
-from prompting.models import load_model
+from prompting.encoding.embeddings import EncodeStats, ImageEmbeddingCache, reset_stores, text_store
+from prompting.encoding.models import load_model
 from tests.conftest import make_image
 
 PROMPTS = ["a photo of a cat.", "a photo of a dog.", "art of the crane.", "a photo of a cat."]

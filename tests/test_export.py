@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from prompting.classes import ClassName
-from prompting.export import (
+from prompting.evaluation.export import (
     comparison_to_csv,
     comparison_to_dict,
     plain_language_summary,
     to_jsonable,
 )
-from prompting.results import Comparison, ImageRecord, StrategyResult
+from prompting.evaluation.results import Comparison, ImageRecord, StrategyResult
 
 
 def make_result(name: str, label: str, probs: np.ndarray, metrics: dict | None = None, **extra) -> StrategyResult:

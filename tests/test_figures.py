@@ -6,7 +6,19 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from components.figure_style import (
+from components.figures.accuracy import accuracy_bars
+from components.figures.calibration import reliability_diagram
+from components.figures.class_similarity import SIMILARITY_CLASS_LIMIT, class_similarity_heatmap
+from components.figures.confusion import confusion_classes, confusion_matrix_figure
+from components.figures.heatmaps import CLASS_LIMIT, heatmap_classes, similarity_heatmap
+from components.figures.prompts import (
+    MIN_COSINE_SPAN,
+    PROMPT_MAX_HEIGHT,
+    descriptor_bars,
+    prompt_heatmap,
+    shared_cosine_range,
+)
+from components.figures.style import (
     SUBTITLE_CHARS,
     TITLE_CHARS,
     esc,
@@ -16,23 +28,7 @@ from components.figure_style import (
     wrap,
     wrap_markup,
 )
-from components.figures import (
-    CLASS_LIMIT,
-    MIN_COSINE_SPAN,
-    PROMPT_MAX_HEIGHT,
-    SIMILARITY_CLASS_LIMIT,
-    accuracy_bars,
-    class_similarity_heatmap,
-    confusion_classes,
-    confusion_matrix_figure,
-    descriptor_bars,
-    heatmap_classes,
-    prompt_heatmap,
-    reliability_diagram,
-    shared_cosine_range,
-    similarity_heatmap,
-)
-from prompting.results import StrategyResult
+from prompting.evaluation.results import StrategyResult
 
 XSS = "<script>alert(1)</script>"
 XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
+from prompting.encoding.images import IMAGE_EXTENSIONS, image_fingerprint, load_image
 from prompting.errors import ImageDecodeError
-from prompting.images import IMAGE_EXTENSIONS, image_fingerprint, load_image
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
 

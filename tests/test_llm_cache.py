@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from prompting.llm_cache import CacheKey, LLMCache
+from prompting.llm.cache import CacheKey, LLMCache
 
 KEY = CacheKey("http://127.0.0.1:1/v1", "llama3", "cupl", '[["user", "What does a tench look like?"]]', "tench", 0.99, 10)
 

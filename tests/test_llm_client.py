@@ -14,8 +14,8 @@ from fake_llm_server import (
 )
 
 from prompting.errors import LLMError
-from prompting.llm_client import ChatClient, Completion, FatalLLMError
-from prompting.llm_prompts import cupl_prompt, dclip_prompt
+from prompting.llm.client import ChatClient, Completion, FatalLLMError
+from prompting.llm.prompts import cupl_prompt, dclip_prompt
 
 PROMPT = cupl_prompt("What does a(n) {} look like?", "axolotl")
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-
 import pytest
 from fake_llm_server import SECRET_KEY
 
 from prompting.errors import LLMError
-from prompting.llm_config import (
+from prompting.llm.config import (
     DEFAULT_BASE_URL,
     DEFAULT_MODEL,
     PLACEHOLDER_API_KEY,
     LLMConfig,
 )
-
 
 
 def test_defaults_without_environment() -> None:

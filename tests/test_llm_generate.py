@@ -19,8 +19,8 @@ from fake_llm_server import (
 )
 
 from prompting.errors import ClassListError, LLMError
-from prompting.llm import generate_concept, generate_cupl, generate_dclip
-from prompting.llm_prompts import CUPL_IMAGENET_QUESTIONS, DCLIP_MAX_TOKENS
+from prompting.llm.generate import generate_concept, generate_cupl, generate_dclip
+from prompting.llm.prompts import CUPL_IMAGENET_QUESTIONS, DCLIP_MAX_TOKENS
 
 CLASSES = ["tench", "axolotl", "goldfish"]
 
@@ -345,7 +345,7 @@ def test_the_key_echoed_in_429_and_500_bodies_never_reaches_logs_errors_or_reprs
     error = caught.value
     assert "[redacted]" in str(error) and "gave up after 3 attempts" in str(error)
     # the retries were logged, with the server's detail (redacted) in the message
-    retries = [r for r in caplog.records if r.name == "prompting.llm_client"]
+    retries = [r for r in caplog.records if r.name == "prompting.llm.client"]
     assert len(retries) == 2 + 2 + 2  # tench, axolotl and the concept each retried twice
     assert any("429 Too Many Requests (rate limited)" in r.getMessage() for r in retries)
     assert any("500 Internal Server Error" in r.getMessage() for r in retries)

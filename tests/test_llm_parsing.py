@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from prompting.llm_parsing import (
+from prompting.llm.parsing import (
     parse_concept,
     parse_descriptors,
     parse_json,
     parse_sentence,
     singularize,
 )
-
 
 
 @pytest.mark.parametrize(

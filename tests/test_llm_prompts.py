@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from prompting.errors import StrategyError
-from prompting.llm_prompts import (
+from prompting.llm.prompts import (
     CUPL_IMAGENET_QUESTIONS,
     CUPL_QUESTION_SETS,
     article,

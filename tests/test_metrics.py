@@ -11,7 +11,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, top_k_accuracy_score
 
 from prompting.errors import DatasetError
-from prompting.metrics import (
+from prompting.evaluation.metrics import (
     brier_score,
     confusion,
     evaluate,
@@ -21,9 +21,9 @@ from prompting.metrics import (
     mean_per_class_recall,
     negative_log_likelihood,
     reliability_bins,
-    softmax,
     topk_accuracy,
 )
+from prompting.vectors import softmax
 
 HAND_SCORES = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
 HAND_LABELS = np.array([1, 1, 0])
@@ -248,7 +248,7 @@ def test_bad_parameters_raise_value_error() -> None:
 
 
 def test_wilson_interval_matches_the_closed_form_and_is_honest_on_small_samples() -> None:
-    from prompting.metrics import wilson_interval
+    from prompting.evaluation.metrics import wilson_interval
 
     low, high = wilson_interval(7, 10)
     # closed form for p=0.7, n=10, z=1.96: centre 0.6445, half-width 0.2477
@@ -258,7 +258,7 @@ def test_wilson_interval_matches_the_closed_form_and_is_honest_on_small_samples(
 
 
 def test_evaluate_flags_a_temperature_stuck_at_the_bound() -> None:
-    from prompting.metrics import evaluate
+    from prompting.evaluation.metrics import evaluate
 
     rng = np.random.default_rng(3)
     labels = np.arange(10) % 5

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from prompting.encoding.models import load_model
 from prompting.errors import ModelLoadError
-from prompting.models import load_model
 
 PROMPTS = ["a photo of a cat.", "a bad photo of the small red bird with long wings.", "dog"]
 

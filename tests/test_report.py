@@ -11,7 +11,7 @@ from plotly.offline import get_plotlyjs
 
 from components.report import default_figures, render_html_report
 from prompting.classes import ClassName
-from prompting.results import Comparison, ImageRecord, StrategyResult
+from prompting.evaluation.results import Comparison, ImageRecord, StrategyResult
 
 XSS = "<script>alert(1)</script>"
 XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

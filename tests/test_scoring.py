@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from prompting.disambiguation import class_similarity_matrix, confusable_pairs, top2_margins, with_prompt_name
 from prompting.classes import ClassName
-from prompting.export import seed_spread
-from prompting.scoring import class_similarities, normalise_rows
+from prompting.evaluation.disambiguation import (
+    class_similarity_matrix,
+    confusable_pairs,
+    top2_margins,
+    with_prompt_name,
+)
+from prompting.evaluation.export import seed_spread
+from prompting.evaluation.scoring import class_similarities
+from prompting.vectors import normalise_rows
 
 
 def _unit(*rows: list[float]) -> np.ndarray:
@@ -73,7 +79,7 @@ class _FakeStore:
 
 
 def test_rewrites_pick_the_category_that_separates_the_confused_pair(monkeypatch) -> None:
-    import prompting.disambiguation as disambiguation
+    import prompting.evaluation.disambiguation as disambiguation
 
     monkeypatch.setattr(disambiguation, "text_store", lambda encoder: _FakeStore())
     classes = [ClassName.plain(n) for n in ("crane", "heron", "excavator")]

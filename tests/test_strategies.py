@@ -6,9 +6,9 @@ import pytest
 
 from prompting.classes import ClassName, as_class_names
 from prompting.errors import DescriptionsError, StrategyError
-from prompting.strategies import STRATEGIES, StrategySpec, build_prompts, get_strategy, list_strategies
-from prompting.templates import IMAGENET_TEMPLATES, IMAGENET_TEMPLATES_7
-from prompting.waffle import WaffleOptions
+from prompting.strategies.registry import STRATEGIES, StrategySpec, build_prompts, get_strategy, list_strategies
+from prompting.strategies.templates import IMAGENET_TEMPLATES, IMAGENET_TEMPLATES_7
+from prompting.strategies.waffle import WaffleOptions
 
 CLASSES = [ClassName("crane", "crane bird"), ClassName.plain("heron")]
 

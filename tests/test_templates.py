@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from prompting.errors import StrategyError
-from prompting.templates import (
+from prompting.strategies.templates import (
     DEFAULT_TEMPLATE,
     IMAGENET_TEMPLATES,
     IMAGENET_TEMPLATES_7,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from prompting.data.uploads import _copy_limited, extract_zip_safely
 from prompting.errors import DatasetError
-from prompting.uploads import _copy_limited, extract_zip_safely
 
 
 def _zip(path: Path, entries: dict[str, bytes] | list[tuple[str | zipfile.ZipInfo, bytes]]) -> Path:

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from prompting.descriptors import descriptor_clause
 from prompting.errors import ClassListError, StrategyError
-from prompting.waffle import WaffleOptions, load_word_list, waffle_class_prompts, waffle_descriptors
+from prompting.strategies.descriptors import descriptor_clause
+from prompting.strategies.waffle import WaffleOptions, load_word_list, waffle_class_prompts, waffle_descriptors
 
 # 2, 2, 1 words -> 2 words per descriptor; mean word lengths 7.5, 4, 5 -> cut to 6 letters;
 # 1, 1, 0 spaces -> 2 character groups; longest words 9, 5, 5 -> ceil(6.33) = 7, padded to 8

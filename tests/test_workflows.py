@@ -22,24 +22,23 @@ from components.tables import (
     top1_text,
     unmatched_labels_note,
 )
-from prompting.app_config import BAD_LLM_NOTE, NO_LLM_NOTE, AppConfig, RunLimits, parse_app_args, public_model_name
-from prompting.class_text import set_prompt_name
 from prompting.classes import parse_class_list
-from prompting.compare import ImageInput
+from prompting.data.examples import EXAMPLE_CLASSES, example_images
+from prompting.encoding.models import load_model
 from prompting.errors import ClassListError, DatasetError, ModelLoadError, StrategyError
-from prompting.examples import EXAMPLE_CLASSES, example_images
-from prompting.models import load_model
-from prompting.results import Comparison, ImageRecord, StrategyResult
-from prompting.rewrite_ab import ab_test_rewrite
-from prompting.session_store import (
+from prompting.evaluation.compare import ImageInput
+from prompting.evaluation.results import Comparison, ImageRecord, StrategyResult
+from prompting.service.class_text import set_prompt_name
+from prompting.service.config import BAD_LLM_NOTE, NO_LLM_NOTE, AppConfig, RunLimits, parse_app_args, public_model_name
+from prompting.service.rewrite_ab import ab_test_rewrite
+from prompting.service.session_store import (
     CancelRegistry,
     ResultsExpiredError,
     ResultStore,
     RunRecord,
     record_bytes,
 )
-from prompting.strategies import StrategySpec
-from prompting.workflows import (
+from prompting.service.workflows import (
     StrategyInputs,
     build_specs,
     check_run_size,
@@ -51,6 +50,7 @@ from prompting.workflows import (
     strict_labels,
     top_predictions,
 )
+from prompting.strategies.registry import StrategySpec
 from tests.conftest import make_image
 
 CLASSES = parse_class_list("cat\ndog | small dog\nbird")
@@ -248,8 +248,8 @@ def test_strategy_limits_refuse_only_the_strategy_that_asks_too_much() -> None:
 
 
 def test_forged_seed_counts_are_refused_before_any_seed_list_is_made() -> None:
-    from components.api_endpoints import strategy_inputs_from_options
-    from components.settings_panel import strategy_inputs
+    from components.panels.api_endpoints import strategy_inputs_from_options
+    from components.panels.settings_panel import strategy_inputs
 
     with pytest.raises(StrategyError, match="Too many WaffleCLIP seeds: 1000000000"):
         strategy_inputs("", "", "", 1e9, 15, 15, "", LIMITS)
@@ -285,7 +285,7 @@ def test_model_names_shown_and_downloaded_are_never_server_paths(tmp_path: Path,
     twins = AppConfig(model="/a/clip", models=("/b/clip",))
     assert list(twins.public_menu) == ["/a/clip", "/b/clip"]
 
-    from components.run_panel import chosen_models
+    from components.panels.run_panel import chosen_models
 
     assert chosen_models(config, "clip", tiny_clip_dir.name) == ["/srv/a/clip", str(tiny_clip_dir)]
     with pytest.raises(ModelLoadError, match="not offered"):
@@ -441,7 +441,7 @@ def test_true_classes_that_match_nothing_are_named_not_called_missing() -> None:
 
 
 def test_class_list_status_counts_properly_and_flags_a_single_class() -> None:
-    from components.classes_panel import class_status
+    from components.panels.classes_panel import class_status
 
     assert plural(1, "class") == "1 class" and plural(3, "class") == "3 classes"
     assert plural(2, "strategy", "strategies") == "2 strategies" and plural(1, "image") == "1 image"
@@ -452,7 +452,7 @@ def test_class_list_status_counts_properly_and_flags_a_single_class() -> None:
 
 
 def test_the_run_status_uses_singulars_and_reports_skipped_files() -> None:
-    from components.run_panel import _done
+    from components.panels.run_panel import _done
 
     comparison = _comparison(_scored("A"), labels=(0,))
     comparison.classes = comparison.classes[:1]
@@ -464,7 +464,7 @@ def test_the_run_status_uses_singulars_and_reports_skipped_files() -> None:
 
 
 def test_uploads_that_are_not_images_are_removed_with_a_reason(tmp_path: Path) -> None:
-    from components.images_panel import check_uploads
+    from components.panels.images_panel import check_uploads
 
     good = make_image(tmp_path / "good.png", seed=1)
     broken = tmp_path / "broken.png"
@@ -477,7 +477,7 @@ def test_uploads_that_are_not_images_are_removed_with_a_reason(tmp_path: Path) -
 
 
 def test_without_true_classes_one_message_replaces_the_charts() -> None:
-    from components.calibration_panel import render_calibration
+    from components.panels.calibration_panel import render_calibration
 
     comparison = _comparison(_scored("A"), labels=(None, None))
     note, body, *_ = render_calibration(RunRecord(comparison, [], unmatched_labels=["Katze", "Hund"]))
@@ -490,7 +490,7 @@ def test_without_true_classes_one_message_replaces_the_charts() -> None:
 
 
 def test_suggestions_pair_a_class_with_its_closest_look_alike() -> None:
-    from components.disambiguation_panel import closest_class
+    from components.panels.disambiguation_panel import closest_class
 
     result = _scored("A")
     result.class_text_vectors = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.96, 0.28, 0.0]])
@@ -504,7 +504,7 @@ def test_suggestions_pair_a_class_with_its_closest_look_alike() -> None:
 
 def test_downloads_hold_no_server_paths(tmp_path: Path, tiny_clip_dir: Path) -> None:
     from components.report import render_html_report
-    from prompting.export import comparison_to_csv
+    from prompting.evaluation.export import comparison_to_csv
 
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"nope")

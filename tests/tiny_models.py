@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from transformers import (
     CLIPConfig,
     CLIPImageProcessor,
@@ -21,7 +22,6 @@ from transformers import (
     SiglipModel,
     SiglipProcessor,
 )
-import torch
 
 WORDS = (
     "a photo of the an cat dog bird crane machine car truck ship plane frog horse deer "

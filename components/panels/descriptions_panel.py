@@ -1,0 +1,211 @@
+"""CuPL and DCLIP descriptions: generate with the operator's language model or import a JSON
+file, then review and edit the text before it is scored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from components.panels.downloads import download_file
+from components.panels.events import PAGE_ONLY
+from components.panels.local_files import local_only
+from components.tables import descriptions_preview, md_escape
+from prompting.classes import parse_class_list
+from prompting.errors import PromptingError
+from prompting.llm.config import LLMConfig
+from prompting.llm.generate import (
+    GenerationReport,
+    generate_concept,
+    generate_cupl,
+    generate_dclip,
+)
+from prompting.strategies.descriptions import (
+    export_descriptions,
+    load_descriptions,
+    match_descriptions,
+)
+
+KINDS = {"cupl": "CuPL sentences", "dclip": "DCLIP descriptors"}
+FAILURES_SHOWN = 3
+LLM_SERVER = "the language-model server"
+
+
+def public_llm_message(text: object, llm: LLMConfig) -> str:
+    """A language-model message fit for visitors: the endpoint's address replaced by words
+    (visitors see the model's name, never where the server sends its requests)."""
+    message = str(text)
+    for address in sorted({llm.endpoint, llm.client_base_url, llm.base_url.strip()}, key=len, reverse=True):
+        if address:
+            message = message.replace(f"LLM endpoint {address}", "The language-model server")
+            message = message.replace(address, LLM_SERVER)
+    return message
+
+
+@dataclass
+class DescriptionsEditor:
+    """One kind's controls: generate, import, the editable JSON, its check and preview."""
+
+    kind: str
+    generate: gr.Button
+    upload: gr.UploadButton
+    export: gr.Button
+    code: gr.Code
+    check: gr.Markdown
+    preview: gr.Markdown
+    export_file: gr.File
+
+
+@dataclass
+class DescriptionsPanel:
+    """Handles of the descriptions section."""
+
+    llm_model: gr.Dropdown
+    cupl: DescriptionsEditor
+    dclip: DescriptionsEditor
+
+
+def build_descriptions_panel(llm: LLMConfig | None, llm_note: str) -> DescriptionsPanel:
+    """CuPL and DCLIP editors side by side, with a shared language-model picker (the operator's list only)."""
+    models = list(llm.allowed_models or (llm.model,)) if llm else []
+    with gr.Row(equal_height=True):
+        with gr.Column(scale=3):
+            gr.Markdown(
+                "CuPL and DCLIP use descriptions of each class written by a language model. Generate them, or "
+                "import a JSON file `{\"class\": [\"text\", ...]}`; then read and edit them before you run.",
+                elem_classes=["help"],
+            )
+            gr.Markdown(md_escape(llm_note), elem_classes=["status-line"], elem_id="llm-note")
+        llm_model = gr.Dropdown(
+            models, value=models[0] if models else None, label="Language model", visible=bool(models), scale=1,
+            elem_id="llm-model",
+        )
+    editors = {}
+    with gr.Row(equal_height=False):
+        for kind, title in KINDS.items():
+            with gr.Column(variant="panel"):
+                gr.Markdown(f"#### {title}", elem_classes=["section-title"])
+                editors[kind] = _build_editor(kind, llm is not None)
+    return DescriptionsPanel(llm_model, editors["cupl"], editors["dclip"])
+
+
+def _build_editor(kind: str, can_generate: bool) -> DescriptionsEditor:
+    with gr.Row():
+        generate = gr.Button(
+            "Generate", size="sm", variant="primary", interactive=can_generate,
+            elem_id=f"{kind}-generate",
+        )
+        upload = local_only(gr.UploadButton("Import JSON", file_types=[".json"], size="sm", elem_id=f"{kind}-import"))
+        export = gr.Button("Export JSON", size="sm", variant="secondary", elem_id=f"{kind}-export")
+    code = gr.Code("", language="json", lines=8, max_lines=10, label=f"{KINDS[kind]} (editable JSON)",
+                   wrap_lines=True, elem_id=f"{kind}-json")
+    check = gr.Markdown("", elem_classes=["status-line"], elem_id=f"{kind}-check")
+    with gr.Accordion("Preview", open=False):
+        preview = gr.Markdown(descriptions_preview({}), elem_id=f"{kind}-preview")
+    export_file = gr.File(visible=False, interactive=False, height=70, label="Descriptions file")
+    return DescriptionsEditor(kind, generate, upload, export, code, check, preview, export_file)
+
+
+def wire_descriptions_panel(panel: DescriptionsPanel, llm: LLMConfig | None, classes_box: gr.Textbox) -> None:
+    """Generation, import, export and a live check of the JSON against the class list."""
+    for editor, generator in ((panel.cupl, generate_cupl), (panel.dclip, generate_dclip)):
+        gr.on(
+            [editor.code.change, classes_box.blur], _check, [editor.code, classes_box],
+            [editor.check, editor.preview], show_progress="hidden", **PAGE_ONLY,
+        )
+        editor.upload.upload(_import, editor.upload, editor.code, **PAGE_ONLY)
+        editor.export.click(_exporter(editor.kind), editor.code, editor.export_file, **PAGE_ONLY)
+        if llm is not None:
+            editor.generate.click(
+                _generator(llm, generator, KINDS[editor.kind]), [classes_box, panel.llm_model, editor.code],
+                editor.code,
+                concurrency_id="llm", concurrency_limit=2, **PAGE_ONLY,
+            )
+
+
+def concept_suggester(llm: LLMConfig) -> Callable[[str, str], str]:
+    """A handler suggesting a WaffleCLIP concept for the class list."""
+
+    def suggest(classes_text: str, model: str) -> str:
+        try:
+            classes = parse_class_list(classes_text)
+            return generate_concept([cls.prompt for cls in classes], llm.with_allowed_model(model))
+        except PromptingError as exc:
+            raise gr.Error(public_llm_message(exc, llm), title="Could not suggest a concept") from exc
+
+    return suggest
+
+
+def _check(text: str, classes_text: str) -> tuple[str, str]:
+    if not (text or "").strip():
+        return "", descriptions_preview({})
+    try:
+        data = load_descriptions(text)
+    except PromptingError as exc:
+        return f"⚠️ {md_escape(exc)}", descriptions_preview({})
+    try:
+        match = match_descriptions(parse_class_list(classes_text or ""), data)
+    except PromptingError:
+        return f"{len(data)} classes described.", descriptions_preview(data)
+    mark = "⚠️" if match.missing else "✓"
+    return f"{mark} {md_escape(match.summary())}", descriptions_preview(data)
+
+
+def _import(path: str | None) -> Any:
+    if not path:
+        return gr.skip()
+    try:
+        return export_descriptions(load_descriptions(Path(path)))
+    except PromptingError as exc:
+        raise gr.Error(str(exc), title="Could not import the descriptions") from exc
+
+
+def _exporter(kind: str) -> Callable[[str], Any]:
+    def export(text: str) -> Any:
+        try:
+            data = load_descriptions(text or "")
+        except PromptingError as exc:
+            raise gr.Error(str(exc), title="Nothing to export") from exc
+        return gr.File(value=download_file(f"{kind}.json", export_descriptions(data)), visible=True)
+
+    return export
+
+
+def _generator(
+    llm: LLMConfig, generate: Callable[..., GenerationReport], title: str
+) -> Callable[..., str]:
+    def run(classes_text: str, model: str, current: str, progress: gr.Progress = gr.Progress()) -> str:
+        try:
+            classes = parse_class_list(classes_text)
+            config = llm.with_allowed_model(model)
+            existing = load_descriptions(current) if (current or "").strip() else {}
+        except PromptingError as exc:
+            raise gr.Error(public_llm_message(exc, llm), title=f"Could not generate {title}") from exc
+        progress(0, desc=f"Asking {model} for {title}")
+        try:
+            report = generate(
+                [cls.prompt for cls in classes], config,
+                progress=lambda done, total, message: progress(done / total, desc=public_llm_message(message, llm)),
+            )
+        except PromptingError as exc:
+            raise gr.Error(public_llm_message(exc, llm), title=f"Could not generate {title}") from exc
+        _warn_failures(report, title, llm)
+        if not report.descriptions:
+            first = public_llm_message(next(iter(report.failures.values()), ""), llm)
+            raise gr.Error(f"No {title} were generated. {first}", title="Generation failed")
+        gr.Info(public_llm_message(report.summary(), llm))
+        return export_descriptions({**existing, **report.descriptions})
+
+    return run
+
+
+def _warn_failures(report: GenerationReport, title: str, llm: LLMConfig) -> None:
+    if not report.failures:
+        return
+    shown = "; ".join(f"{name}: {public_llm_message(reason, llm)}"
+                      for name, reason in list(report.failures.items())[:FAILURES_SHOWN])
+    more = f" (and {len(report.failures) - FAILURES_SHOWN} more)" if len(report.failures) > FAILURES_SHOWN else ""
+    gr.Warning(f"{len(report.failures)} classes got no {title}{more}: {shown}", title="Some classes failed")

@@ -1,0 +1,197 @@
+"""Step 1 of the page: the images to classify, and optionally their true classes."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+
+from components.panels.events import PAGE_ONLY
+from components.panels.local_files import local_only
+from components.tables import plural
+from prompting.classes import ClassName, parse_class_line
+from prompting.data.examples import EXAMPLE_CLASSES, example_images
+from prompting.encoding.images import IMAGE_EXTENSIONS, load_image
+from prompting.errors import PromptingError
+from prompting.evaluation.compare import ImageInput
+from prompting.service.config import RunLimits
+from prompting.service.workflows import extract_labelled_zip, match_labels
+
+LABEL_HEADERS = ["Image", "True class (optional)"]
+GalleryValue = list[tuple[str, str | None]] | None
+# The browser refuses other files with "Only .bmp, .gif, ... allowed" (Gradio's own wording).
+ACCEPTED_TYPES = sorted(IMAGE_EXTENSIONS)
+FORMATS = "JPEG, PNG, GIF, BMP, WebP or TIFF"
+CHECKED_UPLOADS = 4096
+
+
+@dataclass
+class ImagesPanel:
+    """Handles of the images card."""
+
+    gallery: gr.Gallery
+    labels: gr.Dataframe
+    examples_button: gr.Button
+    clear_button: gr.Button
+    zip_file: gr.UploadButton
+    labels_box: gr.Accordion
+
+
+def build_images_panel() -> ImagesPanel:
+    """The images card: upload/paste gallery, example photos, labelled zip, labels table."""
+    with gr.Column(elem_classes=["step-card"]):
+        gr.Markdown("### 1 · Images", elem_classes=["step-title"])
+        gr.Markdown(
+            f"Drag photos here ({FORMATS}), paste one from the clipboard, or try the example photos. "
+            "Files that are not readable images are removed and reported.",
+            elem_classes=["help"],
+        )
+        gallery = local_only(gr.Gallery(
+            label="Your images", show_label=False, sources=["upload", "clipboard"], interactive=True,
+            file_types=ACCEPTED_TYPES, type="filepath", columns=3, height=250, object_fit="cover",
+            elem_id="images-gallery",
+        ))
+        with gr.Row():
+            examples_button = gr.Button("Use example photos", size="sm", elem_id="examples-btn")
+            clear_button = gr.Button("Clear images", size="sm", variant="secondary", elem_id="clear-images-btn")
+        with gr.Accordion("Know the true classes? Add them to measure accuracy", open=False,
+                          elem_id="labels-accordion") as labels_box:
+            gr.Markdown(
+                "Type each image's true class below, or upload a **zip of folders named after the classes** "
+                "(`cat/1.jpg`, `dog/2.jpg`, ...). With true classes you get accuracy, a confusion matrix and "
+                "calibration plots.",
+                elem_classes=["help"],
+            )
+            zip_file = local_only(gr.UploadButton("Upload a labelled set (.zip)", file_types=[".zip"], size="sm",
+                                                   elem_id="zip-upload"))
+            labels = gr.Dataframe(
+                headers=LABEL_HEADERS, datatype=["str", "str"], column_count=2, interactive=True,
+                static_columns=[0], max_height=260, wrap=True, label="True classes", elem_id="labels-table",
+            )
+    return ImagesPanel(gallery, labels, examples_button, clear_button, zip_file, labels_box)
+
+
+def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox, limits: RunLimits | None = None) -> None:
+    """Keep the labels table in step with the gallery; check uploads; load examples and zips."""
+    quiet = {"show_progress": "hidden", **PAGE_ONLY}
+    cap = (limits or RunLimits()).max_images
+    panel.gallery.upload(lambda gallery: check_uploads(gallery, cap), panel.gallery, panel.gallery, **quiet)
+    panel.gallery.change(_sync_labels, [panel.gallery, panel.labels], [panel.labels], **quiet)
+    labelled = [panel.gallery, panel.labels, classes_box, panel.labels_box]
+    panel.examples_button.click(_load_examples, None, labelled, **PAGE_ONLY)
+    panel.clear_button.click(lambda: (None, None), None, [panel.gallery, panel.labels], **quiet)
+    panel.zip_file.upload(_load_zip, [panel.zip_file, classes_box], labelled, **PAGE_ONLY)
+
+
+@lru_cache(maxsize=CHECKED_UPLOADS)
+def unreadable_reason(path: str) -> str | None:
+    """Why the uploaded file at ``path`` is not a usable image, or None when it decodes.
+
+    Uploads live in content-addressed cache folders, so a path's answer never changes and is
+    remembered: each file is decoded once however often the gallery changes.
+    """
+    try:
+        load_image(path)
+    except PromptingError as exc:
+        return str(exc)
+    return None
+
+
+def check_uploads(gallery: GalleryValue, max_images: int) -> Any:
+    """After an upload: remove files that do not decode as images (saying which and why), and
+    warn when there are more images than one run may score."""
+    items = list(gallery or [])
+    kept, dropped = [], []
+    for path, caption in items:
+        reason = unreadable_reason(str(path))
+        if reason is None:
+            kept.append((path, caption))
+        else:
+            dropped.append(reason.replace(f"'{Path(path).name}'", f"'{caption or Path(path).name}'"))
+    if dropped:
+        shown = " ".join(dropped[:3]) + (f" (and {len(dropped) - 3} more)" if len(dropped) > 3 else "")
+        gr.Warning(f"Removed {plural(len(dropped), 'file')} that could not be read as an image: {shown} "
+                   f"Accepted: {FORMATS}.", title="Not a readable image")
+    if len(kept) > max_images:
+        gr.Warning(f"{len(kept)} images are here, but one run scores at most {max_images}. Remove some, or split "
+                   "them over several runs.", title="Too many images")
+    return kept if dropped else gr.skip()
+
+
+def display_names(gallery: GalleryValue) -> list[str]:
+    """A distinct display name per gallery item: the file name, numbered when repeated."""
+    names: list[str] = []
+    for path, caption in gallery or []:
+        base = (caption or Path(path).name).strip() or "image"
+        name, count = base, 2
+        while name in names:
+            name, count = f"{base} ({count})", count + 1
+        names.append(name)
+    return names
+
+
+def _label_lookup(labels: Any) -> dict[str, str]:
+    rows = labels.values.tolist() if hasattr(labels, "values") else (labels or [])
+    return {str(row[0]): str(row[1] or "").strip() for row in rows if len(row) >= 2 and row[0]}
+
+
+def _sync_labels(gallery: GalleryValue, labels: Any) -> list[list[str]]:
+    known = _label_lookup(labels)
+    return [[name, known.get(name, "")] for name in display_names(gallery)]
+
+
+def _load_examples() -> tuple[Any, ...]:
+    try:
+        pairs = example_images()
+    except PromptingError as exc:
+        raise gr.Error(str(exc)) from exc
+    gallery = [(str(path), path.name) for path, _ in pairs]
+    return gallery, [[path.name, label] for path, label in pairs], EXAMPLE_CLASSES, gr.Accordion(open=True)
+
+
+def _load_zip(zip_path: str | None, classes_text: str) -> tuple[Any, ...]:
+    if not zip_path:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    target = Path(tempfile.mkdtemp(prefix="zip-", dir=get_upload_folder()))
+    try:
+        items = extract_labelled_zip(zip_path, target)
+    except PromptingError as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise gr.Error(str(exc), title="Could not use this zip") from exc
+    names = [f"{label}/{path.name}" if label else path.name for path, label in items]
+    gallery = [(str(path), name) for (path, _), name in zip(items, names)]
+    rows = [[name, label or ""] for name, (_, label) in zip(names, items)]
+    folders = list(dict.fromkeys(label for _, label in items if label))
+    if not folders:
+        gr.Info(f"Loaded {len(items)} images without class folders; add true classes in the table if you know them.")
+        return gallery, rows, gr.skip(), gr.Accordion(open=True)
+    _, unknown = match_labels(folders, _lenient_classes(classes_text))
+    if unknown:
+        gr.Info(f"Loaded {len(items)} images in {len(folders)} class folders; the class list now holds the folder "
+                "names.")
+        return gallery, rows, "\n".join(folders), gr.Accordion(open=True)
+    gr.Info(f"Loaded {len(items)} images in {len(folders)} class folders, all in your class list.")
+    return gallery, rows, gr.skip(), gr.Accordion(open=True)
+
+
+def _lenient_classes(text: str) -> list[ClassName]:
+    """The class lines as written (no validation: an empty or odd list simply matches nothing)."""
+    return [cls for cls in (parse_class_line(line) for line in (text or "").splitlines()) if cls is not None]
+
+
+def image_inputs(gallery: GalleryValue, labels: Any, classes: list[ClassName]) -> tuple[list[ImageInput], list[str]]:
+    """The gallery as ``ImageInput`` list with label indices, and labels not in the class list."""
+    names = display_names(gallery)
+    known = _label_lookup(labels)
+    indices, unknown = match_labels([known.get(name, "") for name in names], classes)
+    inputs = [
+        ImageInput(path=str(path), label=label, name=name)
+        for (path, _), name, label in zip(gallery or [], names, indices)
+    ]
+    return inputs, unknown

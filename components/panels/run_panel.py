@@ -1,0 +1,201 @@
+"""The Run / Stop bar and the run itself: read the three steps, compare, store, render."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from components.panels.events import AFTER_RUN_JS, PAGE_ONLY
+from components.panels.images_panel import ImagesPanel, image_inputs
+from components.panels.results_area import ResultsArea, render_results, stale_results
+from components.panels.settings_panel import SettingsPanel, strategy_inputs
+from components.panels.strategies_panel import NO_SECOND_MODEL, StrategiesPanel
+from components.tables import md_escape, plural, unmatched_labels_note
+from prompting.classes import parse_class_list
+from prompting.errors import DatasetError, ModelLoadError, PromptingError, StrategyError
+from prompting.evaluation.compare import Cancelled
+from prompting.evaluation.results import Comparison
+from prompting.service.config import AppConfig
+from prompting.service.session_store import CancelRegistry, ResultStore
+from prompting.service.workflows import build_specs, check_run_size, run_models
+from prompting.strategies.registry import STRATEGIES
+
+LOG = logging.getLogger(__name__)
+READY = "Ready when you are: add images, check the classes, tick strategies, then press **Run**."
+STOPPED = "⏹ Stopped. The previous results, if any, are still shown."
+NOTHING_TO_STOP = "Nothing to stop: no run is in progress (the last one had already finished)."
+ONE_CLASS = (
+    "Only one class: a softmax over one class is always 1.00, so its probabilities say nothing. Add the "
+    "classes the images could be mistaken for."
+)
+
+
+@dataclass
+class RunBar:
+    """Handles of the run bar."""
+
+    run: gr.Button
+    stop: gr.Button
+    status: gr.Markdown
+
+
+def build_run_bar() -> RunBar:
+    """A large Run button, a Stop button and a status line."""
+    with gr.Row(elem_classes=["run-bar"], equal_height=True):
+        run = gr.Button("▶  Run comparison", variant="primary", size="lg", scale=4, elem_id="run-btn")
+        stop = gr.Button("Stop", variant="stop", size="lg", scale=1, elem_id="stop-btn")
+    status = gr.Markdown(READY, elem_id="run-status", elem_classes=["status-line"])
+    return RunBar(run, stop, status)
+
+
+def chosen_models(config: AppConfig, model: str | None, second: str | None) -> list[str]:
+    """The model(s) to load, given by their shown or full names; anything outside the operator's
+    menu is refused."""
+    asked = [model or config.model] + ([second] if second and second != NO_SECOND_MODEL else [])
+    models = []
+    for name in asked:
+        resolved = config.resolve_model(name)
+        if resolved is None:
+            raise ModelLoadError(f"Model '{name}' is not offered here; choose one of: {', '.join(config.public_menu)}.")
+        models.append(resolved)
+    return list(dict.fromkeys(models))
+
+
+def picker_order(names: list[str] | None) -> list[str]:
+    """The ticked strategies in the picker's order (a CheckboxGroup gives them in tick order)."""
+    chosen = set(names or [])
+    return [key for key in STRATEGIES if key in chosen] + [name for name in names or [] if name not in STRATEGIES]
+
+
+def wire_run(
+    bar: RunBar,
+    images: ImagesPanel,
+    classes_box: gr.Textbox,
+    strategies: StrategiesPanel,
+    settings: SettingsPanel,
+    results: ResultsArea,
+    token: gr.State,
+    config: AppConfig,
+    store: ResultStore,
+    cancels: CancelRegistry,
+) -> None:
+    """Run on click (progress shown, cancellable) and Stop; after a run, charts are resized
+    and a successful run scrolls the results into view."""
+    limits = config.limits
+
+    def run(gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
+            templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
+            concept: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
+        skip = [gr.skip()] * len(results.outputs)
+        started = time.perf_counter()
+        session = request.session_hash or ""
+        event = cancels.current(session)
+        try:
+            if event.is_set():
+                raise Cancelled("Stopped before the run started.")
+            classes = parse_class_list(classes_text or "")
+            if not gallery:
+                raise DatasetError("Add at least one image first (upload, paste, or use the example photos).")
+            check_run_size(len(gallery), len(classes), limits)
+            inputs, unknown = image_inputs(gallery, labels, classes)
+            chosen = strategy_inputs(templates, cupl, dclip, seeds, words, chars, concept, limits)
+            specs, spec_errors = build_specs(picker_order(names), chosen, limits)
+            if not specs:
+                raise StrategyError("None of the chosen strategies can run. " + " ".join(spec_errors.values()))
+            record = run_models(
+                chosen_models(config, model, second), inputs, classes, specs,
+                progress=lambda fraction, message: progress(fraction, desc=message), cancel=event, limits=limits,
+            )
+            errors = {**spec_errors, **record.comparison.strategy_errors}
+            if not record.comparison.strategies:
+                raise StrategyError("None of the chosen strategies could run. " + " ".join(errors.values()))
+        except Cancelled:  # the page already shows "Stopped"; end the work quietly
+            return [gr.skip(), gr.skip()] + skip
+        except PromptingError as exc:
+            message = f"⚠️ **Could not run:** {md_escape(exc)}"
+            return [gr.skip(), _status(message, error=True)] + stale_results(results)
+        except Exception as exc:  # a bug or an exhausted resource: say so plainly, keep the details in the log
+            LOG.exception("Run failed unexpectedly")
+            message = f"⚠️ **The run failed unexpectedly** ({type(exc).__name__}); the server log has the details."
+            return [gr.skip(), _status(message, error=True)] + stale_results(results)
+        finally:
+            cancels.finish(session, event)
+        record.comparison.strategy_errors = errors
+        record.unmatched_labels = unknown
+        notes = _warn(record.comparison, unknown)
+        status = _status(_done(record.comparison, time.perf_counter() - started))
+        return [store.put(record, owner=session), status] + render_results(record, notes)
+
+    def stop(request: gr.Request) -> Any:
+        if cancels.cancel(request.session_hash or ""):
+            return _status(STOPPED)
+        gr.Info(NOTHING_TO_STOP, title="Nothing running")
+        return gr.skip()
+
+    def queued(request: gr.Request) -> None:
+        """Register the run as soon as it is asked for, so Stop also works while it waits in the queue."""
+        cancels.start(request.session_hash or "")
+
+    run_inputs = [images.gallery, images.labels, classes_box, strategies.picker, strategies.model,
+                  strategies.second_model, *settings.inputs]
+    event = bar.run.click(queued, None, None, queue=False, show_progress="hidden", **PAGE_ONLY).then(
+        run, run_inputs, [token, bar.status, *results.outputs],
+        concurrency_id="model", concurrency_limit=2, show_progress_on=bar.status, **PAGE_ONLY,
+    )
+    event.then(None, bar.status, None, js=AFTER_RUN_JS, **PAGE_ONLY)
+    # Stop works through the registry: the run ends at its next step and keeps its last results.
+    # (Gradio's own ``cancels`` would also drop the outputs of a run that had just finished.)
+    bar.stop.click(stop, None, bar.status, concurrency_limit=None, show_progress="hidden", **PAGE_ONLY)
+
+
+def _status(text: str, error: bool = False) -> Any:
+    return gr.Markdown(text, elem_classes=["status-line", "status-error" if error else "status-ok"])
+
+
+def _done(comparison: Comparison, seconds: float) -> str:
+    """The status after a run: what was scored, and what was left out (also said in the Summary tab)."""
+    strategies = plural(len(comparison.strategies), "strategy", "strategies")
+    text = (
+        f"✓ **Done in {seconds:.1f} s**: {plural(len(comparison.images), 'image')} × "
+        f"{plural(len(comparison.classes), 'class')} × {strategies}, model {md_escape(comparison.model)}."
+    )
+    problems = []
+    skipped = comparison.skipped
+    if skipped:
+        names = ", ".join(md_escape(Path(item.get("path") or "").name or "a file") for item in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        verb = "was" if len(skipped) == 1 else "were"
+        problems.append(f"{plural(len(skipped), 'file')} could not be read and {verb} skipped ({names}{more})")
+    if comparison.strategy_errors:
+        count = len(comparison.strategy_errors)
+        problems.append(f"{plural(count, 'strategy', 'strategies')} could not run")
+    if problems:
+        text += "  \n⚠️ " + "; ".join(problems) + ": see the **Summary** tab."
+    return text
+
+
+def _warn(comparison: Comparison, unknown_labels: list[str]) -> list[str]:
+    """Toasts for partial problems; returns notes for the summary."""
+    notes: list[str] = []
+    if comparison.skipped:
+        gr.Warning(f"{plural(len(comparison.skipped), 'file')} could not be read and skipped; the rest were scored. "
+                   "The Summary tab says why.", title="Some files skipped")
+    for name, error in comparison.strategy_errors.items():
+        gr.Warning(f"{name}: {error}", title="A strategy could not run")
+    labelled = sum(1 for image in comparison.images if image.label is not None)
+    if unknown_labels:
+        notes.append(unmatched_labels_note(unknown_labels, labelled > 0))
+        gr.Warning(notes[-1], title="True classes not in the class list")
+    if 0 < labelled < len(comparison.images):
+        notes.append(
+            f"Accuracy charts need a true class for every image ({labelled} of {len(comparison.images)} have one)."
+        )
+    if len(comparison.classes) == 1 and any(r.probability_kind == "softmax" for r in comparison.strategies.values()):
+        notes.append(ONE_CLASS)
+        gr.Warning(ONE_CLASS, title="Only one class")
+    return notes

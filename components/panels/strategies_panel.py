@@ -1,0 +1,57 @@
+"""Step 3 of the page: which prompt strategies to compare, and with which model(s)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from prompting.service.config import AppConfig
+from prompting.strategies.registry import STRATEGIES
+
+DEFAULT_STRATEGIES = ["classname", "ensemble80"]
+NO_SECOND_MODEL = "(none)"
+PLAIN_SUMMARIES = {
+    "classname": "just the class name, e.g. “cat”",
+    "template": "your own sentences around the name, e.g. “a photo of a cat.”",
+    "ensemble80": "CLIP's 80 ready-made sentences, averaged",
+    "ensemble7": "a well-chosen 7 of those sentences",
+    "cupl": "descriptive sentences written by a language model",
+    "dclip": "“cat, which has whiskers” … scored part by part",
+    "waffle": "random words added to the name: a baseline that checks whether descriptions really help",
+}
+
+
+@dataclass
+class StrategiesPanel:
+    """Handles of the strategies card."""
+
+    picker: gr.CheckboxGroup
+    model: gr.Dropdown
+    second_model: gr.Dropdown
+
+
+def build_strategies_panel(config: AppConfig) -> StrategiesPanel:
+    """The strategies card: strategy picker and model picker (settings live below the cards)."""
+    with gr.Column(elem_classes=["step-card"]):
+        gr.Markdown("### 3 · Strategies & model", elem_classes=["step-title"])
+        gr.Markdown(
+            "Tick the ways of writing prompts to compare; each is scored on the same images. "
+            "Templates, CuPL, DCLIP and WaffleCLIP have settings under *Strategy settings*.",
+            elem_classes=["help"],
+        )
+        picker = gr.CheckboxGroup(
+            [(STRATEGIES[key].title, key) for key in STRATEGIES], value=DEFAULT_STRATEGIES, show_label=False,
+            label="Strategies", elem_id="strategy-picker",
+        )
+        with gr.Accordion("What do these mean?", open=False):
+            gr.Markdown("\n".join(f"- **{STRATEGIES[k].title}**: {text}." for k, text in PLAIN_SUMMARIES.items()))
+        menu = list(config.public_menu)  # shown names: never a server path
+        with gr.Row():
+            model = gr.Dropdown(menu, value=menu[0], label="Model", elem_id="model-picker", scale=3,
+                                info="Loaded at the first run, then shared by everyone.")
+            second_model = gr.Dropdown(
+                [NO_SECOND_MODEL, *menu], value=NO_SECOND_MODEL, label="Compare with", elem_id="second-model",
+                scale=2, info="Same prompts, a second model.", visible=len(menu) > 1,
+            )
+    return StrategiesPanel(picker, model, second_model)

@@ -1,0 +1,231 @@
+"""Headless CLI: ``python -m prompting prompts|evaluate|describe|presets``.
+
+Bad input exits with status 2 and one specific line on stderr; results go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from prompting.classes import ClassName, as_class_names, read_class_file
+from prompting.data.datasets import scan_folder, with_classes
+from prompting.encoding.models import DEFAULT_MODEL, load_model
+from prompting.errors import ClassListError, PromptingError
+from prompting.evaluation.compare import ImageInput, compare
+from prompting.evaluation.disambiguation import confusable_pairs
+from prompting.evaluation.export import comparison_to_dict, seed_spread
+from prompting.evaluation.results import Comparison
+from prompting.storage import atomic_write_json
+from prompting.strategies.classsets import get_class_set, list_class_sets
+from prompting.strategies.descriptions import load_descriptions
+from prompting.strategies.registry import StrategySpec, build_prompts, list_strategies
+from prompting.strategies.templates import read_template_file
+from prompting.strategies.waffle import WaffleOptions
+
+EXIT_USAGE = 2
+
+
+def _add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--classes", help="class list file: one class per line, 'display | prompt name' allowed")
+    parser.add_argument("--preset", choices=list_class_sets(), help="a built-in class list instead of --classes")
+    parser.add_argument("--templates", help="template file for the 'template' strategy: one per line, with {}")
+    parser.add_argument("--cupl", help="CuPL JSON file: {class: [sentence, ...]}")
+    parser.add_argument("--dclip", help="DCLIP JSON file: {class: [descriptor, ...]}")
+    parser.add_argument("--seed", type=int, action="append", help="WaffleCLIP seed (repeat for several; default 0)")
+    parser.add_argument("--waffle-words", type=int, default=15, help="WaffleCLIP random-word descriptors (15)")
+    parser.add_argument("--waffle-chars", type=int, default=15, help="WaffleCLIP random-character descriptors (15)")
+    parser.add_argument("--concept", help="WaffleCLIP high-level concept, e.g. 'bird'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="python -m prompting", description="Prompt Workbench, headless.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    prompts = sub.add_parser("prompts", help="print the prompts a strategy writes, as JSON {class: [prompt, ...]}")
+    prompts.add_argument("--strategy", required=True, help=f"one of: {', '.join(list_strategies())}")
+    _add_strategy_inputs(prompts)
+    prompts.set_defaults(func=run_prompts)
+
+    evaluate = sub.add_parser("evaluate", help="score strategies on a folder of images and compare them")
+    evaluate.add_argument("--model", default=DEFAULT_MODEL, help=f"hub id or local directory ({DEFAULT_MODEL})")
+    evaluate.add_argument("--images", required=True, help="image folder: DIR/<class>/<image> (labelled) or flat")
+    evaluate.add_argument("--strategy", action="append", required=True, help="strategy to compare (repeatable)")
+    evaluate.add_argument("--json", dest="json_out", help="write all results as JSON to this file")
+    evaluate.add_argument("--device", help="torch device (default: cuda if present, else cpu)")
+    _add_strategy_inputs(evaluate)
+    evaluate.set_defaults(func=run_evaluate)
+
+    presets = sub.add_parser("presets", help="list built-in class lists, or print one's classes or templates")
+    presets.add_argument("name", nargs="?", choices=list_class_sets())
+    presets.add_argument("--templates", action="store_true", help="print the preset's templates instead of classes")
+    presets.set_defaults(func=run_presets)
+
+    from prompting.cli.describe import add_describe_parser
+
+    add_describe_parser(sub)
+    return parser
+
+
+def _descriptions(args: argparse.Namespace, name: str) -> dict[str, list[str]] | None:
+    path = getattr(args, name, None)
+    return load_descriptions(Path(path)) if path else None
+
+
+def resolve_classes(
+    args: argparse.Namespace, specs: list[StrategySpec], folder_classes: list[str] | None = None
+) -> list[ClassName]:
+    """Classes from --classes, --preset, the image folders, or a CuPL/DCLIP file's keys."""
+    if args.classes:
+        return read_class_file(args.classes)
+    if args.preset:
+        return get_class_set(args.preset).class_names()
+    if folder_classes:
+        return as_class_names(folder_classes)
+    for name in ("cupl", "dclip"):
+        data = next((spec.descriptions for spec in specs if spec.name == name and spec.descriptions), None)
+        if data:
+            return as_class_names(list(data))
+    raise ClassListError("No classes given: pass --classes FILE or --preset NAME.")
+
+
+def strategy_specs(args: argparse.Namespace, names: list[str]) -> list[StrategySpec]:
+    """Specs for the named strategies with the inputs the arguments provide (each file read once)."""
+    templates = read_template_file(args.templates) if args.templates else None
+    if templates is None and args.preset:
+        templates = list(get_class_set(args.preset).templates)
+    waffle = WaffleOptions(
+        n_words=args.waffle_words, n_chars=args.waffle_chars, seeds=tuple(args.seed or [0]), concept=args.concept
+    )
+    descriptions = {name: _descriptions(args, name) for name in ("cupl", "dclip") if name in names}
+    return [
+        StrategySpec(name=name, templates=templates, descriptions=descriptions.get(name), waffle=waffle)
+        for name in names
+    ]
+
+
+def run_prompts(args: argparse.Namespace) -> int:
+    """Print the prompts of one strategy as JSON."""
+    spec = strategy_specs(args, [args.strategy])[0]
+    classes = resolve_classes(args, [spec])
+    plan = build_prompts(spec, classes)
+    payload = {c.display: prompts for c, prompts in zip(classes, plan.prompts)}
+    print(json.dumps(payload, ensure_ascii=False, indent=2))
+    return 0
+
+
+def run_presets(args: argparse.Namespace) -> int:
+    """List presets, or print one preset's classes (a valid class file) or its templates."""
+    if not args.name:
+        for key in list_class_sets():
+            preset = get_class_set(key)
+            print(f"{key:12s} {preset.title} ({len(preset.classes)} classes, {len(preset.templates)} templates)")
+        return 0
+    preset = get_class_set(args.name)
+    print("\n".join(preset.templates if args.templates else preset.classes))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Score the strategies on the images, print a comparison table, optionally write JSON."""
+    scanned = scan_folder(Path(args.images))
+    specs = strategy_specs(args, args.strategy)
+    classes = resolve_classes(args, specs, scanned.classes if scanned.labeled else None)
+    if scanned.labeled:
+        scanned = with_classes(scanned, [c.display for c in classes])
+    for spec in specs:
+        build_prompts(spec, classes)
+    encoder = load_model(args.model, device=args.device)
+    inputs = [ImageInput(path=str(path), label=label) for path, label in scanned.items]
+    comparison = _compare_with_progress(encoder, inputs, classes, specs)
+    for skipped in comparison.skipped:
+        print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
+    print(format_table(comparison))
+    if args.json_out:
+        atomic_write_json(Path(args.json_out), comparison_to_dict(comparison))
+        print(f"wrote {args.json_out}")
+    return 0
+
+
+def _compare_with_progress(encoder, inputs, classes, specs) -> Comparison:
+    from tqdm import tqdm
+
+    with tqdm(total=100, desc="evaluate", unit="%", file=sys.stderr, disable=None) as bar:
+        def progress(fraction: float, message: str) -> None:
+            bar.set_description(message)
+            bar.update(round(fraction * 100) - bar.n)
+
+        return compare(encoder, inputs, classes, specs, progress=progress)
+
+
+def format_table(comparison: Comparison) -> str:
+    """A readable table: accuracy and calibration per strategy, or predictions when unlabelled."""
+    stats = comparison.encoder_stats
+    lines = [
+        f"model: {comparison.model}   images: {len(comparison.images)}   classes: {len(comparison.classes)}   "
+        f"skipped: {len(comparison.skipped)}   prompts encoded: {stats.get('prompts_encoded', 0)}, "
+        f"from cache: {stats.get('prompts_cached', 0)}"
+    ]
+    if comparison.labels is not None:
+        lines.append(f"{'strategy':24s} {'top-1':>7s} {'top-5':>7s} {'recall':>7s} {'ECE':>7s} {'NLL':>7s} {'Brier':>7s}")
+        for result in comparison.strategies.values():
+            m = result.metrics or {}
+            spread = seed_spread(result)
+            seeds = f"  (per seed {spread[0] * 100:.1f} ± {spread[1] * 100:.1f})" if spread else ""
+            lines.append(
+                f"{result.label:24s} {_pct(m.get('top1')):>7s} {_pct(m.get('top5')):>7s} "
+                f"{_pct(m.get('mean_per_class_recall')):>7s} {_num(m.get('ece')):>7s} {_num(m.get('nll')):>7s} "
+                f"{_num(m.get('brier')):>7s}{seeds}"
+            )
+        if comparison.probability_kind == "sigmoid":
+            lines.append("note: SigLIP scores classes independently (sigmoid); calibration uses the softmax over logits.")
+    else:
+        lines.append("no labels (flat folder): top prediction per image")
+        names = [c.display for c in comparison.classes]
+        header = f"{'image':28s} " + " ".join(f"{r.label[:22]:>24s}" for r in comparison.strategies.values())
+        lines.append(header)
+        for index, image in enumerate(comparison.images):
+            cells = []
+            for result in comparison.strategies.values():
+                best = int(result.logits[index].argmax())
+                cells.append(f"{names[best][:16]} {result.probabilities[index, best]:.2f}".rjust(24))
+            lines.append(f"{image.name[:28]:28s} " + " ".join(cells))
+    lines += _confusable_lines(comparison)
+    for key, error in comparison.strategy_errors.items():
+        lines.append(f"{key}: not scored: {error}")
+    return "\n".join(lines)
+
+
+def _confusable_lines(comparison: Comparison, top: int = 3) -> list[str]:
+    """The class pairs whose prompts the model can hardly tell apart, per strategy."""
+    names = [c.display for c in comparison.classes]
+    lines = []
+    for result in comparison.strategies.values():
+        if result.class_text_vectors is None or len(names) < 2:
+            continue
+        pairs = confusable_pairs(result.class_text_vectors, top)
+        listed = ", ".join(f"{names[p.first]} ~ {names[p.second]} ({p.similarity:.2f})" for p in pairs)
+        lines.append(f"look-alike class names under {result.label} (text cosine): {listed}")
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; PromptingError becomes one line on stderr and exit status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PromptingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,1 @@
+"""Image folders, safe zip uploads and the built-in example photos."""

@@ -1,0 +1,1 @@
+"""compare() (the one orchestration entry point), scoring, metrics, results, disambiguation, export."""

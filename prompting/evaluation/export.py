@@ -1,0 +1,304 @@
+"""Comparison -> JSON-ready dict, CSV text and plain-language summary sentences."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter
+from itertools import groupby
+from typing import Any
+
+import numpy as np
+
+from prompting.evaluation.results import Comparison, StrategyResult
+
+DECIMALS = 6
+SUMMARY_METRICS = ("top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll")
+ENCODER_KEYS = ("prompts_encoded", "prompts_cached")
+SMALL_SAMPLE = 30
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy -> Python, floats rounded to 6 decimals, NaN/inf -> None."""
+    if isinstance(value, dict):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return round(number, DECIMALS) if math.isfinite(number) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number, else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def seed_spread(result: StrategyResult, key: str = "top1") -> tuple[float, float, float, float, int] | None:
+    """(mean, std, min, max, seeds) of a metric over ``seed_runs``; None with < 2 seeds.
+
+    The standard deviation is the population one, as in the CLI's table.
+    """
+    values = [v for v in (finite(run.get(key)) for run in result.seed_runs) if v is not None]
+    if len(values) < 2:
+        return None
+    array = np.asarray(values)
+    return float(array.mean()), float(array.std()), float(array.min()), float(array.max()), len(values)
+
+
+def top1_indices(result: StrategyResult) -> np.ndarray:
+    """Predicted class index per image (ties broken by class order)."""
+    return result.predictions(1)[:, 0]
+
+
+def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
+    """The comparison in the stable JSON shape shared by the CLI's ``--json`` and downloads."""
+    names = [cls.display for cls in comparison.classes]
+    return {
+        "model": comparison.model,
+        "classes": names,
+        "class_prompt_names": [cls.prompt for cls in comparison.classes],
+        "images": [{"path": img.path, "label": _label_name(img.label, names)} for img in comparison.images],
+        "skipped": [{"path": item.get("path"), "reason": item.get("reason")} for item in comparison.skipped],
+        "strategies": {name: _strategy_dict(result, names) for name, result in comparison.strategies.items()},
+        "strategy_errors": dict(comparison.strategy_errors),
+        "encoder": {key: to_jsonable(comparison.encoder_stats.get(key)) for key in ENCODER_KEYS},
+    }
+
+
+def _label_name(label: int | None, names: list[str]) -> str | None:
+    return None if label is None else names[label]
+
+
+def _strategy_dict(result: StrategyResult, names: list[str]) -> dict[str, Any]:
+    metrics = None
+    if result.metrics is not None:
+        ordered = {key: result.metrics.get(key) for key in SUMMARY_METRICS}
+        ordered.update({key: value for key, value in result.metrics.items() if key not in ordered})
+        metrics = to_jsonable(ordered)
+    return {
+        "label": result.label,
+        "probability_kind": result.probability_kind,
+        "probabilities": to_jsonable(np.asarray(result.probabilities, dtype=float)),
+        "predictions": [names[int(k)] for k in top1_indices(result)],
+        "metrics": metrics,
+        "seed_runs": to_jsonable(result.seed_runs),
+        "notes": [str(note) for note in result.notes],
+    }
+
+
+def comparison_to_csv(comparison: Comparison) -> str:
+    """One CSV row per (image, strategy) with the prediction and every class's probability.
+
+    Images are named, never located (no server paths); ``probability_kind`` says whether a
+    row's ``p(...)`` columns are softmax probabilities or independent sigmoid scores.
+    """
+    names = [cls.display for cls in comparison.classes]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = ["image_name", "label", "strategy", "strategy_label", "probability_kind", "prediction",
+              "top_probability", "correct"]
+    writer.writerow(header + [f"p({name})" for name in names])
+    for name, result in comparison.strategies.items():
+        predicted = top1_indices(result)
+        for i, img in enumerate(comparison.images):
+            k = int(predicted[i])
+            probabilities = np.asarray(result.probabilities[i], dtype=float)
+            correct = "" if img.label is None else str(img.label == k).lower()
+            writer.writerow([
+                _csv_text(img.name), _csv_text(_label_name(img.label, names) or ""),
+                _csv_text(name), _csv_text(result.label), result.probability_kind, _csv_text(names[k]),
+                _csv_number(probabilities[k]), correct,
+                *(_csv_number(p) for p in probabilities),
+            ])
+    return out.getvalue()
+
+
+def _csv_text(text: str) -> str:
+    """Neutralise text a spreadsheet would run as a formula (CSV injection)."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def _csv_number(value: float) -> str:
+    number = finite(value)
+    return "" if number is None else f"{number:.{DECIMALS}f}"
+
+
+def plain_language_summary(comparison: Comparison) -> list[str]:
+    """Short, honest sentences for stakeholders: accuracy (or agreement), caveats, skipped files."""
+    if not comparison.strategies:
+        return ["No strategies were run."] + _problem_sentences(comparison)
+    if not comparison.images:
+        return ["No images were scored."] + _problem_sentences(comparison)
+    labelled = [i for i, img in enumerate(comparison.images) if img.label is not None]
+    if labelled:
+        sentences = _accuracy_sentences(comparison, labelled)
+    else:
+        sentences = _agreement_sentences(comparison)
+    sentences += _seed_sentences(comparison)
+    sample = len(labelled) or len(comparison.images)
+    if sample < SMALL_SAMPLE:
+        sentences.append(
+            f"These results come from only {_count(sample, 'image')}, so differences of one or two "
+            "images may be chance."
+        )
+    return sentences + _problem_sentences(comparison)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _quoted(labels: list[str]) -> str:
+    quoted = [f'"{label}"' for label in labels]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _accuracy_sentences(comparison: Comparison, labelled: list[int]) -> list[str]:
+    truth = np.array([comparison.images[i].label for i in labelled], dtype=int)
+    correct = {
+        name: int((top1_indices(result)[labelled] == truth).sum())
+        for name, result in comparison.strategies.items()
+    }
+    ranked = sorted(correct, key=lambda name: -correct[name])
+    groups = [list(group) for _, group in groupby(ranked, key=correct.get)]
+    total = len(labelled)
+    partial = total < len(comparison.images)
+    noun = ("labelled " if partial else "") + ("image was" if total == 1 else "images were")
+    who = [_quoted([comparison.strategies[name].label for name in group]) for group in groups]
+    first = f"With {who[0]}, {correct[groups[0][0]]} of {total} {noun} classified correctly"
+    rest = [f"with {who[g]}, {correct[groups[g][0]]} of {total}" for g in range(1, len(groups))]
+    sentences = []
+    if partial:
+        sentences.append(
+            f"Only {total} of {len(comparison.images)} images have a known true class, "
+            "so accuracy is measured on those."
+        )
+    sentences.append("; ".join([first, *rest]) + ".")
+    sentences += _mistake_sentences(comparison, ranked[0], labelled, truth)
+    return sentences + _calibration_sentences(comparison)
+
+
+def _mistake_sentences(comparison: Comparison, name: str, labelled: list[int], truth: np.ndarray) -> list[str]:
+    """The best strategy's repeated confusion, and a warning when it piles onto one class."""
+    result = comparison.strategies[name]
+    predicted = top1_indices(result)[labelled]
+    classes = comparison.classes
+    sentences = []
+    mistakes = Counter((int(t), int(p)) for t, p in zip(truth, predicted) if t != p)
+    if mistakes:
+        (true, wrong), times = mistakes.most_common(1)[0]
+        if times >= 2:
+            sentences.append(
+                f'The most common mistake with "{result.label}": {times} images of "{classes[true].display}" '
+                f'classified as "{classes[wrong].display}".'
+            )
+    for result in comparison.strategies.values():
+        top, times = Counter(int(k) for k in top1_indices(result)[labelled]).most_common(1)[0]
+        if len(classes) > 2 and times > len(labelled) / 2 and times > int((truth == top).sum()) + 1:
+            sentences.append(
+                f'"{result.label}" predicted "{classes[top].display}" for {times} of {len(labelled)} images, '
+                "more often than that class occurs: it may be pulled towards that name."
+            )
+    return sentences
+
+
+def _calibration_sentences(comparison: Comparison) -> list[str]:
+    """Which strategy's confidence tracked its accuracy best (only on enough images to say)."""
+    eces = {
+        result.label: ece
+        for result in comparison.strategies.values()
+        if (ece := finite((result.metrics or {}).get("ece"))) is not None
+    }
+    labelled = sum(img.label is not None for img in comparison.images)
+    if not eces or labelled < SMALL_SAMPLE:
+        return []
+    best = min(eces, key=lambda label: eces[label])
+    gap = f"{eces[best] * 100:.1f} percentage points"
+    softmax_note = (
+        " (measured on the softmax over the model's logits, also for sigmoid models)"
+        if any(r.probability_kind == "sigmoid" for r in comparison.strategies.values()) else ""
+    )
+    if len(eces) == 1:
+        return [f'On average, the confidence of "{best}" differed from its accuracy by {gap}{softmax_note}.']
+    sentence = (
+        f'Confidence matched accuracy most closely with "{best}" '
+        f"(an average gap of {gap} between how sure it was and how often it was right{softmax_note})."
+    )
+    return [sentence]
+
+
+def _agreement_sentences(comparison: Comparison) -> list[str]:
+    results = list(comparison.strategies.values())
+    n = len(comparison.images)
+    no_labels = "No true classes were given, so accuracy cannot be measured"
+    if len(results) == 1:
+        predicted = Counter(int(k) for k in top1_indices(results[0]))
+        k, times = predicted.most_common(1)[0]
+        label, display = results[0].label, comparison.classes[k].display
+        return [f'{no_labels}. The most frequent prediction of "{label}" was "{display}" ({times} of {n}).']
+    predictions = np.stack([top1_indices(result) for result in results])
+    agree = (predictions == predictions[0]).all(axis=0)
+    who = "Both strategies" if len(results) == 2 else f"All {len(results)} strategies"
+    sentences = [f"{who} agreed on {int(agree.sum())} of {_count(n, 'image')}."]
+    if len(results) > 2:
+        pairs = [(int((predictions[a] == predictions[b]).sum()), a, b)
+                 for a in range(len(results)) for b in range(a + 1, len(results))]
+        count, a, b = max(pairs, key=lambda pair: pair[0])
+        if count > agree.sum():
+            sentences.append(
+                f'The closest pair, {_quoted([results[a].label, results[b].label])}, agreed on {count} of {n}.'
+            )
+    disagreed = [comparison.images[i].name for i in np.flatnonzero(~agree)]
+    if disagreed:
+        examples = ", ".join(f'"{name}"' for name in disagreed[:3])
+        more = ", among others" if len(disagreed) > 3 else ""
+        sentences.append(f"They disagreed on {_count(len(disagreed), 'image')} ({examples}{more}).")
+    sentences.append(f"{no_labels}: strategies that agree can still all be wrong.")
+    return sentences
+
+
+def _seed_sentences(comparison: Comparison) -> list[str]:
+    sentences = []
+    for result in comparison.strategies.values():
+        spread = seed_spread(result, "top1")
+        if spread is not None:
+            _, _, low, high, seeds = spread
+            spread_text = f"ranged from {low:.0%} to {high:.0%}" if high > low else f"was {low:.0%} for every seed"
+            sentences.append(
+                f'"{result.label}" depends on a random seed: over {seeds} seeds, top-1 accuracy {spread_text}.'
+            )
+            continue
+        runs = [run["predictions"] for run in result.seed_runs if run.get("predictions") is not None]
+        if len(runs) > 1:
+            stable = int((np.asarray(runs) == np.asarray(runs[0])).all(axis=0).sum())
+            sentences.append(
+                f'"{result.label}" depends on a random seed: its {len(runs)} seeds gave the same '
+                f"prediction for {stable} of {_count(len(runs[0]), 'image')}."
+            )
+    return sentences
+
+
+def _problem_sentences(comparison: Comparison) -> list[str]:
+    sentences = [
+        f'"{name}" could not be run: {str(error).rstrip(".")}.' for name, error in comparison.strategy_errors.items()
+    ]
+    n = len(comparison.skipped)
+    if n:
+        verb = "was" if n == 1 else "were"
+        sentences.append(f"{_count(n, 'file')} could not be read and {verb} skipped.")
+    return sentences

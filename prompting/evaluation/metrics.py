@@ -1,0 +1,246 @@
+"""Classification and calibration metrics on N x C scores with integer labels.
+
+Bad arrays (wrong shapes, labels out of range, no images) raise ``DatasetError``: in this
+project labels come from a data set and must agree with the class list. Bad parameters
+(``k < 1``, ``n_bins < 1``, an unknown probability kind) raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix
+
+from prompting.errors import DatasetError
+from prompting.evaluation.results import ProbabilityKind
+from prompting.vectors import softmax
+
+PROBABILITY_FLOOR = 1e-12
+DEFAULT_BINS = 15
+TEMPERATURE_BOUNDS = (1e-3, 1e3)
+SIGMOID_CALIBRATION_NOTE = (
+    "This model scores each class with an independent sigmoid; top-label calibration "
+    "(NLL, Brier, ECE, MCE, reliability, temperature) is computed on the softmax over its logits."
+)
+
+
+def _scores_and_labels(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a finite N x C score matrix and N labels in ``0..C-1``; return them as arrays."""
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 2 or scores.shape[0] == 0 or scores.shape[1] == 0:
+        raise DatasetError(f"Scores must be a non-empty images x classes matrix, got shape {scores.shape}.")
+    if not np.all(np.isfinite(scores)):
+        raise DatasetError("Scores contain NaN or infinite values.")
+    return scores, _indices(labels, scores.shape[0], scores.shape[1], "labels")
+
+
+def _indices(values: np.ndarray, n_images: int, n_classes: int, what: str) -> np.ndarray:
+    """Validate ``n_images`` integer class indices in ``0..n_classes-1`` (labels or predictions)."""
+    array = np.asarray(values)
+    if array.ndim != 1 or array.shape[0] != n_images:
+        raise DatasetError(f"Expected {n_images} {what} (one per image), got shape {array.shape}.")
+    if not np.issubdtype(array.dtype, np.integer):
+        raise DatasetError(f"{what.capitalize()} must be integer class indices, got dtype {array.dtype}.")
+    if array.min() < 0 or array.max() >= n_classes:
+        raise DatasetError(f"{what.capitalize()} must lie in 0..{n_classes - 1}; found {array.min()}..{array.max()}.")
+    return array.astype(int)
+
+
+def _predictions(preds: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate predicted and true class indices of equal, non-zero length."""
+    if n_classes < 1:
+        raise DatasetError(f"The number of classes must be at least 1, got {n_classes}.")
+    n_images = np.asarray(labels).shape[0] if np.ndim(labels) == 1 else 0
+    if n_images == 0:
+        raise DatasetError("Labels must be a non-empty list of class indices, one per image.")
+    return _indices(preds, n_images, n_classes, "predictions"), _indices(labels, n_images, n_classes, "labels")
+
+
+
+def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Fraction of images whose true class is among the ``k`` highest scores.
+
+    Ties are broken towards the lower class index, as ``argmax`` does, so top-1 equals the
+    accuracy of the argmax predictions. ``k >= C`` gives 1.0.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}.")
+    scores, labels = _scores_and_labels(scores, labels)
+    true_scores = scores[np.arange(labels.size), labels][:, None]
+    lower_index = np.arange(scores.shape[1])[None, :] < labels[:, None]
+    rank = np.sum(scores > true_scores, axis=1) + np.sum((scores == true_scores) & lower_index, axis=1)
+    return float(np.mean(rank < k))
+
+
+def confusion(preds: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """C x C count matrix: row = true class, column = predicted class."""
+    preds, labels = _predictions(preds, labels, n_classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "a single label was found" (one class)
+        return confusion_matrix(labels, preds, labels=np.arange(n_classes)).astype(int)
+
+
+def mean_per_class_recall(preds: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
+    """Balanced accuracy: the mean recall over the classes PRESENT in ``labels``.
+
+    Classes with no true images have no recall and are left out of the mean, as in
+    scikit-learn's ``balanced_accuracy_score``, which computes it.
+    """
+    preds, labels = _predictions(preds, labels, n_classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "y_pred contains classes not in y_true"
+        return float(balanced_accuracy_score(labels, preds))
+
+
+def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean of ``-log p(true class)``, with probabilities clipped below at 1e-12."""
+    probs, labels = _scores_and_labels(probs, labels)
+    true_probs = np.clip(probs[np.arange(labels.size), labels], PROBABILITY_FLOOR, 1.0)
+    return float(-np.mean(np.log(true_probs))) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Multiclass Brier score: mean over images of ``sum_c (p_c - onehot_c)^2``; range 0..2."""
+    probs, labels = _scores_and_labels(probs, labels)
+    onehot = np.zeros_like(probs)
+    onehot[np.arange(labels.size), labels] = 1.0
+    return float(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
+
+
+def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS) -> list[dict[str, Any]]:
+    """Top-label reliability diagram data (Guo et al. 2017).
+
+    Bin m covers confidences in ``((m-1)/M, m/M]`` (right-closed); confidence 0 falls in the
+    first bin. Each bin is ``{lower, upper, count, confidence, accuracy}`` where confidence
+    and accuracy are means over the bin's images, or None for an empty bin.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}.")
+    probs, labels = _scores_and_labels(probs, labels)
+    confidences = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.arange(n_bins + 1) / n_bins
+    bin_ids = np.clip(np.searchsorted(edges[1:], confidences, side="left"), 0, n_bins - 1)
+    bins: list[dict[str, Any]] = []
+    for m in range(n_bins):
+        members = bin_ids == m
+        count = int(members.sum())
+        bins.append(
+            {
+                "lower": float(edges[m]),
+                "upper": float(edges[m + 1]),
+                "count": count,
+                "confidence": float(confidences[members].mean()) if count else None,
+                "accuracy": float(correct[members].mean()) if count else None,
+            }
+        )
+    return bins
+
+
+def _calibration_gaps(bins: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and |accuracy - confidence| of the non-empty bins."""
+    filled = [b for b in bins if b["count"]]
+    counts = np.array([b["count"] for b in filled], dtype=float)
+    gaps = np.array([abs(b["accuracy"] - b["confidence"]) for b in filled])
+    return counts, gaps
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS) -> float:
+    """ECE: bin-size-weighted mean of |accuracy - confidence| over ``reliability_bins``."""
+    counts, gaps = _calibration_gaps(reliability_bins(probs, labels, n_bins))
+    return float(np.sum(counts * gaps) / np.sum(counts))
+
+
+def maximum_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAULT_BINS) -> float:
+    """MCE: the largest |accuracy - confidence| over the non-empty ``reliability_bins``."""
+    _, gaps = _calibration_gaps(reliability_bins(probs, labels, n_bins))
+    return float(gaps.max())
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval (95% by default) for a proportion; honest on small samples."""
+    if total <= 0:
+        return (0.0, 1.0)
+    p = successes / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def temperature_at_limit(temperature: float) -> bool:
+    """True when a fitted temperature sits on the search bound: the scores then carry no
+    usable confidence signal (the fit flattens them to near-uniform), so "after" numbers mislead."""
+    low, high = TEMPERATURE_BOUNDS
+    return bool(np.isclose(temperature, high, rtol=1e-3) or np.isclose(temperature, low, rtol=1e-3))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The scalar T > 0 minimising the NLL of ``softmax(logits / T)`` (temperature scaling).
+
+    Optimises log T with bounded Brent search; T is limited to [1e-3, 1e3]. The NLL is
+    unimodal in log T (it is convex in 1/T), so the bounded search finds the optimum.
+    Returns 1.0 when the NLL does not depend on T (one class, or all logits in a row equal).
+    Dividing by T > 0 never changes the argmax.
+    """
+    logits, labels = _scores_and_labels(logits, labels)
+    if np.all(logits.max(axis=1) == logits.min(axis=1)):
+        return 1.0
+    rows = np.arange(labels.size)
+
+    def nll(log_t: float) -> float:
+        return float(-np.mean(log_softmax(logits / np.exp(log_t), axis=1)[rows, labels]))
+
+    low, high = np.log(TEMPERATURE_BOUNDS)
+    result = minimize_scalar(nll, bounds=(low, high), method="bounded", options={"xatol": 1e-6})
+    return float(np.exp(result.x))
+
+
+def evaluate(logits: np.ndarray, labels: np.ndarray, probability_kind: ProbabilityKind = "softmax") -> dict[str, Any]:
+    """All metrics for one strategy as plain JSON-able values.
+
+    Keys: ``n_images``, ``n_classes``, ``n_classes_present``, ``probability_kind``, ``top1``,
+    ``top5`` (None when C < 5), ``mean_per_class_recall`` (over classes present),
+    ``nll``, ``brier``, ``ece``, ``mce``, ``reliability`` (list of bins, see
+    ``reliability_bins``) and ``confusion`` (C x C list of lists, rows = true class), all on
+    ``softmax(logits)``; ``temperature`` (fitted T), ``nll_after_temperature``,
+    ``ece_after_temperature`` on ``softmax(logits / T)``; ``temperature_at_limit`` (T sits on
+    the search bound, so the after-temperature numbers mean nothing); ``top1_correct`` and
+    ``top1_interval`` (Wilson 95% interval for top-1); ``calibration_note`` (a sentence for
+    sigmoid models, whose top-label metrics use the softmax over logits; else None).
+    """
+    if probability_kind not in ("softmax", "sigmoid"):
+        raise ValueError(f"probability_kind must be 'softmax' or 'sigmoid', got {probability_kind!r}.")
+    logits, labels = _scores_and_labels(logits, labels)
+    n_classes = logits.shape[1]
+    probs = softmax(logits, axis=1)
+    preds = probs.argmax(axis=1)
+    temperature = fit_temperature(logits, labels)
+    scaled = softmax(logits / temperature, axis=1)
+    correct = int(np.sum(preds == labels))
+    return {
+        "n_images": int(labels.size),
+        "n_classes": int(n_classes),
+        "n_classes_present": int(np.unique(labels).size),
+        "probability_kind": probability_kind,
+        "top1": topk_accuracy(logits, labels, 1),
+        "top1_correct": correct,
+        "top1_interval": list(wilson_interval(correct, int(labels.size))),
+        "top5": topk_accuracy(logits, labels, 5) if n_classes >= 5 else None,
+        "mean_per_class_recall": mean_per_class_recall(preds, labels, n_classes),
+        "nll": negative_log_likelihood(probs, labels),
+        "brier": brier_score(probs, labels),
+        "ece": expected_calibration_error(probs, labels),
+        "mce": maximum_calibration_error(probs, labels),
+        "reliability": reliability_bins(probs, labels),
+        "confusion": confusion(preds, labels, n_classes).tolist(),
+        "temperature": temperature,
+        "temperature_at_limit": temperature_at_limit(temperature),
+        "nll_after_temperature": negative_log_likelihood(scaled, labels),
+        "ece_after_temperature": expected_calibration_error(scaled, labels),
+        "calibration_note": SIGMOID_CALIBRATION_NOTE if probability_kind == "sigmoid" else None,
+    }

@@ -1,0 +1,107 @@
+"""From prompt and image embeddings to similarities, logits, probabilities and explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prompting.encoding.embeddings import EncodeStats, Progress, TextEmbeddingStore
+from prompting.encoding.models import DualEncoder
+from prompting.evaluation.metrics import evaluate
+from prompting.evaluation.results import StrategyResult
+from prompting.strategies.registry import Aggregation, PromptPlan
+from prompting.vectors import normalise_rows
+
+
+def class_similarities(
+    image_vectors: np.ndarray, prompt_vectors: list[np.ndarray], aggregation: Aggregation
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Cosine per (image, class) under ``aggregation``, per-prompt cosines, class text vectors.
+
+    ``mean_embedding``: cos(image, normalise(mean of normalised prompt embeddings)).
+    ``mean_score``: mean over the class's prompts of cos(image, prompt).
+    """
+    per_prompt = [image_vectors @ vectors.T for vectors in prompt_vectors]
+    class_vectors = normalise_rows(np.stack([vectors.mean(axis=0) for vectors in prompt_vectors]))
+    if aggregation == "mean_embedding":
+        similarities = image_vectors @ class_vectors.T
+    else:
+        similarities = np.stack([scores.mean(axis=1) for scores in per_prompt], axis=1)
+    return similarities.astype(np.float64), per_prompt, class_vectors
+
+
+def embed_plan(
+    store: TextEmbeddingStore, prompts: list[list[str]], stats: EncodeStats, progress: Progress | None = None
+) -> list[np.ndarray]:
+    """Embed every class's prompts with one cache lookup; one array per class."""
+    flat = [p for class_prompts in prompts for p in class_prompts]
+    vectors = store.embed(flat, stats=stats, progress=progress)
+    bounds = np.cumsum([0] + [len(p) for p in prompts])
+    return [vectors[bounds[i] : bounds[i + 1]] for i in range(len(prompts))]
+
+
+def score_plan(
+    encoder: DualEncoder,
+    store: TextEmbeddingStore,
+    image_vectors: np.ndarray,
+    plan: PromptPlan,
+    name: str,
+    label: str,
+    labels: np.ndarray | None,
+    stats: EncodeStats,
+    progress: Progress | None = None,
+) -> StrategyResult:
+    """Score one strategy's prompts against the images; metrics when every image is labelled.
+
+    ``progress(done, total)`` is called after each batch of newly encoded prompts.
+    """
+    prompt_vectors = embed_plan(store, plan.prompts, stats, progress)
+    similarities, per_prompt, class_vectors = class_similarities(image_vectors, prompt_vectors, plan.aggregation)
+    logits = encoder.logits(similarities)
+    result = StrategyResult(
+        name=name,
+        label=label,
+        similarities=similarities,
+        logits=logits,
+        probabilities=encoder.probabilities(logits),
+        probability_kind=encoder.probability_kind,
+        prompts=plan.prompts,
+        prompt_similarities=per_prompt,
+        class_text_vectors=class_vectors,
+        metrics=evaluate(logits, labels, encoder.probability_kind) if labels is not None else None,
+        notes=list(plan.notes),
+    )
+    result.seed_runs = [
+        _seed_run(encoder, image_vectors, vectors, seed, plan.aggregation, labels)
+        for seed, vectors in zip(plan.seeds, _seed_slices(prompt_vectors, plan.seed_groups))
+    ]
+    return result
+
+
+def _seed_slices(prompt_vectors: list[np.ndarray], seed_groups: list[list[list[str]]]) -> list[list[np.ndarray]]:
+    """Each seed's prompt vectors per class, cut from the plan's (seed groups are concatenated per class)."""
+    slices: list[list[np.ndarray]] = []
+    offsets = [0] * len(prompt_vectors)
+    for group in seed_groups:
+        slices.append([vectors[offsets[c] : offsets[c] + len(group[c])] for c, vectors in enumerate(prompt_vectors)])
+        offsets = [offset + len(group[c]) for c, offset in enumerate(offsets)]
+    return slices
+
+
+def _seed_run(
+    encoder: DualEncoder,
+    image_vectors: np.ndarray,
+    prompt_vectors: list[np.ndarray],
+    seed: int,
+    aggregation: Aggregation,
+    labels: np.ndarray | None,
+) -> dict:
+    """One seed's predictions and, with labels, its accuracy."""
+    similarities, _, _ = class_similarities(image_vectors, prompt_vectors, aggregation)
+    logits = encoder.logits(similarities)
+    predictions = logits.argmax(axis=1)
+    run: dict = {"seed": seed, "predictions": predictions.tolist(), "top1": None}
+    if labels is not None:
+        metrics = evaluate(logits, labels, encoder.probability_kind)
+        run.update(top1=metrics["top1"], top5=metrics.get("top5"), ece=metrics.get("ece"))
+    return run
+

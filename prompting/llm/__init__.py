@@ -1,0 +1,1 @@
+"""OpenAI-compatible language models: client, prompts, parsing, cache and generation."""

@@ -1,0 +1,1 @@
+"""What the web app and its API do with the core, without gradio: config, sessions, workflows."""

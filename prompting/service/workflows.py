@@ -1,0 +1,334 @@
+"""What the web app and its API do with the core: specs from choices, runs over one or two
+models, labels from names, labelled sets from uploaded zips, and top-k predictions as JSON.
+
+Requests from visitors are bounded by ``RunLimits`` (images, classes, templates, descriptions,
+WaffleCLIP seeds and counts); the page and the API endpoints pass the same limits, so a script
+cannot ask for more than the page can.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from prompting.classes import ClassName, as_class_names, parse_class_list
+from prompting.data.datasets import scan_folder, with_classes
+from prompting.data.uploads import extract_zip_safely
+from prompting.encoding.models import DualEncoder, load_model
+from prompting.errors import (
+    DatasetError,
+    PromptingError,
+    StrategyError,
+)
+from prompting.evaluation.compare import ImageInput, ProgressFn, compare, unique_keys
+from prompting.evaluation.export import comparison_to_dict, plain_language_summary, to_jsonable
+from prompting.evaluation.results import Comparison
+from prompting.service.config import RunLimits, public_model_name
+from prompting.service.session_store import RunRecord, StrategySource
+from prompting.strategies.descriptions import load_descriptions
+from prompting.strategies.registry import StrategySpec, get_strategy
+from prompting.strategies.templates import parse_templates
+from prompting.strategies.waffle import WaffleOptions
+
+Loader = Callable[[str], DualEncoder]
+PROBABILITY_LABELS = {
+    "softmax": "softmax probability over your classes (they add up to 1)",
+    "sigmoid": "sigmoid score, independent per class (they need not add up to 1)",
+}
+
+
+@dataclass
+class StrategyInputs:
+    """What the strategies need beyond their names: templates text, CuPL/DCLIP JSON, Waffle."""
+
+    templates_text: str = ""
+    cupl_json: str = ""
+    dclip_json: str = ""
+    waffle_seeds: tuple[int, ...] = (0,)
+    waffle_words: int = 15
+    waffle_chars: int = 15
+    waffle_concept: str = ""
+
+
+def build_specs(
+    names: Sequence[str], inputs: StrategyInputs, limits: RunLimits | None = None
+) -> tuple[list[StrategySpec], dict[str, str]]:
+    """Specs for the chosen strategies; those whose inputs are unusable go to the error dict.
+
+    An error names the strategy's title and the reason, so other strategies can still run.
+    With ``limits``, a strategy asking for more than they allow is such an error too.
+    """
+    if not names:
+        raise StrategyError("Choose at least one strategy to compare.")
+    specs: list[StrategySpec] = []
+    errors: dict[str, str] = {}
+    for name in dict.fromkeys(names):
+        strategy = get_strategy(name)
+        try:
+            specs.append(_spec(name, inputs, limits))
+        except PromptingError as exc:
+            errors[strategy.title] = str(exc)
+    return specs, errors
+
+
+def _spec(name: str, inputs: StrategyInputs, limits: RunLimits | None) -> StrategySpec:
+    if name == "template":
+        templates = parse_templates(inputs.templates_text)
+        if limits and len(templates) > limits.max_templates:
+            raise StrategyError(
+                f"Too many templates: {len(templates)}. This server uses at most {limits.max_templates} per run; "
+                "keep the ones that matter most."
+            )
+        return StrategySpec(name, templates=templates)
+    if name in ("cupl", "dclip"):
+        text = inputs.cupl_json if name == "cupl" else inputs.dclip_json
+        title = get_strategy(name).title
+        if not text.strip():
+            raise StrategyError(
+                f"{title} needs descriptions: generate them with the language model or import a JSON file."
+            )
+        descriptions = load_descriptions(text)  # a str is always JSON text, never a path
+        if limits:
+            _check_descriptions(title, descriptions, limits)
+        return StrategySpec(name, descriptions=descriptions)
+    if name == "waffle":
+        if limits:
+            _check_waffle(inputs, limits)
+        waffle = WaffleOptions(
+            n_words=int(inputs.waffle_words), n_chars=int(inputs.waffle_chars), seeds=tuple(inputs.waffle_seeds),
+            concept=inputs.waffle_concept.strip() or None,
+        )
+        return StrategySpec(name, waffle=waffle)
+    return StrategySpec(name)
+
+
+def _check_descriptions(title: str, descriptions: dict[str, list[str]], limits: RunLimits) -> None:
+    if len(descriptions) > limits.max_classes:
+        raise StrategyError(
+            f"The {title} descriptions cover {len(descriptions)} classes; this server accepts at most "
+            f"{limits.max_classes}."
+        )
+    cap = limits.max_descriptions_per_class
+    crowded = [(name, len(items)) for name, items in descriptions.items() if len(items) > cap]
+    if crowded:
+        name, count = crowded[0]
+        more = f" (and {len(crowded) - 1} more classes)" if len(crowded) > 1 else ""
+        raise StrategyError(
+            f"The {title} descriptions list {count} entries for '{name}'{more}; this server uses at most "
+            f"{cap} per class. Shorten those lists."
+        )
+
+
+def _check_waffle(inputs: StrategyInputs, limits: RunLimits) -> None:
+    seeds = len(inputs.waffle_seeds)
+    if seeds > limits.max_waffle_seeds:
+        raise StrategyError(f"Too many WaffleCLIP seeds: {seeds}. This server runs at most {limits.max_waffle_seeds}.")
+    for what, count in (("random-word", inputs.waffle_words), ("random-character", inputs.waffle_chars)):
+        if count > limits.max_waffle_count:
+            raise StrategyError(
+                f"Too many WaffleCLIP {what} descriptors: {count}. This server draws at most "
+                f"{limits.max_waffle_count} of each."
+            )
+
+
+def check_run_size(n_images: int, n_classes: int, limits: RunLimits) -> None:
+    """Refuse a run with more images or classes than ``limits`` allow (a DatasetError that says
+    how many are allowed)."""
+    if n_images > limits.max_images:
+        raise DatasetError(
+            f"Too many images: {n_images}. This server scores at most {limits.max_images} per run; "
+            "remove some or split them over several runs."
+        )
+    if n_classes > limits.max_classes:
+        raise DatasetError(
+            f"Too many classes: {n_classes}. This server accepts at most {limits.max_classes} per run."
+        )
+
+
+def match_labels(labels: Sequence[str | None], classes: list[ClassName]) -> tuple[list[int | None], list[str]]:
+    """Class index per label (matched by display or prompt name, ignoring case), and the
+    labels that match no class. Blank labels mean "unknown"."""
+    index: dict[str, int] = {}
+    for position, cls in enumerate(classes):
+        index.setdefault(cls.display.strip().casefold(), position)
+    for position, cls in enumerate(classes):
+        index.setdefault(cls.prompt.strip().casefold(), position)
+    indices: list[int | None] = []
+    unknown: list[str] = []
+    for label in labels:
+        text = (label or "").strip()
+        if not text:
+            indices.append(None)
+            continue
+        found = index.get(text.casefold())
+        if found is None and text not in unknown:
+            unknown.append(text)
+        indices.append(found)
+    return indices, unknown
+
+
+def strict_labels(labels: Sequence[str | None], classes: list[ClassName]) -> list[int | None]:
+    """Like ``match_labels`` but a label outside the class list is a DatasetError."""
+    indices, unknown = match_labels(labels, classes)
+    if unknown:
+        names = ", ".join(f"'{name}'" for name in unknown[:5])
+        raise DatasetError(f"These labels are not in the class list: {names}. Add them as classes or fix the labels.")
+    return indices
+
+
+def model_tags(models: Sequence[str]) -> dict[str, str]:
+    """A short tag per model (last part of the hub id or path); full names if tags collide."""
+    tags = {name: Path(name.rstrip("/")).name or name for name in models}
+    if len(set(tags.values())) < len(tags):
+        return {name: name for name in models}
+    return tags
+
+
+def run_models(
+    models: Sequence[str],
+    images: list[ImageInput],
+    classes: list[ClassName],
+    specs: list[StrategySpec],
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    loader: Loader = load_model,
+    limits: RunLimits | None = None,
+) -> RunRecord:
+    """Compare ``specs`` on ``images`` with each model (loaded once per process).
+
+    With one model the comparison is returned as is. With several, results are merged into
+    one comparison whose strategies are named ``<strategy>@<model tag>`` and grouped by
+    strategy, so the two models sit next to each other in every table and figure. The
+    comparison's ``model`` is the public name (``public_model_name``); ``sources`` keep the
+    names to load. With ``limits``, too many images or classes is a DatasetError up front.
+    """
+    if limits is not None:
+        check_run_size(len(images), len(classes), limits)
+    models = list(dict.fromkeys(models))
+    report = progress or (lambda fraction, message: None)
+    comparisons: dict[str, Comparison] = {}
+    for number, name in enumerate(models):
+        prefix = f"{model_tags(models)[name]}: " if len(models) > 1 else ""
+        report(number / len(models), f"{prefix}preparing the model")
+        encoder = loader(name)
+
+        def scaled(fraction: float, message: str, number: int = number, prefix: str = prefix) -> None:
+            report((number + fraction) / len(models), prefix + message)
+
+        comparisons[name] = compare(encoder, images, classes, specs, strict=False, progress=scaled, cancel=cancel)
+    keys = unique_keys(specs)
+    if len(models) == 1:
+        sources = {key: StrategySource(models[0], spec) for key, spec in zip(keys, specs)}
+        return RunRecord(replace(comparisons[models[0]], model=public_model_name(models[0])), images, sources)
+    return _merged(comparisons, keys, specs, images)
+
+
+def _merged(
+    comparisons: dict[str, Comparison], keys: list[str], specs: list[StrategySpec], images: list[ImageInput]
+) -> RunRecord:
+    tags = model_tags(list(comparisons))
+    first = next(iter(comparisons.values()))
+    merged = replace(
+        first, model=" vs ".join(public_model_name(name) for name in comparisons), strategies={},
+        strategy_errors={}, encoder_stats={},
+    )
+    sources: dict[str, StrategySource] = {}
+    for key, spec in zip(keys, specs):
+        for model, comparison in comparisons.items():
+            tagged = f"{key}@{tags[model]}"
+            if key in comparison.strategies:
+                result = comparison.strategies[key]
+                merged.strategies[tagged] = replace(result, name=tagged, label=f"{result.label} · {tags[model]}")
+                sources[tagged] = StrategySource(model, spec)
+            elif key in comparison.strategy_errors:
+                merged.strategy_errors[tagged] = comparison.strategy_errors[key]
+    for comparison in comparisons.values():
+        for stat, count in comparison.encoder_stats.items():
+            merged.encoder_stats[stat] = merged.encoder_stats.get(stat, 0) + count
+    return RunRecord(merged, images, sources)
+
+
+def top_predictions(comparison: Comparison, k: int = 3) -> dict[str, Any]:
+    """Per image, each strategy's ``k`` best classes with their probabilities, as plain JSON."""
+    k = max(1, min(int(k), len(comparison.classes)))
+    images = []
+    for i, image in enumerate(comparison.images):
+        per_strategy = {}
+        for key, result in comparison.strategies.items():
+            order = result.predictions(k)[i]
+            per_strategy[key] = [
+                {"class": comparison.classes[c].display, "probability": to_jsonable(result.probabilities[i, c])}
+                for c in order
+            ]
+        images.append({"name": image.name, "predictions": per_strategy})
+    return {
+        "model": comparison.model,
+        "probability_kind": comparison.probability_kind,
+        "probability_meaning": PROBABILITY_LABELS[comparison.probability_kind],
+        "strategies": {key: result.label for key, result in comparison.strategies.items()},
+        "images": images,
+        "skipped": _named_skips(comparison),
+        "strategy_errors": dict(comparison.strategy_errors),
+    }
+
+
+def comparison_payload(comparison: Comparison) -> dict[str, Any]:
+    """The export JSON plus the plain-language summary and the strategies that could not run.
+
+    Images are named, not located: server paths mean nothing to the reader, and a ``path``
+    key would make gradio_client treat the entry as a file to download.
+    """
+    payload = comparison_to_dict(comparison)
+    names = {image.path: image.name for image in comparison.images}
+    return {
+        **payload,
+        "images": [{"name": names.get(image.pop("path"), ""), **image} for image in payload["images"]],
+        "skipped": _named_skips(comparison),
+        "probability_meaning": PROBABILITY_LABELS[comparison.probability_kind],
+        "summary": plain_language_summary(comparison),
+    }
+
+
+def _named_skips(comparison: Comparison) -> list[dict[str, str]]:
+    """Skipped files by name and reason, without server paths."""
+    return [{"name": Path(item.get("path") or "").name, "reason": item.get("reason", "")} for item in comparison.skipped]
+
+
+def labelled_folder_images(root: Path) -> list[tuple[Path, str | None]]:
+    """Images under ``root`` with their class-folder name (None for a flat folder)."""
+    scanned = scan_folder(root)
+    return [(path, scanned.classes[label] if label is not None else None) for path, label in scanned.items]
+
+
+def extract_labelled_zip(zip_path: str | Path, target: Path) -> list[tuple[Path, str | None]]:
+    """Safely unpack an uploaded zip into ``target`` and list its images with folder labels."""
+    return labelled_folder_images(extract_zip_safely(zip_path, target))
+
+
+def dataset_from_zip(
+    zip_path: str | Path, target: Path, classes_text: str = ""
+) -> tuple[list[ImageInput], list[ClassName]]:
+    """A labelled data set from a zip of ``<class>/<image>`` folders.
+
+    The classes are the folder names unless ``classes_text`` gives a class list, whose display
+    names must then cover every folder (``display | prompt`` lines prompt differently).
+    """
+    root = extract_zip_safely(zip_path, target)
+    scanned = scan_folder(root)
+    if not scanned.labeled:
+        raise DatasetError(
+            "The zip has no class folders, so there is nothing to evaluate against: put each image in a "
+            "folder named after its class (cat/1.jpg, dog/2.jpg, ...)."
+        )
+    if classes_text.strip():
+        classes = parse_class_list(classes_text)
+        scanned = with_classes(scanned, [cls.display for cls in classes])
+    else:
+        classes = as_class_names(scanned.classes)
+    images = [
+        ImageInput(str(path), label, name=path.relative_to(root).as_posix()) for path, label in scanned.items
+    ]
+    return images, classes

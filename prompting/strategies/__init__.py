@@ -1,0 +1,1 @@
+"""Prompting strategies: registry, templates, class sets, DCLIP wording, descriptions files, WaffleCLIP."""

@@ -1,0 +1,175 @@
+"""Registry of prompting strategies: each turns a class list into prompts and names its aggregation.
+
+Class names enter prompts with underscores as spaces (``spoken_name``), as the references do.
+
+Aggregation rules:
+- ``mean_embedding`` (class name, templates, 80/7-template ensembles, CuPL): the class vector is
+  the mean of L2-normalised prompt embeddings, normalised again (CLIP notebook, open_clip).
+  CuPL keeps repeated sentences, which weight the mean as in CuPL's reference code.
+- ``mean_score`` (DCLIP, WaffleCLIP): the class score is the mean of per-prompt cosine
+  similarities (DCLIP's and WaffleCLIP's reference code), not the cosine of a mean embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+from prompting.classes import ClassName, spoken_name
+from prompting.errors import DescriptionsError, StrategyError
+from prompting.strategies.descriptions import match_descriptions
+from prompting.strategies.descriptors import clean_descriptors, dclip_prompt
+from prompting.strategies.templates import DEFAULT_TEMPLATE, IMAGENET_TEMPLATES, IMAGENET_TEMPLATES_7, fill
+from prompting.strategies.waffle import WaffleOptions, waffle_class_prompts
+
+Aggregation = Literal["mean_embedding", "mean_score"]
+
+
+@dataclass
+class StrategySpec:
+    """What the user chose: a registry name plus the inputs that strategy needs."""
+
+    name: str
+    templates: list[str] | None = None
+    descriptions: dict[str, list[str]] | None = None
+    waffle: WaffleOptions | None = None
+    label: str | None = None
+
+
+@dataclass
+class PromptPlan:
+    """Prompts per class (aligned with the class list) and how to aggregate their scores.
+
+    ``seed_groups`` (WaffleCLIP) holds the prompts of each seed separately, aligned with
+    ``seeds``; ``prompts`` then concatenates them per class.
+    """
+
+    prompts: list[list[str]]
+    aggregation: Aggregation
+    seeds: list[int] = field(default_factory=list)
+    seed_groups: list[list[list[str]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registry entry: display title, one-line summary, aggregation and its prompt builder."""
+
+    key: str
+    title: str
+    summary: str
+    aggregation: Aggregation
+    build: Callable[[list[ClassName], StrategySpec], PromptPlan]
+
+
+def _templated(templates: list[str] | tuple[str, ...], classes: list[ClassName]) -> list[list[str]]:
+    return [[fill(t, spoken_name(c.prompt)) for t in templates] for c in classes]
+
+
+def _build_classname(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
+    return PromptPlan([[spoken_name(c.prompt)] for c in classes], "mean_embedding")
+
+
+def _build_template(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
+    templates = spec.templates or [DEFAULT_TEMPLATE]
+    bad = [t for t in templates if t.count("{}") != 1]
+    if bad:
+        raise StrategyError(f"Each template needs exactly one '{{}}' for the class name; not: {bad[0]!r}.")
+    return PromptPlan(_templated(templates, classes), "mean_embedding")
+
+
+def _build_ensemble80(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
+    return PromptPlan(_templated(IMAGENET_TEMPLATES, classes), "mean_embedding")
+
+
+def _build_ensemble7(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
+    return PromptPlan(_templated(IMAGENET_TEMPLATES_7, classes), "mean_embedding")
+
+
+def _matched(classes: list[ClassName], spec: StrategySpec, kind: str) -> tuple[list[list[str]], list[str]]:
+    if not spec.descriptions:
+        raise StrategyError(f"The {kind} strategy needs descriptions: generate them with an LLM or import a {kind} JSON file.")
+    match = match_descriptions(classes, spec.descriptions)
+    if match.missing:
+        raise DescriptionsError(
+            f"The {kind} descriptions have no entries for: {', '.join(match.missing)}. "
+            "Add them (generate or edit) or remove those classes."
+        )
+    notes = [f"{len(match.extra)} description entries match no class and were ignored: {', '.join(match.extra[:10])}"
+             ] if match.extra else []
+    return match.per_class, notes
+
+
+def _build_cupl(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
+    sentences, notes = _matched(classes, spec, "CuPL")
+    return PromptPlan(sentences, "mean_embedding", notes=notes)
+
+
+def _build_dclip(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
+    phrases, notes = _matched(classes, spec, "DCLIP")
+    prompts: list[list[str]] = []
+    for cls, raw in zip(classes, phrases):
+        cleaned = clean_descriptors(raw)
+        if not cleaned:
+            raise DescriptionsError(f"The DCLIP descriptors for '{cls.display}' are all empty or malformed.")
+        prompts.append([dclip_prompt(spoken_name(cls.prompt), phrase) for phrase in cleaned])
+    return PromptPlan(prompts, "mean_score", notes=notes)
+
+
+def _build_waffle(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
+    options = spec.waffle or WaffleOptions()
+    if not options.seeds:
+        raise StrategyError("WaffleCLIP needs at least one seed.")
+    names = [spoken_name(c.prompt) for c in classes]
+    groups = [waffle_class_prompts(names, options, seed) for seed in options.seeds]
+    merged = [[p for group in groups for p in group[index]] for index in range(len(classes))]
+    notes = []
+    if len(options.seeds) > 1:
+        notes.append(
+            f"Scores average the prompts of all {len(options.seeds)} seeds; accuracy is also reported per seed "
+            "(mean ± std), as the WaffleCLIP paper does."
+        )
+    return PromptPlan(merged, "mean_score", seeds=list(options.seeds), seed_groups=groups, notes=notes)
+
+
+STRATEGIES: dict[str, Strategy] = {
+    s.key: s
+    for s in (
+        Strategy("classname", "Class name", "The bare class name as the prompt.", "mean_embedding", _build_classname),
+        Strategy("template", "Template", "Your templates with {} for the class name; several are averaged.",
+                 "mean_embedding", _build_template),
+        Strategy("ensemble80", "80-template ensemble", "CLIP's 80 ImageNet templates, embeddings averaged.",
+                 "mean_embedding", _build_ensemble80),
+        Strategy("ensemble7", "7-template ensemble", "The 7-template subset from the CLIP notebook.",
+                 "mean_embedding", _build_ensemble7),
+        Strategy("cupl", "CuPL", "LLM-written sentences per class (Pratt et al. 2023), embeddings averaged.",
+                 "mean_embedding", _build_cupl),
+        Strategy("dclip", "DCLIP", "LLM descriptor phrases (Menon & Vondrick 2023); score = mean of per-descriptor "
+                 "similarities.", "mean_score", _build_dclip),
+        Strategy("waffle", "WaffleCLIP", "Random-word and random-character descriptors (Roth et al. 2023); score = "
+                 "mean of per-prompt similarities.", "mean_score", _build_waffle),
+    )
+}
+
+
+def list_strategies() -> list[str]:
+    """Registered strategy names, in display order."""
+    return list(STRATEGIES)
+
+
+def get_strategy(name: str) -> Strategy:
+    """The registry entry for ``name``; a StrategyError lists the valid names otherwise."""
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise StrategyError(f"Unknown strategy '{name}'. Choose from: {', '.join(STRATEGIES)}.") from None
+
+
+def build_prompts(spec: StrategySpec, classes: list[ClassName]) -> PromptPlan:
+    """Prompts per class for ``spec`` over ``classes``."""
+    return get_strategy(spec.name).build(classes, spec)
+
+
+def default_label(spec: StrategySpec) -> str:
+    """The label shown for a strategy: the user's, else the registry title."""
+    return spec.label or get_strategy(spec.name).title

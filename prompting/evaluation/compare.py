@@ -1,4 +1,8 @@
-"""One entry point for the CLI and the app: images x classes x strategies -> Comparison."""
+"""One entry point for the CLI and the app: images x classes x strategies -> Comparison.
+
+``compare`` = ``encode_images`` (decode and embed each image once) + ``score_strategies`` (every
+strategy against those vectors); a stored embedding set enters at ``score_strategies``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from PIL import Image
 
 from prompting.classes import ClassName
@@ -60,6 +65,36 @@ def unique_keys(specs: list[StrategySpec]) -> list[str]:
     return keys
 
 
+@dataclass
+class EncodedImages:
+    """The images of a run as the scoring half needs them: one normalised vector per readable
+    image (N x D, aligned with ``records``) and the inputs that were skipped, with reasons."""
+
+    vectors: np.ndarray
+    records: list[ImageRecord]
+    skipped: list[dict[str, str]]
+
+
+def encode_images(
+    encoder: DualEncoder,
+    images: list[ImageInput],
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> EncodedImages:
+    """Decode and embed every readable image once (cached by content); unreadable ones are
+    skipped with their reason, and a DatasetError says so when none is left."""
+    report = progress or (lambda fraction, message: None)
+    report(0.0, "Reading images")
+    pil_images, records, skipped = decode_images(images)
+    if not records:
+        reasons = "; ".join(s["reason"] for s in skipped[:3])
+        raise DatasetError(f"No readable images to score{': ' + reasons if reasons else ''}.")
+    _check_cancel(cancel)
+    report(0.5, f"Encoding {len(pil_images)} images")
+    vectors = IMAGE_CACHE.embed(encoder, pil_images)
+    return EncodedImages(vectors, records, skipped)
+
+
 def compare(
     encoder: DualEncoder,
     images: list[ImageInput],
@@ -75,16 +110,27 @@ def compare(
     otherwise its error is recorded in ``strategy_errors`` and the others are still scored.
     """
     report = progress or (lambda fraction, message: None)
-    report(0.0, "Reading images")
-    pil_images, records, skipped = decode_images(images)
-    if not records:
-        reasons = "; ".join(s["reason"] for s in skipped[:3])
-        raise DatasetError(f"No readable images to score{': ' + reasons if reasons else ''}.")
-    _check_cancel(cancel)
-    report(0.05, f"Encoding {len(pil_images)} images")
-    image_vectors = IMAGE_CACHE.embed(encoder, pil_images)
+    encoded = encode_images(encoder, images, lambda fraction, message: report(0.1 * fraction, message), cancel)
+    return score_strategies(
+        encoder, encoded, classes, specs, strict=strict,
+        progress=lambda fraction, message: report(0.1 + 0.9 * fraction, message), cancel=cancel,
+    )
+
+
+def score_strategies(
+    encoder: DualEncoder,
+    encoded: EncodedImages,
+    classes: list[ClassName],
+    specs: list[StrategySpec],
+    strict: bool = True,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> Comparison:
+    """Score every strategy against already encoded images (an upload or a stored set); only
+    prompts missing from the text cache are encoded. ``strict`` as in ``compare``."""
+    report = progress or (lambda fraction, message: None)
     comparison = Comparison(
-        model=encoder.name, classes=list(classes), images=records, strategies={}, skipped=skipped,
+        model=encoder.name, classes=list(classes), images=encoded.records, strategies={}, skipped=encoded.skipped,
         probability_kind=encoder.probability_kind,
     )
     labels = comparison.labels
@@ -93,7 +139,7 @@ def compare(
     for index, (key, spec) in enumerate(zip(unique_keys(specs), specs)):
         _check_cancel(cancel)
         label = default_label(spec)
-        start = 0.1 + 0.9 * index / len(specs)
+        start = index / len(specs)
         report(start, f"Scoring {label}")
         try:
             plan = build_prompts(spec, classes)
@@ -103,8 +149,8 @@ def compare(
             comparison.strategy_errors[key] = str(exc)
             continue
         comparison.strategies[key] = score_plan(
-            encoder, store, image_vectors, plan, key, label, labels, stats,
-            progress=_batch_progress(report, cancel, label, start, 0.9 / len(specs)),
+            encoder, store, encoded.vectors, plan, key, label, labels, stats,
+            progress=_batch_progress(report, cancel, label, start, 1 / len(specs)),
         )
     comparison.encoder_stats = stats.as_dict()
     report(1.0, "Done")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from pathlib import Path
 
@@ -136,3 +137,15 @@ def test_text_only_model_is_not_a_dual_encoder(tiny_clip_dir: Path, tmp_path: Pa
     text_only.save_pretrained(tmp_path / "text-only")
     with pytest.raises(ModelLoadError, match="not an image-text dual encoder"):
         load_model(str(tmp_path / "text-only"))
+
+
+def test_image_settings_key_follows_the_preprocessing(tiny_clip_dir: Path) -> None:
+    from dataclasses import replace
+
+    encoder = load_model(str(tiny_clip_dir))
+    key = encoder.image_settings_key
+    assert key == load_model(str(tiny_clip_dir)).image_settings_key
+    processor = copy.deepcopy(encoder.processor)
+    processor.image_processor.image_mean = [0.1, 0.2, 0.3]
+    assert replace(encoder, processor=processor).image_settings_key != key
+    assert replace(encoder, dtype=torch.float16).image_settings_key != key

@@ -30,6 +30,8 @@ from prompting.vectors import softmax
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 SIGLIP_MODEL_TYPES = frozenset({"siglip", "siglip2"})
 SIGLIP_TEXT_LENGTH = 64
+# Processor fields that do not change the pixels a model sees.
+IMAGE_CONFIG_NOISE = frozenset({"processor_class", "image_processor_type", "_processor_class"})
 Family = Literal["clip", "siglip"]
 
 
@@ -74,6 +76,15 @@ class DualEncoder:
     logit_scale: float
     logit_bias: float
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def image_settings_key(self) -> str:
+        """A short digest of how images are preprocessed (processor class, sizes, crop, resampling,
+        rescaling, normalisation) plus the weights' dtype: part of every image-embedding key."""
+        config = self.processor.image_processor.to_dict()
+        relevant = {key: repr(value) for key, value in sorted(config.items()) if key not in IMAGE_CONFIG_NOISE}
+        text = f"{type(self.processor.image_processor).__name__}|{relevant}|{self.dtype}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def probability_kind(self) -> Literal["softmax", "sigmoid"]:

@@ -21,7 +21,15 @@ from components.figures.accuracy import accuracy_bars
 from components.figures.calibration import reliability_diagram
 from components.figures.heatmaps import similarity_heatmap
 from components.figures.style import probability_label
-from prompting.evaluation.export import finite, plain_language_summary, seed_spread, top1_indices
+from prompting.evaluation.export import (
+    PAIRED_HEADERS,
+    finite,
+    paired_rows,
+    plain_language_summary,
+    seed_spread,
+    top1_indices,
+)
+from prompting.evaluation.paired import PairedComparison, paired_comparisons
 from prompting.evaluation.results import Comparison, StrategyResult
 from prompting.service.config import public_model_name
 
@@ -40,6 +48,15 @@ SOFTMAX_CALIBRATION_NOTE = (
     "Calibration metrics (ECE, MCE, Brier score, NLL and the temperature columns) always use the softmax "
     "over the logits, also for models that score each class with its own sigmoid."
 )
+
+
+PAIRED_NOTE = (
+    "Each row compares two strategies on the same {n} labelled images, the better-scoring one first. Differences "
+    "are in percentage points with a 95% paired bootstrap interval (2,000 resamples of the images); a difference is "
+    "called real only when its interval excludes zero. McNemar's exact test looks at the images only one strategy "
+    "got right."
+)
+HOLM_NOTE = " Holm's adjustment accounts for the {pairs} comparisons made."
 
 
 def _pct(value: float) -> str:
@@ -132,6 +149,7 @@ def render_html_report(
     """The whole comparison as one self-contained HTML page (plotly.js inlined once)."""
     figures = default_figures(comparison) if figures is None else figures
     when = (created or datetime.now()).strftime("%Y-%m-%d %H:%M")
+    pairs = paired_comparisons(comparison)
     sections = [
         "<h1>Prompt Workbench report</h1>",
         (
@@ -141,10 +159,11 @@ def render_html_report(
         ),
         "<h2>Summary</h2>",
         '<ul class="summary">'
-        + "".join(f"<li>{escape(s)}</li>" for s in plain_language_summary(comparison))
+        + "".join(f"<li>{escape(s)}</li>" for s in plain_language_summary(comparison, pairs))
         + "</ul>",
         _classes_section(comparison),
         _metrics_section(comparison),
+        _paired_section(pairs),
         _figures_section(figures),
         _predictions_section(comparison),
         _problems_section(comparison),
@@ -260,6 +279,25 @@ def _metrics_section(comparison: Comparison) -> str:
         f'{heading}\n<div class="scroll"><table>{head}{"".join(body)}</table></div>\n'
         f'{footnotes}\n'
         f'<h3>What the numbers mean</h3>\n<dl class="explain">{explain}</dl>'
+    )
+
+
+def _paired_section(pairs: list[PairedComparison]) -> str:
+    """The pairwise table: every pair of strategies on the same images, the better one first."""
+    if not pairs:
+        return ""
+    head = "<tr>" + "".join(f"<th>{escape(heading)}</th>" for heading in PAIRED_HEADERS) + "</tr>"
+    note = PAIRED_NOTE.format(n=pairs[0].n_images) + (HOLM_NOTE.format(pairs=len(pairs)) if len(pairs) > 1 else "")
+    text_columns = {0, 1, len(PAIRED_HEADERS) - 1}
+    body = "".join(
+        "<tr>" + "".join(f'<td{"" if i in text_columns else " class=num"}>{escape(cell)}</td>'
+                         for i, cell in enumerate(row)) + "</tr>"
+        for row in paired_rows(pairs)
+    )
+    return (
+        "<h2>Is the difference real?</h2>\n"
+        f'<p class="muted">{escape(note)}</p>\n'
+        f'<div class="scroll"><table>{head}{body}</table></div>'
     )
 
 

@@ -12,8 +12,16 @@ from collections.abc import Mapping, Sequence
 
 from components.report import METRIC_COLUMNS
 from prompting.evaluation.disambiguation import ConfusablePair, top2_margins
-from prompting.evaluation.export import finite, plain_language_summary, seed_spread, top1_indices
+from prompting.evaluation.export import (
+    PAIRED_HEADERS,
+    finite,
+    paired_rows,
+    plain_language_summary,
+    seed_spread,
+    top1_indices,
+)
 from prompting.evaluation.metrics import TEMPERATURE_BOUNDS, temperature_at_limit
+from prompting.evaluation.paired import PairedComparison
 from prompting.evaluation.results import Comparison, StrategyResult
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:])")
@@ -221,14 +229,15 @@ def metric_help() -> str:
 
 
 def summary_markdown(
-    comparison: Comparison, extra_notes: Sequence[str] = (), labels_unmatched: bool = False
+    comparison: Comparison, extra_notes: Sequence[str] = (), labels_unmatched: bool = False,
+    pairs: list[PairedComparison] | None = None,
 ) -> str:
     """The plain-language summary as a Markdown list, with the probability's honest name.
 
     ``labels_unmatched``: true classes were given but none is in the class list, so the
-    summary must not claim that none were given.
+    summary must not claim that none were given. ``pairs``: the paired comparisons if known.
     """
-    sentences = plain_language_summary(comparison)
+    sentences = plain_language_summary(comparison, pairs)
     if labels_unmatched:
         sentences = [sentence.replace("No true classes were given", NO_LABEL_MATCH) for sentence in sentences]
     lines = [f"- {md_escape(sentence)}" for sentence in sentences]
@@ -248,6 +257,11 @@ def summary_markdown(
             f"{stats.get('prompts_cached', 0)} reused from the cache."
         )
     return "\n".join(lines) + "\n\n" + footer
+
+
+def paired_table(pairs: Sequence[PairedComparison]) -> Table:
+    """The pairwise table: each pair of strategies, the better-scoring one first."""
+    return list(PAIRED_HEADERS), paired_rows(list(pairs))
 
 
 def skipped_markdown(comparison: Comparison) -> str:

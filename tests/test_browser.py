@@ -227,6 +227,11 @@ def test_example_photos_show_accuracy_and_charts_fit_after_a_rerun(page) -> None
     headers = [h.strip() for h in table.locator("th").all_inner_texts()]
     assert "Images" in headers and "Top-1 over seeds" not in headers
     expect(page.locator("#metrics-cautions")).to_contain_text("Only 10 labelled images")
+    paired = page.locator("#paired-table")
+    expect(paired).to_contain_text("7-template ensemble")
+    expect(paired).to_contain_text(re.compile(r"real difference|can't tell"))
+    verdicts = re.findall(r"real difference|can't tell", paired.inner_text())
+    assert len(verdicts) == 3  # three strategies: three pairs
     shot(page, "05-accuracy-calibration")
 
 

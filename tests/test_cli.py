@@ -64,6 +64,16 @@ def test_evaluate_writes_json_in_the_documented_shape(tiny_clip_dir: Path, label
         assert {"top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll"} <= set(strategy["metrics"])
         assert strategy["metrics"]["top5"] is None  # only 3 classes
     assert data["encoder"] == {"prompts_encoded": 3 + 21, "prompts_cached": 0}
+    [pair] = data["paired"]
+    assert (pair["a"], pair["b"]) == ("classname", "ensemble7")
+    truth = [i["label"] for i in data["images"]]
+    right = {name: [p == t for p, t in zip(data["strategies"][name]["predictions"], truth)]
+             for name in ("classname", "ensemble7")}
+    assert pair["delta_top1"] == pytest.approx((sum(right["classname"]) - sum(right["ensemble7"])) / 6, abs=1e-6)
+    low, high = pair["ci95"]
+    assert low <= pair["delta_top1"] <= high
+    assert pair["holm_p"] == pair["mcnemar_p"]  # one pair: nothing to adjust
+    assert "paired comparisons on 6 labelled images" in captured.out
 
 
 def test_evaluate_flat_folder_has_no_metrics(tiny_clip_dir: Path, flat_folder: Path, tmp_path: Path, capsys) -> None:

@@ -68,7 +68,9 @@ def test_comparison_to_dict_shape_and_values() -> None:
     result.seed_runs = [{"seed": 1, "top1": np.float64(0.5), "predictions": np.array([0, 1, 2])}]
     result.notes = ["note"]
     data = comparison_to_dict(comparison)
-    assert list(data) == ["model", "classes", "class_prompt_names", "images", "skipped", "strategies", "strategy_errors", "encoder"]
+    assert list(data) == [
+        "model", "classes", "class_prompt_names", "images", "skipped", "strategies", "strategy_errors", "encoder", "paired",
+    ]
     assert data["classes"] == ["cat", "dog", "car"]
     assert data["class_prompt_names"] == ["cat", "domestic dog", "car"]
     assert data["images"] == [{"path": "/data/img0.jpg", "label": "cat"}, {"path": "/data/img1.jpg", "label": "dog"},
@@ -127,8 +129,16 @@ def test_summary_labelled_ranks_strategies_best_first() -> None:
     assert sentences[0] == (
         'With "80-template ensemble", 9 of 10 images were classified correctly; with "bare class names", 6 of 10.'
     )
+    # The ensemble alone is right on 3 images, both on 6, neither on 1. Resampling 10 images, the difference is
+    # 10 points x Binomial(10, 0.3): its 2.5th percentile is 0 (P(0) = 0.7**10 = 0.028), its 97.5th is 60 points.
+    # Connor: (1.96 sqrt(0.3) + 0.8416 sqrt(0.3 - 0.09))**2 / 0.09 = 23.7 -> 24 images.
+    assert sentences[1] == (
+        'On these 10 images, "80-template ensemble" and "bare class names" cannot be told apart (difference +30 '
+        "points, 95% CI 0 to +60). Roughly 24 labelled images would be needed to tell whether a difference this "
+        "size is real."
+    )
     # one-off mistakes and a "best calibrated" ranking are not reported on 10 images
-    assert sentences[1:] == ["These results come from only 10 images, so differences of one or two images may be chance."]
+    assert sentences[2:] == ["These results come from only 10 images, so differences of one or two images may be chance."]
 
 
 def test_summary_on_enough_images_reports_repeated_mistakes_collapse_and_calibration() -> None:
@@ -140,8 +150,10 @@ def test_summary_on_enough_images_reports_repeated_mistakes_collapse_and_calibra
     comparison.strategies["bare_class_names"].metrics = {"ece": 0.2}
     sentences = plain_language_summary(comparison)
     assert sentences[0].startswith('With "80-template ensemble", 29 of 30 images were classified correctly')
-    assert '"bare class names" predicted "dog" for 23 of 30 images' in sentences[1]
-    assert "most closely with \"80-template ensemble\"" in sentences[2] and "5.0 percentage points" in sentences[2]
+    assert sentences[1].startswith('"80-template ensemble" beats "bare class names" by 70 points (95% CI +')
+    assert sentences[1].endswith("unlikely to be chance (p = 9.5e-07).")  # 21 discordant images, all one way: 2 / 2**21
+    assert '"bare class names" predicted "dog" for 23 of 30 images' in sentences[2]
+    assert "most closely with \"80-template ensemble\"" in sentences[3] and "5.0 percentage points" in sentences[3]
     labels_twice = make_comparison([0, 0, 1] * 10, {"A": [1, 1, 1] * 10})
     assert any('20 images of "cat" classified as "dog"' in s for s in plain_language_summary(labels_twice))
 

@@ -131,6 +131,13 @@ def test_report_sections_for_labelled_comparison() -> None:
     assert '<td class="ok">✓ cat <small>0.70</small></td>' in page
     assert '<td class="bad">✗ cat <small>0.50</small></td>' in page
     assert "Skipped files" in page and "Strategies not run" in page
+    # One pair: the ensemble is right on b.jpg where names is wrong (3 of 3 vs 2 of 3), nothing the other way.
+    paired = page.split("<h2>Is the difference real?</h2>")[1].split("<h2>")[0]
+    assert "same 3 labelled images" in paired and "1 comparisons made" not in paired
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", paired)
+    assert cells[:2] == ["80-template ensemble", "Bare class names"]
+    assert cells[2].startswith("+33 [") and cells[3:7] == ["1", "0", "1", "1"]
+    assert "Is the difference real?" not in render_html_report(make_comparison(labelled=False))
 
 
 def test_report_unlabelled_explains_missing_metrics() -> None:

@@ -480,12 +480,12 @@ def test_without_true_classes_one_message_replaces_the_charts() -> None:
     from components.panels.calibration_panel import render_calibration
 
     comparison = _comparison(_scored("A"), labels=(None, None))
-    note, body, *_ = render_calibration(RunRecord(comparison, [], unmatched_labels=["Katze", "Hund"]))
+    note, body, *_ = render_calibration(RunRecord(comparison, [], unmatched_labels=["Katze", "Hund"]), [])
     assert body.visible is False
     assert "None of the 2 true classes match your class list" in note.value and "Katze" in note.value
-    note, body, *_ = render_calibration(RunRecord(_comparison(_scored("A"), labels=(0, None)), []))
+    note, body, *_ = render_calibration(RunRecord(_comparison(_scored("A"), labels=(0, None)), []), [])
     assert body.visible is False and "1 of 2 have one" in note.value
-    note, body, cautions, *_ = render_calibration(RunRecord(_comparison(_scored("A", metrics=_metrics())), []))
+    note, body, cautions, *_ = render_calibration(RunRecord(_comparison(_scored("A", metrics=_metrics())), []), [])
     assert body.visible is True and "Only 10 labelled images" in cautions.value
 
 

@@ -14,7 +14,15 @@ from components.figures.calibration import reliability_diagram
 from components.figures.confusion import confusion_matrix_figure
 from components.panels.events import PAGE_ONLY
 from components.panels.results_panel import lookup
-from components.tables import md_escape, metric_help, metrics_cautions, metrics_table, unmatched_labels_note
+from components.tables import (
+    md_escape,
+    metric_help,
+    metrics_cautions,
+    metrics_table,
+    paired_table,
+    unmatched_labels_note,
+)
+from prompting.evaluation.paired import PairedComparison
 from prompting.service.session_store import ResultStore, RunRecord
 
 NO_LABELS = (
@@ -25,6 +33,12 @@ NO_LABELS = (
 SOME_LABELS = (
     "ℹ️ **Accuracy and calibration need a true class for every image:** {labelled} of {total} have one. Fill in "
     "the rest under *1 · Images* (or remove the unlabelled images), then press **Run** again."
+)
+PAIRED_HELP = (
+    "Each row compares two strategies **on the same images**, the better-scoring one first. The interval is where "
+    "the difference would likely fall on many more such images (paired bootstrap over the images); it is called a "
+    "*real difference* only when the interval excludes zero. *McNemar p* tests the images only one of the two got "
+    "right; *Holm p* adjusts it for making several comparisons at once."
 )
 HAS_LABELS = (
     "Measured on the images' true classes. *Temperature scaling* divides the scores by one number fitted to "
@@ -41,6 +55,8 @@ class CalibrationPanel:
     body: gr.Column
     cautions: gr.Markdown
     table: gr.Dataframe
+    paired_box: gr.Column
+    paired: gr.Dataframe
     accuracy: gr.Plot
     reliability: gr.Plot
     confusion_strategy: gr.Dropdown
@@ -49,8 +65,8 @@ class CalibrationPanel:
     @property
     def outputs(self) -> list[gr.components.Component]:
         """Components ``render_calibration`` fills, in its order."""
-        return [self.note, self.body, self.cautions, self.table, self.accuracy, self.reliability,
-                self.confusion_strategy, self.confusion]
+        return [self.note, self.body, self.cautions, self.table, self.paired_box, self.paired, self.accuracy,
+                self.reliability, self.confusion_strategy, self.confusion]
 
 
 def build_calibration_panel() -> CalibrationPanel:
@@ -63,12 +79,18 @@ def build_calibration_panel() -> CalibrationPanel:
                              label="Metrics")
         with gr.Accordion("What do these numbers mean?", open=False):
             gr.Markdown(metric_help())
+        with gr.Column(visible=False, elem_id="paired-box") as paired_box:
+            gr.Markdown("#### Is the difference real?", elem_classes=["section-title"])
+            gr.Markdown(PAIRED_HELP, elem_classes=["help"])
+            paired = gr.Dataframe(interactive=False, wrap=True, elem_id="paired-table", show_label=False,
+                                  label="Paired comparison", max_height=420)
         with gr.Row(equal_height=True, elem_classes=["side-by-side"]):
             accuracy = gr.Plot(show_label=False, elem_id="accuracy-plot", label="Accuracy")
             reliability = gr.Plot(show_label=False, elem_id="reliability-plot", label="Calibration")
         confusion_strategy = gr.Dropdown(label="Confusion matrix for", elem_id="confusion-strategy")
         confusion = gr.Plot(show_label=False, elem_id="confusion-plot", label="Confusion matrix")
-    return CalibrationPanel(note, body, cautions, table, accuracy, reliability, confusion_strategy, confusion)
+    return CalibrationPanel(note, body, cautions, table, paired_box, paired, accuracy, reliability,
+                            confusion_strategy, confusion)
 
 
 def no_labels_message(record: RunRecord) -> str:
@@ -82,17 +104,18 @@ def no_labels_message(record: RunRecord) -> str:
     return NO_LABELS
 
 
-def render_calibration(record: RunRecord) -> list[Any]:
-    """Values for ``CalibrationPanel.outputs`` after a run."""
+def render_calibration(record: RunRecord, pairs: list[PairedComparison]) -> list[Any]:
+    """Values for ``CalibrationPanel.outputs`` after a run (``pairs``: its paired comparisons)."""
     comparison = record.comparison
     labelled = any(result.metrics for result in comparison.strategies.values())
     if not labelled:
         return [
             gr.Markdown(no_labels_message(record), elem_classes=["info-box"]), gr.Column(visible=False),
-            gr.Markdown("", visible=False), gr.Dataframe(value=None), None, None,
-            gr.Dropdown(choices=[], value=None), None,
+            gr.Markdown("", visible=False), gr.Dataframe(value=None), gr.Column(visible=False),
+            gr.Dataframe(value=None), None, None, gr.Dropdown(choices=[], value=None), None,
         ]
     headers, rows = metrics_table(comparison)
+    paired_headers, paired_rows = paired_table(pairs)
     cautions = metrics_cautions(comparison)
     first = next(iter(comparison.strategies))
     return [
@@ -100,6 +123,8 @@ def render_calibration(record: RunRecord) -> list[Any]:
         gr.Column(visible=True),
         gr.Markdown("\n\n".join(cautions), visible=bool(cautions)),
         gr.Dataframe(value=rows, headers=headers),
+        gr.Column(visible=bool(pairs)),
+        gr.Dataframe(value=paired_rows, headers=paired_headers),
         accuracy_bars(comparison.strategies),
         reliability_diagram(comparison.strategies),
         gr.Dropdown(choices=[(r.label, key) for key, r in comparison.strategies.items()], value=first),

@@ -27,6 +27,7 @@ from components.panels.results_panel import (
     render_predictions,
     wire_predictions_panel,
 )
+from prompting.evaluation.paired import paired_comparisons
 from prompting.service.session_store import ResultStore, RunRecord
 
 PLACEHOLDER = (
@@ -80,13 +81,15 @@ def build_results_area() -> ResultsArea:
 
 
 def render_results(record: RunRecord, notes: list[str]) -> list[Any]:
-    """Values for ``ResultsArea.outputs``."""
+    """Values for ``ResultsArea.outputs`` (the paired comparisons are computed once, for the
+    summary and the accuracy tab)."""
+    pairs = paired_comparisons(record.comparison)
     return [
         gr.Markdown(visible=False),
         gr.Column(visible=True, elem_classes=[]),
         gr.Markdown(visible=False),
-        *render_predictions(record, notes),
-        *render_calibration(record),
+        *render_predictions(record, notes, pairs),
+        *render_calibration(record, pairs),
         *render_disambiguation(record),
         None,
     ]

@@ -15,6 +15,7 @@ from components.panels.events import PAGE_ONLY
 from components.tables import predictions_table, skipped_markdown, summary_markdown
 from prompting.errors import PromptingError
 from prompting.evaluation.export import top1_indices
+from prompting.evaluation.paired import PairedComparison
 from prompting.service.session_store import ResultStore, RunRecord
 
 VALUE_KINDS = [("Probability", "probabilities"), ("Cosine similarity", "similarities")]
@@ -102,8 +103,8 @@ def build_predictions_panel() -> PredictionsPanel:
                             prompt_class, prompts, explain_image, explanations)
 
 
-def render_predictions(record: RunRecord, notes: list[str]) -> list[Any]:
-    """Values for ``PredictionsPanel.outputs`` after a run."""
+def render_predictions(record: RunRecord, notes: list[str], pairs: list[PairedComparison]) -> list[Any]:
+    """Values for ``PredictionsPanel.outputs`` after a run (``pairs``: its paired comparisons)."""
     comparison = record.comparison
     keys = list(comparison.strategies)
     choices = [(result.label, key) for key, result in comparison.strategies.items()]
@@ -115,7 +116,7 @@ def render_predictions(record: RunRecord, notes: list[str]) -> list[Any]:
     unmatched = bool(record.unmatched_labels) and all(image.label is None for image in comparison.images)
     left_prompts, right_prompts = prompts_pair(record, left, right, focus)
     return [
-        summary_markdown(comparison, notes, labels_unmatched=unmatched),
+        summary_markdown(comparison, notes, labels_unmatched=unmatched, pairs=pairs),
         skipped_markdown(comparison),
         gr.Dataframe(value=rows, headers=headers),
         gr.Dropdown(choices=choices, value=left),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from prompting.classes import ClassName, as_class_names, read_class_file
@@ -16,7 +17,8 @@ from prompting.encoding.models import DEFAULT_MODEL, load_model
 from prompting.errors import ClassListError, PromptingError
 from prompting.evaluation.compare import ImageInput, compare
 from prompting.evaluation.disambiguation import confusable_pairs
-from prompting.evaluation.export import comparison_to_dict, seed_spread
+from prompting.evaluation.export import comparison_to_dict, paired_rows, seed_spread
+from prompting.evaluation.paired import PairedComparison, paired_comparisons
 from prompting.evaluation.results import Comparison
 from prompting.storage import atomic_write_json
 from prompting.strategies.classsets import get_class_set, list_class_sets
@@ -143,9 +145,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     comparison = _compare_with_progress(encoder, inputs, classes, specs)
     for skipped in comparison.skipped:
         print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
-    print(format_table(comparison))
+    pairs = paired_comparisons(comparison)
+    print(format_table(comparison, pairs))
     if args.json_out:
-        atomic_write_json(Path(args.json_out), comparison_to_dict(comparison))
+        atomic_write_json(Path(args.json_out), comparison_to_dict(comparison, pairs))
         print(f"wrote {args.json_out}")
     return 0
 
@@ -161,8 +164,9 @@ def _compare_with_progress(encoder, inputs, classes, specs) -> Comparison:
         return compare(encoder, inputs, classes, specs, progress=progress)
 
 
-def format_table(comparison: Comparison) -> str:
-    """A readable table: accuracy and calibration per strategy, or predictions when unlabelled."""
+def format_table(comparison: Comparison, pairs: Sequence[PairedComparison] = ()) -> str:
+    """A readable table: accuracy and calibration per strategy (and the paired comparisons of
+    ``pairs``), or predictions when unlabelled."""
     stats = comparison.encoder_stats
     lines = [
         f"model: {comparison.model}   images: {len(comparison.images)}   classes: {len(comparison.classes)}   "
@@ -193,10 +197,26 @@ def format_table(comparison: Comparison) -> str:
                 best = int(result.logits[index].argmax())
                 cells.append(f"{names[best][:16]} {result.probabilities[index, best]:.2f}".rjust(24))
             lines.append(f"{image.name[:28]:28s} " + " ".join(cells))
+    lines += _paired_lines(list(pairs))
     lines += _confusable_lines(comparison)
     for key, error in comparison.strategy_errors.items():
         lines.append(f"{key}: not scored: {error}")
     return "\n".join(lines)
+
+
+def _paired_lines(pairs: list[PairedComparison]) -> list[str]:
+    """Each pair, better strategy first: top-1 difference with its interval, McNemar and Holm p."""
+    if not pairs:
+        return []
+    lines = [
+        f"paired comparisons on {pairs[0].n_images} labelled images (top-1 difference in points, 95% bootstrap "
+        f"interval; exact McNemar p; Holm-adjusted over {len(pairs)} pairs):"
+    ]
+    for row in paired_rows(pairs):
+        first, second, difference, only_first, only_second, p_value, holm, _, verdict = row
+        lines.append(f"  {first} vs {second}: {difference}  only one right: {only_first} vs {only_second}  "
+                     f"p={p_value}  holm={holm}  {verdict}")
+    return lines
 
 
 def _confusable_lines(comparison: Comparison, top: int = 3) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from prompting.evaluation.paired import PairedComparison, paired_comparisons
 from prompting.evaluation.results import Comparison, StrategyResult
 
 DECIMALS = 6
@@ -65,8 +66,10 @@ def top1_indices(result: StrategyResult) -> np.ndarray:
     return result.predictions(1)[:, 0]
 
 
-def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
-    """The comparison in the stable JSON shape shared by the CLI's ``--json`` and downloads."""
+def comparison_to_dict(comparison: Comparison, pairs: list[PairedComparison] | None = None) -> dict[str, Any]:
+    """The comparison in the stable JSON shape shared by the CLI's ``--json`` and downloads
+    (``pairs``: its ``paired_comparisons`` when the caller has them already)."""
+    pairs = paired_comparisons(comparison) if pairs is None else pairs
     names = [cls.display for cls in comparison.classes]
     return {
         "model": comparison.model,
@@ -77,6 +80,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
         "strategies": {name: _strategy_dict(result, names) for name, result in comparison.strategies.items()},
         "strategy_errors": dict(comparison.strategy_errors),
         "encoder": {key: to_jsonable(comparison.encoder_stats.get(key)) for key in ENCODER_KEYS},
+        "paired": [to_jsonable(pair.as_dict()) for pair in pairs],
     }
 
 
@@ -138,15 +142,18 @@ def _csv_number(value: float) -> str:
     return "" if number is None else f"{number:.{DECIMALS}f}"
 
 
-def plain_language_summary(comparison: Comparison) -> list[str]:
-    """Short, honest sentences for stakeholders: accuracy (or agreement), caveats, skipped files."""
+def plain_language_summary(comparison: Comparison, pairs: list[PairedComparison] | None = None) -> list[str]:
+    """Short, honest sentences for stakeholders: accuracy (or agreement), whether the best strategy
+    really beats the next one, caveats, skipped files. ``pairs`` are the comparison's
+    ``paired_comparisons`` when the caller has them already."""
     if not comparison.strategies:
         return ["No strategies were run."] + _problem_sentences(comparison)
     if not comparison.images:
         return ["No images were scored."] + _problem_sentences(comparison)
     labelled = [i for i, img in enumerate(comparison.images) if img.label is not None]
     if labelled:
-        sentences = _accuracy_sentences(comparison, labelled)
+        pairs = paired_comparisons(comparison) if pairs is None else pairs
+        sentences = _accuracy_sentences(comparison, labelled, pairs)
     else:
         sentences = _agreement_sentences(comparison)
     sentences += _seed_sentences(comparison)
@@ -168,7 +175,7 @@ def _quoted(labels: list[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def _accuracy_sentences(comparison: Comparison, labelled: list[int]) -> list[str]:
+def _accuracy_sentences(comparison: Comparison, labelled: list[int], pairs: list[PairedComparison]) -> list[str]:
     truth = np.array([comparison.images[i].label for i in labelled], dtype=int)
     correct = {
         name: int((top1_indices(result)[labelled] == truth).sum())
@@ -189,8 +196,96 @@ def _accuracy_sentences(comparison: Comparison, labelled: list[int]) -> list[str
             "so accuracy is measured on those."
         )
     sentences.append("; ".join([first, *rest]) + ".")
+    sentences += paired_sentences(ranked, pairs)
     sentences += _mistake_sentences(comparison, ranked[0], labelled, truth)
     return sentences + _calibration_sentences(comparison)
+
+
+def points(value: float, n_images: int, signed: bool = False) -> str:
+    """A share as percentage points, to the resolution ``n_images`` gives (one image is 100/n
+    points): whole points up to 100 images, one decimal beyond; never a signed zero."""
+    decimals = 0 if n_images <= 100 else 1
+    number = round(value * 100, decimals) + 0.0
+    return f"{number:+.{decimals}f}" if signed and number else f"{number:.{decimals}f}"
+
+
+def paired_verdict(pair: PairedComparison, several: bool) -> str:
+    """One sentence on A vs B (A is the better-scoring one): a winner only when the interval for
+    the difference excludes zero; otherwise that these images cannot tell them apart."""
+    low, high = pair.ci95
+    n = pair.n_images
+    interval = f"95% CI {points(low, n, True)} to {points(high, n, True)}"
+    p_value = pair.holm_p if several else pair.mcnemar_p
+    p_text = f"p = {p_value:.2g}" + (" after adjusting for several comparisons" if several else "")
+    if pair.decided:
+        return (f'"{pair.label_a}" beats "{pair.label_b}" by {points(pair.delta_top1, n)} points ({interval}); '
+                f"unlikely to be chance ({p_text}).")
+    sentence = (f'On these {pair.n_images} images, "{pair.label_a}" and "{pair.label_b}" cannot be told apart '
+                f"(difference {points(pair.delta_top1, n, True)} points, {interval}).")
+    if pair.images_needed is None:
+        if pair.a_only == pair.b_only == 0:
+            return sentence + " They got exactly the same images right."
+        return sentence + f" Each got {_count(pair.a_only, 'image')} right that the other missed."
+    return sentence + (f" Roughly {_round_up(pair.images_needed)} labelled images would be needed to tell whether "
+                       "a difference this size is real.")
+
+
+PAIRED_HEADERS = [
+    "Strategy", "vs", "Top-1 difference, points (95% CI)", "Only first right", "Only second right", "McNemar p",
+    "Holm p", "Recall difference, points (95% CI)", "Verdict",
+]
+
+
+def paired_rows(pairs: list[PairedComparison]) -> list[list[str]]:
+    """One row per pair for tables (page, report, CLI): each pair read with the better-scoring
+    strategy first, so differences are never negative."""
+    rows = []
+    for pair in pairs:
+        pair = pair.swapped() if pair.delta_top1 < 0 else pair
+        n = pair.n_images
+        if pair.decided:
+            verdict = "real difference"
+        elif pair.images_needed:
+            verdict = f"can't tell (~{_round_up(pair.images_needed)} images needed)"
+        else:
+            verdict = "can't tell"
+        rows.append([
+            pair.label_a, pair.label_b,
+            f"{points(pair.delta_top1, n, True)} [{points(pair.ci95[0], n, True)}, {points(pair.ci95[1], n, True)}]",
+            str(pair.a_only), str(pair.b_only), f"{pair.mcnemar_p:.2g}", f"{pair.holm_p:.2g}",
+            f"{points(pair.delta_recall, n, True)} [{points(pair.recall_ci95[0], n, True)}, "
+            f"{points(pair.recall_ci95[1], n, True)}]",
+            verdict,
+        ])
+    return rows
+
+
+def paired_sentences(ranked: list[str], pairs: list[PairedComparison]) -> list[str]:
+    """Whether the best strategy (``ranked[0]``) really beats the runner-up, and a note when several
+    pairs were compared."""
+    if len(ranked) < 2 or not pairs:
+        return []
+    best, runner_up = ranked[0], ranked[1]
+    pair = next((p for p in pairs if {p.a, p.b} == {best, runner_up}), None)
+    if pair is None:
+        return []
+    if pair.a != best:
+        pair = pair.swapped()
+    sentences = [paired_verdict(pair, several=len(pairs) > 1)]
+    if len(pairs) > 1:
+        sentences.append(
+            f"{len(pairs)} pairs of strategies were compared on the same images; the pairwise table gives each "
+            "difference with its interval, and p-values also adjusted (Holm) for making several comparisons."
+        )
+    return sentences
+
+
+def _round_up(count: int) -> str:
+    """A rough count for prose: two significant digits, rounded up."""
+    if count < 100:
+        return str(count)
+    magnitude = 10 ** (len(str(count)) - 2)
+    return f"{-(-count // magnitude) * magnitude:,}"
 
 
 def _mistake_sentences(comparison: Comparison, name: str, labelled: list[int], truth: np.ndarray) -> list[str]:

@@ -44,6 +44,7 @@ from prompting.service.workflows import (
     check_run_size,
     comparison_payload,
     dataset_from_zip,
+    extend_run,
     match_labels,
     model_tags,
     run_models,
@@ -262,6 +263,27 @@ def test_forged_seed_counts_are_refused_before_any_seed_list_is_made() -> None:
         strategy_inputs_from_options({"waffle": {"seeds": 10**9}}, LIMITS)
     with pytest.raises(StrategyError, match="n_words must be a whole number"):
         strategy_inputs_from_options({"waffle": {"n_words": "many"}}, LIMITS)
+
+
+def test_extend_run_adds_strategies_beside_the_run_for_each_model(
+    tmp_path: Path, tiny_clip_dir: Path, tiny_siglip_dir: Path
+) -> None:
+    specs, _ = build_specs(["classname"], StrategyInputs())
+    extra, _ = build_specs(["ensemble7", "classname"], StrategyInputs())
+    inputs = _inputs(tmp_path, [0, 2])
+    single = run_models([str(tiny_clip_dir)], inputs, CLASSES, specs)
+    extended, added = extend_run(single, extra)
+    assert added == ["ensemble7", "classname-2"]
+    assert list(extended.comparison.strategies) == ["classname", "ensemble7", "classname-2"]
+    fresh = run_models([str(tiny_clip_dir)], inputs, CLASSES, extra[:1]).comparison.strategies["ensemble7"]
+    np.testing.assert_allclose(extended.comparison.strategies["ensemble7"].probabilities, fresh.probabilities, atol=1e-6)
+    assert extended.sources["ensemble7"].spec.name == "ensemble7" and "ensemble7" not in single.comparison.strategies
+    assert extended.comparison.encoder_stats["prompts_encoded"] == 3 + 21  # class names were cached already
+    pair = run_models([str(tiny_clip_dir), str(tiny_siglip_dir)], inputs, CLASSES, specs)
+    both, added = extend_run(pair, extra[:1])
+    tags = model_tags([str(tiny_clip_dir), str(tiny_siglip_dir)])
+    assert added == [f"ensemble7@{tag}" for tag in tags.values()]
+    assert {both.sources[key].model for key in added} == {str(tiny_clip_dir), str(tiny_siglip_dir)}
 
 
 def test_run_models_checks_the_size_before_loading_a_model(tmp_path: Path) -> None:

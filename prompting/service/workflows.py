@@ -251,6 +251,37 @@ def _merged(
     return RunRecord(merged, images, sources)
 
 
+def extend_run(
+    record: RunRecord,
+    specs: list[StrategySpec],
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    loader: Loader = load_model,
+) -> tuple[RunRecord, list[str]]:
+    """Score more strategies on a stored run's images with its model(s) and place them beside the
+    run's results (images come from the image cache, prompts from the text cache). Returns the
+    extended record and the keys added; a key already in the run gets a numbered suffix."""
+    models = list(dict.fromkeys(source.model for source in record.sources.values()))
+    extra = run_models(models, record.images, record.comparison.classes, specs, progress, cancel, loader)
+    comparison = record.comparison
+    strategies, sources = dict(comparison.strategies), dict(record.sources)
+    added: list[str] = []
+    for key, result in extra.comparison.strategies.items():
+        fresh, count = key, 2
+        while fresh in strategies:
+            fresh, count = f"{key}-{count}", count + 1
+        strategies[fresh] = replace(result, name=fresh)
+        sources[fresh] = extra.sources[key]
+        added.append(fresh)
+    stats = {stat: comparison.encoder_stats.get(stat, 0) + extra.comparison.encoder_stats.get(stat, 0)
+             for stat in {*comparison.encoder_stats, *extra.comparison.encoder_stats}}
+    extended = replace(
+        comparison, strategies=strategies, encoder_stats=stats,
+        strategy_errors={**comparison.strategy_errors, **extra.comparison.strategy_errors},
+    )
+    return replace(record, comparison=extended, sources=sources), added
+
+
 def top_predictions(comparison: Comparison, k: int = 3) -> dict[str, Any]:
     """Per image, each strategy's ``k`` best classes with their probabilities, as plain JSON."""
     k = max(1, min(int(k), len(comparison.classes)))

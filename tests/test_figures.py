@@ -206,7 +206,7 @@ def test_prompt_heatmap_sorts_prompts_by_mean_cosine() -> None:
     assert fig.layout.yaxis.ticktext[0].endswith("…")
     assert "whiskers, pointy ears and a long striped" in fig.data[0].hovertext[0][0].replace("<br>", " ")
     assert "prompt 1 of 3" in fig.data[0].hovertext[0][0]
-    assert "cat" in fig.layout.title.text
+    assert fig.layout.title.text == "Bare class names: which prompts for “cat” match each image?"
 
 
 def test_prompt_heatmap_shared_range_and_minimum_span() -> None:
@@ -269,7 +269,7 @@ def test_descriptor_bars_sorted_and_limited() -> None:
     bars = fig.data[0]
     np.testing.assert_allclose(list(bars.x), cosines[::-1][:5])
     assert "feature 11" in bars.hovertext[0]
-    assert fig.layout.title.text.startswith("Why")
+    assert fig.layout.title.text == "Bare class names: why “cat.jpg” was classified as “cat”"
     assert "top 5 of 12" in fig.layout.title.subtitle.text
     other = descriptor_bars(result, 0, 1, class_name="dog")
     assert "not its top class" in other.layout.title.text

@@ -541,3 +541,15 @@ def test_downloads_hold_no_server_paths(tmp_path: Path, tiny_clip_dir: Path) -> 
     for kind, text in downloads.items():
         assert "i0.png" in text and (kind == "csv" or tiny_clip_dir.name in text), kind
         assert str(tmp_path) not in text and str(tiny_clip_dir.parent) not in text, kind
+
+
+@pytest.mark.parametrize(("was", "now", "shown"), [
+    (0.134, 0.066, "0.13 → 0.07 (-0.06)"),  # the change of the rounded values, not -0.068 -> -0.07
+    (0.1249, 0.1251, "0.12 → 0.13 (+0.01)"),
+    (0.5, 0.5004, "0.50 → 0.50 (0.00)"),
+    (0.5004, 0.4996, "0.50 → 0.50 (0.00)"),  # no signed zero
+])
+def test_ab_probability_change_agrees_with_the_numbers_shown(was: float, now: float, shown: str) -> None:
+    from prompting.service.rewrite_ab import probability_change
+
+    assert probability_change(was, now) == shown

@@ -107,7 +107,7 @@ def prompt_heatmap(
     n = result.probabilities.shape[0]
     check_names(image_names, n, "image_names")
     name = class_name if class_name is not None else f"class {class_index + 1}"
-    heading = f"Which prompts for “{short_label(name, 40)}” match each image?"
+    heading = f"{short_label(result.label, 40)}: which prompts for “{short_label(name, 40)}” match each image?"
     sims = prompt_cosines(result, class_index)
     if sims is None or sims.size == 0:
         return message_figure(heading, "No per-prompt scores for this class and strategy.")
@@ -192,10 +192,11 @@ def descriptor_bars(
     image = image_name if image_name is not None else f"image {image_index + 1}"
     name = class_name if class_name is not None else f"class {class_index + 1}"
     predicted = int(top1_indices(result)[image_index]) == class_index
+    strategy, image, name = short_label(result.label, 40), short_label(image, 40), short_label(name, 40)
     if predicted:
-        heading = f"Why “{short_label(image, 40)}” was classified as “{short_label(name, 40)}”"
+        heading = f"{strategy}: why “{image}” was classified as “{name}”"
     else:
-        heading = f"How “{short_label(image, 40)}” matches “{short_label(name, 40)}” (not its top class)"
+        heading = f"{strategy}: how “{image}” matches “{name}” (not its top class)"
     sims = prompt_cosines(result, class_index)
     if sims is None or sims.shape[1] == 0:
         return message_figure(heading, "No per-prompt scores for this class and strategy.")

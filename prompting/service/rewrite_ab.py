@@ -71,6 +71,14 @@ def ab_test_rewrite(
     return _trial(before, after, index, classes[index], rewritten.strip())
 
 
+def probability_change(was: float, now: float) -> str:
+    """"0.13 → 0.07 (-0.06)": the change is that of the shown (rounded) values, so the three numbers
+    always agree, and an unchanged value reads 0.00, never +0.00 or -0.00."""
+    shown_was, shown_now = round(was, 2), round(now, 2)
+    change = round(shown_now - shown_was, 2) + 0.0
+    return f"{shown_was:.2f} → {shown_now:.2f} ({f'{change:+.2f}' if change else '0.00'})"
+
+
 def _mark(predicted: int, label: int | None) -> str:
     return "" if label is None else ("✓ " if predicted == label else "✗ ")
 
@@ -95,8 +103,8 @@ def _trial(before: Comparison, after: Comparison, index: int, cls: ClassName, re
             if label is None:
                 row.append("–")
             else:
-                was, now = float(first.probabilities[i, label]), float(second.probabilities[i, label])
-                row.append(f"{was:.2f} → {now:.2f} ({now - was:+.2f})")
+                row.append(probability_change(float(first.probabilities[i, label]),
+                                              float(second.probabilities[i, label])))
         rows.append(row)
     truth = [before.images[i].label for i in labelled]
     return RewriteTrial(

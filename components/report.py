@@ -44,9 +44,10 @@ SHARP_LIMIT_NOTE = (
     "The fitted temperature hit its lower search limit (sharpening the scores kept helping, as when every "
     "top prediction is right), so the after-temperature columns are left empty."
 )
-SOFTMAX_CALIBRATION_NOTE = (
-    "Calibration metrics (ECE, MCE, Brier score, NLL and the temperature columns) always use the softmax "
-    "over the logits, also for models that score each class with its own sigmoid."
+SIGMOID_NOTE = (
+    "{who} scored by a model that rates each class with its own sigmoid (SigLIP), so {its} probabilities need not "
+    "add up to 1. {their} calibration metrics (ECE, MCE, Brier score, NLL and the temperature columns) use the "
+    "softmax over {its} logits; the JSON export holds those probabilities as calibration_probabilities."
 )
 
 
@@ -268,9 +269,7 @@ def _metrics_section(comparison: Comparison) -> str:
         notes.append("Top-1 shows correct / labelled images; the 95% interval (when given) is the range the "
                      "accuracy on many more such images would likely fall in.")
     notes += [NO_SIGNAL_NOTE if limit == "high" else SHARP_LIMIT_NOTE for limit in sorted(limits)]
-    calibration = sorted({str(note) for r in rows if (note := (r.metrics or {}).get("calibration_note"))})
-    if not calibration and ("sigmoid" in kinds):
-        calibration = [SOFTMAX_CALIBRATION_NOTE]
+    calibration = [sigmoid_calibration_note(rows)] if "sigmoid" in kinds else []
     footnotes = "".join(
         f'<p class="muted">{DAGGER + " " if note in (NO_SIGNAL_NOTE, SHARP_LIMIT_NOTE) else ""}{escape(note)}</p>'
         for note in notes + calibration
@@ -299,6 +298,17 @@ def _paired_section(pairs: list[PairedComparison]) -> str:
         f'<p class="muted">{escape(note)}</p>\n'
         f'<div class="scroll"><table>{head}{body}</table></div>'
     )
+
+
+def sigmoid_calibration_note(results: list[StrategyResult]) -> str:
+    """Which strategies have sigmoid scores, and what their calibration metrics are computed on."""
+    sigmoid = [result.label for result in results if result.probability_kind == "sigmoid"]
+    if len(sigmoid) == len(results):
+        who = "All strategies here are" if len(results) > 1 else "This strategy is"
+    else:
+        who = ("“" + "”, “".join(sigmoid) + "” " + ("is" if len(sigmoid) == 1 else "are"))
+    one = len(sigmoid) == 1
+    return SIGMOID_NOTE.format(who=who, its="its" if one else "their", their="Its" if one else "Their")
 
 
 def _metric(result: StrategyResult, key: str) -> float | None:

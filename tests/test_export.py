@@ -69,7 +69,8 @@ def test_comparison_to_dict_shape_and_values() -> None:
     result.notes = ["note"]
     data = comparison_to_dict(comparison)
     assert list(data) == [
-        "model", "classes", "class_prompt_names", "images", "skipped", "strategies", "strategy_errors", "encoder", "paired",
+        "model", "classes", "class_prompt_names", "images", "skipped", "strategies", "strategy_errors",
+        "probability_meaning", "encoder", "paired",
     ]
     assert data["classes"] == ["cat", "dog", "car"]
     assert data["class_prompt_names"] == ["cat", "domestic dog", "car"]
@@ -78,7 +79,9 @@ def test_comparison_to_dict_shape_and_values() -> None:
     assert data["skipped"] == [{"path": "x.txt", "reason": "not an image"}]
     assert data["encoder"] == {"prompts_encoded": 3, "prompts_cached": 1}
     names = data["strategies"]["names"]
-    assert list(names) == ["label", "probability_kind", "probabilities", "predictions", "metrics", "seed_runs", "notes"]
+    assert list(names) == [
+        "label", "probability_kind", "probability_meaning", "probabilities", "predictions", "metrics", "seed_runs", "notes",
+    ]
     assert names["label"] == "Names" and names["probability_kind"] == "softmax"
     assert names["predictions"] == ["cat", "car", "dog"]
     assert names["probabilities"][0] == [0.8, 0.1, 0.1]
@@ -208,3 +211,34 @@ def test_probability_kind_round_trips(kind: str) -> None:
     comparison = make_comparison([0], {"A": [0]})
     comparison.strategies["a"].probability_kind = kind  # type: ignore[assignment]
     assert comparison_to_dict(comparison)["strategies"]["a"]["probability_kind"] == kind
+
+
+def test_mixed_softmax_and_sigmoid_exports_say_what_each_probability_is_and_hold_the_calibration_inputs() -> None:
+    from prompting.evaluation.metrics import evaluate
+
+    labels = [0, 1, 2, 0, 1, 2]
+    logits = np.array([[3.0, -1, -2], [0.5, 1.0, -1], [-2, -1, 0.2], [1, 2, -3], [-1, 2, 0], [0, 0.1, 2]])
+    clip = make_result("names@clip", "Names · clip", np.exp(logits) / np.exp(logits).sum(1, keepdims=True))
+    siglip = make_result("names@siglip", "Names · siglip", 1 / (1 + np.exp(-logits)), kind="sigmoid")
+    siglip.logits = logits
+    siglip.metrics = evaluate(logits, np.array(labels), "sigmoid")
+    comparison = make_comparison(labels, {})
+    comparison.strategies = {"names@clip": clip, "names@siglip": siglip}
+    data = comparison_to_dict(comparison)
+    assert data["probability_meaning"].startswith("mixed")
+    assert data["strategies"]["names@clip"]["probability_meaning"].startswith("softmax")
+    assert "calibration_probabilities" not in data["strategies"]["names@clip"]
+    exported = data["strategies"]["names@siglip"]
+    assert exported["probability_meaning"].startswith("sigmoid")
+    calibration = np.array(exported["calibration_probabilities"])
+    np.testing.assert_allclose(calibration.sum(axis=1), 1.0, atol=1e-5)
+    # A researcher can reproduce SigLIP's calibration metrics from the export alone.
+    confidence, correct = calibration.max(axis=1), calibration.argmax(axis=1) == np.array(labels)
+    bins = np.clip(np.ceil(confidence * 15).astype(int) - 1, 0, 14)
+    ece = sum(abs(correct[bins == b].mean() - confidence[bins == b].mean()) * (bins == b).sum()
+              for b in range(15) if (bins == b).any()) / len(labels)
+    assert ece == pytest.approx(exported["metrics"]["ece"], abs=1e-5)
+    nll = -np.mean(np.log(calibration[np.arange(6), labels]))
+    assert nll == pytest.approx(exported["metrics"]["nll"], abs=1e-5)
+    comparison.strategies = {"names@clip": clip}
+    assert comparison_to_dict(comparison)["probability_meaning"].startswith("softmax")

@@ -217,9 +217,9 @@ def test_report_mixed_probability_kinds_best_only_within_kind() -> None:
     assert rows["Bare class names"]["Top-1 accuracy"] == "num|66.7%"
     assert rows["Bare class names"]["ECE"] == "num best|30.0%"
     assert "the two kinds are not ranked against each other" in page
-    assert "always use the softmax over the logits" in page
+    assert "“SigLIP names” is scored by a model that rates each class with its own sigmoid" in page
     single = render_html_report(make_comparison())
-    assert "Bold = best value in its column.</p>" in single and "always use the softmax" not in single
+    assert "Bold = best value in its column.</p>" in single and "sigmoid (SigLIP)" not in single
 
 
 def test_report_temperature_at_limit_blanks_after_temperature_columns() -> None:
@@ -236,3 +236,13 @@ def test_report_temperature_at_limit_blanks_after_temperature_columns() -> None:
     # the meaningless 1% is not compared: 12% stands alone, so nothing in the column is bold
     assert names["ECE after temperature"] == "num|12.0%"
     assert "the scores carry no usable confidence signal here" in page
+
+
+def test_report_names_the_strategies_whose_scores_are_sigmoid() -> None:
+    comparison = make_comparison()
+    comparison.strategies["names"].probability_kind = "sigmoid"
+    page = render_html_report(comparison).replace("&quot;", '"')
+    assert "“Bare class names” is scored by a model that rates each class with its own sigmoid" in page
+    assert "calibration_probabilities" in page and "This model scores" not in page
+    comparison.strategies["ensemble"].probability_kind = "sigmoid"
+    assert "All strategies here are scored by a model" in render_html_report(comparison)

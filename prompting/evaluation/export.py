@@ -13,12 +13,25 @@ import numpy as np
 
 from prompting.evaluation.paired import PairedComparison, paired_comparisons
 from prompting.evaluation.results import Comparison, StrategyResult
+from prompting.vectors import softmax
 
 DECIMALS = 6
 SUMMARY_METRICS = ("top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll")
 ENCODER_KEYS = ("prompts_encoded", "prompts_cached")
 SMALL_SAMPLE = 30
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+PROBABILITY_MEANINGS = {
+    "softmax": "softmax probability over your classes (they add up to 1)",
+    "sigmoid": "sigmoid score, independent per class (they need not add up to 1)",
+}
+MIXED_MEANING = (
+    "mixed: each strategy's probability_meaning says whether its probabilities are softmax probabilities or "
+    "independent sigmoid scores"
+)
+CALIBRATION_PROBABILITIES = (
+    "softmax over this strategy's logits: the probabilities its top-label calibration metrics (ECE, MCE, Brier, "
+    "NLL, reliability, temperature) are computed on"
+)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -61,6 +74,13 @@ def seed_spread(result: StrategyResult, key: str = "top1") -> tuple[float, float
     return float(array.mean()), float(array.std()), float(array.min()), float(array.max()), len(values)
 
 
+def probability_meaning(comparison: Comparison) -> str:
+    """What the comparison's probabilities are: one meaning, or "mixed" when CLIP-family (softmax)
+    and SigLIP (sigmoid) results sit side by side."""
+    kinds = {result.probability_kind for result in comparison.strategies.values()} or {comparison.probability_kind}
+    return PROBABILITY_MEANINGS[kinds.pop()] if len(kinds) == 1 else MIXED_MEANING
+
+
 def top1_indices(result: StrategyResult) -> np.ndarray:
     """Predicted class index per image (ties broken by class order)."""
     return result.predictions(1)[:, 0]
@@ -79,6 +99,7 @@ def comparison_to_dict(comparison: Comparison, pairs: list[PairedComparison] | N
         "skipped": [{"path": item.get("path"), "reason": item.get("reason")} for item in comparison.skipped],
         "strategies": {name: _strategy_dict(result, names) for name, result in comparison.strategies.items()},
         "strategy_errors": dict(comparison.strategy_errors),
+        "probability_meaning": probability_meaning(comparison),
         "encoder": {key: to_jsonable(comparison.encoder_stats.get(key)) for key in ENCODER_KEYS},
         "paired": [to_jsonable(pair.as_dict()) for pair in pairs],
     }
@@ -94,10 +115,18 @@ def _strategy_dict(result: StrategyResult, names: list[str]) -> dict[str, Any]:
         ordered = {key: result.metrics.get(key) for key in SUMMARY_METRICS}
         ordered.update({key: value for key, value in result.metrics.items() if key not in ordered})
         metrics = to_jsonable(ordered)
+    calibration = {}
+    if result.probability_kind == "sigmoid":
+        calibration = {
+            "calibration_probabilities": to_jsonable(softmax(np.asarray(result.logits, dtype=float), axis=1)),
+            "calibration_probabilities_meaning": CALIBRATION_PROBABILITIES,
+        }
     return {
         "label": result.label,
         "probability_kind": result.probability_kind,
+        "probability_meaning": PROBABILITY_MEANINGS[result.probability_kind],
         "probabilities": to_jsonable(np.asarray(result.probabilities, dtype=float)),
+        **calibration,
         "predictions": [names[int(k)] for k in top1_indices(result)],
         "metrics": metrics,
         "seed_runs": to_jsonable(result.seed_runs),

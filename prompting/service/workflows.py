@@ -24,7 +24,7 @@ from prompting.errors import (
     StrategyError,
 )
 from prompting.evaluation.compare import ImageInput, ProgressFn, compare, unique_keys
-from prompting.evaluation.export import comparison_to_dict, plain_language_summary, to_jsonable
+from prompting.evaluation.export import comparison_to_dict, plain_language_summary, probability_meaning, to_jsonable
 from prompting.evaluation.results import Comparison
 from prompting.service.config import RunLimits, public_model_name
 from prompting.service.session_store import RunRecord, StrategySource
@@ -34,10 +34,6 @@ from prompting.strategies.templates import parse_templates
 from prompting.strategies.waffle import WaffleOptions
 
 Loader = Callable[[str], DualEncoder]
-PROBABILITY_LABELS = {
-    "softmax": "softmax probability over your classes (they add up to 1)",
-    "sigmoid": "sigmoid score, independent per class (they need not add up to 1)",
-}
 
 
 @dataclass
@@ -298,7 +294,8 @@ def top_predictions(comparison: Comparison, k: int = 3) -> dict[str, Any]:
     return {
         "model": comparison.model,
         "probability_kind": comparison.probability_kind,
-        "probability_meaning": PROBABILITY_LABELS[comparison.probability_kind],
+        "probability_meaning": probability_meaning(comparison),
+        "probability_kinds": {key: result.probability_kind for key, result in comparison.strategies.items()},
         "strategies": {key: result.label for key, result in comparison.strategies.items()},
         "images": images,
         "skipped": _named_skips(comparison),
@@ -318,7 +315,6 @@ def comparison_payload(comparison: Comparison) -> dict[str, Any]:
         **payload,
         "images": [{"name": names.get(image.pop("path"), ""), **image} for image in payload["images"]],
         "skipped": _named_skips(comparison),
-        "probability_meaning": PROBABILITY_LABELS[comparison.probability_kind],
         "summary": plain_language_summary(comparison),
     }
 

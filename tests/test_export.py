@@ -242,3 +242,10 @@ def test_mixed_softmax_and_sigmoid_exports_say_what_each_probability_is_and_hold
     assert nll == pytest.approx(exported["metrics"]["nll"], abs=1e-5)
     comparison.strategies = {"names@clip": clip}
     assert comparison_to_dict(comparison)["probability_meaning"].startswith("softmax")
+
+
+def test_summary_on_a_single_image_says_so_plainly() -> None:
+    sentences = plain_language_summary(make_comparison([0], {"Names": [0]}))
+    assert sentences[-1] == ("These results come from a single image: they show how the strategies behave, not "
+                             "which is better.")
+    assert not any("only 1 image" in sentence for sentence in sentences)

@@ -187,7 +187,10 @@ def plain_language_summary(comparison: Comparison, pairs: list[PairedComparison]
         sentences = _agreement_sentences(comparison)
     sentences += _seed_sentences(comparison)
     sample = len(labelled) or len(comparison.images)
-    if sample < SMALL_SAMPLE:
+    if sample == 1:
+        sentences.append("These results come from a single image: they show how the strategies behave, not which "
+                         "is better.")
+    elif sample < SMALL_SAMPLE:
         sentences.append(
             f"These results come from only {_count(sample, 'image')}, so differences of one or two "
             "images may be chance."

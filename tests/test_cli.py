@@ -33,6 +33,56 @@ def test_prompts_for_dclip_default_to_the_files_classes(tmp_path: Path, capsys) 
     assert json.loads(capsys.readouterr().out) == {"tiger": ["tiger, which has stripes", "tiger, which is a big cat"]}
 
 
+PUBLISHED = json.loads((REPO / "tests" / "data" / "published_keys.json").read_text(encoding="utf-8"))["files"]
+
+
+def _published_like(tmp_path: Path, name: str, text: str = "about {}") -> str:
+    """A file with the keys of the published file ``name`` and one line per key."""
+    entry = next(f for f in PUBLISHED if f["name"] == name)
+    data = {key: ([] if key in entry["empty"] else [text.format(key)]) for key in entry["keys"]}
+    return _write(tmp_path / name, json.dumps(data))
+
+
+def test_prompts_for_dclip_food101_scores_empty_lists_and_reports_them(tmp_path: Path, capsys) -> None:
+    dclip = _published_like(tmp_path, "descriptors_food101.json", "a {} dish")
+    assert main(["prompts", "--strategy", "dclip", "--dclip", dclip, "--preset", "food101"]) == 0
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert payload["donuts"] == ["donuts, which has "]
+    assert payload["apple pie"] == ["apple pie, which is a apple pie dish"]
+    assert len(payload) == 101
+    assert captured.err.splitlines() == [
+        "dclip: Descriptions for 101 of 101 classes (101 by exact name); 5 have an empty or blank list: donuts, "
+        "french fries, fried calamari, mussels, oysters.",
+        "dclip: note: 5 classes have no descriptors and are scored with the one prompt '{class}, which has ', as "
+        "DCLIP's code does: donuts, french fries, fried calamari, mussels, oysters",
+    ]
+
+
+@pytest.mark.parametrize(("preset", "flag", "name", "reported"), [
+    ("cars", "--cupl", "cars_prompts_base.json",
+     "1 matched ignoring case, spaces or punctuation: Ram C/V Cargo Van Minivan 2012 → 'Ram CV Cargo Van Minivan 2012'"),
+    ("imagenet1k", "--cupl", "imagenet_prompts_base.json",
+     "2 keys serve several classes, which get the same entries: 'missile' (missile, projectile), 'sunglasses' "
+     "(sunglass, sunglasses)"),
+    ("imagenet1k", "--dclip", "descriptors_imagenet.json",
+     "2 matched by another published name: newt → 'eft', tights → 'maillot'"),
+])
+def test_prompts_match_published_files_to_presets_and_say_how(
+    preset: str, flag: str, name: str, reported: str, tmp_path: Path, capsys
+) -> None:
+    path = _published_like(tmp_path, name)
+    assert main(["prompts", "--strategy", flag[2:], flag, path, "--preset", preset]) == 0
+    captured = capsys.readouterr()
+    assert reported in captured.err
+    payload = json.loads(captured.out)
+    if flag == "--dclip":
+        assert payload["newt"] == ["newt, which has about eft."] and payload["projectile"] == [
+            "missile, which has about projectile."]
+    elif preset == "imagenet1k":
+        assert payload["projectile"] == payload["missile"] == ["about missile"]
+
+
 def test_prompts_waffle_is_seeded(tmp_path: Path, capsys) -> None:
     classes = _write(tmp_path / "c.txt", "crane\nheron\n")
     outputs = []
@@ -145,6 +195,22 @@ def test_evaluate_json_reports_no_strategy_errors_on_success(tiny_clip_dir: Path
     data = json.loads(out.read_text())
     assert data["strategy_errors"] == {}
     assert [run["seed"] for run in data["strategies"]["waffle"]["seed_runs"]] == [1, 2]
+    assert data["descriptions_match"] == {}
+
+
+def test_evaluate_reports_how_descriptions_matched(tiny_clip_dir: Path, flat_folder: Path, tmp_path: Path,
+                                                    capsys) -> None:
+    classes = _write(tmp_path / "c.txt", "cat\nDog\n")
+    dclip = _write(tmp_path / "d.json", json.dumps({"cat": ["whiskers"], "dog": [], "eel": ["fins"]}))
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--model", str(tiny_clip_dir), "--images", str(flat_folder), "--classes", classes,
+                 "--strategy", "dclip", "--dclip", dclip, "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert ("dclip: Descriptions for 2 of 2 classes (1 by exact name); 1 matched ignoring case only: Dog → 'dog'; "
+            "1 have an empty or blank list: Dog; 1 entries match no class: eel.") in printed
+    report = json.loads(out.read_text())["descriptions_match"]["dclip"]
+    assert report["inexact"] == [{"class": "Dog", "key": "dog", "how": "normalised", "shared_with": []}]
+    assert report["empty"] == ["Dog"] and report["unused_keys"] == ["eel"]
 
 
 def test_presets_print_a_valid_class_file_and_the_templates(tmp_path: Path, capsys) -> None:

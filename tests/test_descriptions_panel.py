@@ -46,8 +46,34 @@ def test_only_operator_models_can_be_asked() -> None:
 
 def test_the_check_escapes_llm_text_and_reports_missing_classes() -> None:
     check, preview = _check('{"cat": ["<img src=x onerror=alert(1)> see http://evil.example"]}', "cat\ndog")
-    assert r"none for\: dog" in check
+    assert check.startswith("⚠️") and r"1 have no entry\: dog" in check
     assert "<img" not in preview and "&lt;img" in preview and "http\\://" in preview
+    assert "- **dog**: no entry" in preview
+
+
+def test_the_check_and_preview_report_every_inexact_match_shared_key_and_empty_list() -> None:
+    text = json.dumps({"Ram CV": ["a van"], "eft": ["orange skin"], "missile": ["a rocket"], "donuts": [],
+                       "<b>x</b>": ["y"]})
+    classes = "Ram C/V\nnewt\nmissile\nprojectile | missile\ndonuts"
+    check, preview = _check(text, classes, "dclip")
+    assert check.startswith("✓ Descriptions for 5 of 5 classes")
+    assert "Ram C/V → 'Ram CV'" in check.replace("\\", "")
+    assert "Classes with none are scored with the one prompt" in check.replace("\\", "")
+    plain = preview.replace("\\", "")
+    assert plain.startswith("**How the entries match your classes**")
+    for row in ("- **Ram C/V** ← “Ram CV” (case, spaces or punctuation differ)",
+                "- **newt** ← “eft” (another published name)",
+                "- “missile” serves **missile**, **projectile** (same entries)",
+                "- **donuts**: empty list, scored with the one prompt “{class}, which has ”, as DCLIP's code does",
+                "- “&lt;b&gt;x&lt;/b&gt;” matches no class (ignored)"):
+        assert row in plain
+    assert "<b>" not in preview
+    cupl_check, cupl_preview = _check(text, classes, "cupl")
+    assert cupl_check.startswith("⚠️")  # CuPL cannot score a class without sentences
+    assert "- **donuts**: empty list, add sentences or remove the class" in cupl_preview.replace("\\", "")
+    exact_check, exact_preview = _check(json.dumps({"cat": ["a"]}), "cat", "dclip")
+    assert exact_check == r"✓ Descriptions for 1 of 1 classes \(1 by exact name\)\."
+    assert "How the entries match" not in exact_preview
 
 
 def test_failures_shown_to_visitors_name_the_model_not_the_endpoint() -> None:

@@ -23,14 +23,13 @@ from prompting.llm.generate import (
     generate_cupl,
     generate_dclip,
 )
-from prompting.strategies.descriptions import (
-    export_descriptions,
-    load_descriptions,
-    match_descriptions,
-)
+from prompting.strategies.descriptions import export_descriptions, load_descriptions
+from prompting.strategies.matching import DescriptionMatch, match_descriptions
 
 KINDS = {"cupl": "CuPL sentences", "dclip": "DCLIP descriptors"}
 FAILURES_SHOWN = 3
+MATCH_ROWS_SHOWN = 40
+EMPTY_DCLIP = "scored with the one prompt “{class}, which has ”, as DCLIP's code does"
 LLM_SERVER = "the language-model server"
 
 
@@ -113,7 +112,7 @@ def wire_descriptions_panel(panel: DescriptionsPanel, llm: LLMConfig | None, cla
     """Generation, import, export and a live check of the JSON against the class list."""
     for editor, generator in ((panel.cupl, generate_cupl), (panel.dclip, generate_dclip)):
         gr.on(
-            [editor.code.change, classes_box.blur], _check, [editor.code, classes_box],
+            [editor.code.change, classes_box.blur], _checker(editor.kind), [editor.code, classes_box],
             [editor.check, editor.preview], show_progress="hidden", **PAGE_ONLY,
         )
         editor.upload.upload(_import, editor.upload, editor.code, **PAGE_ONLY)
@@ -139,7 +138,13 @@ def concept_suggester(llm: LLMConfig) -> Callable[[str, str], str]:
     return suggest
 
 
-def _check(text: str, classes_text: str) -> tuple[str, str]:
+def _checker(kind: str) -> Callable[[str, str], tuple[str, str]]:
+    return lambda text, classes_text: _check(text, classes_text, kind)
+
+
+def _check(text: str, classes_text: str, kind: str = "cupl") -> tuple[str, str]:
+    """The check line (how the file's keys match the class list) and the preview (how each
+    class was matched when not exactly, then the entries)."""
     if not (text or "").strip():
         return "", descriptions_preview({})
     try:
@@ -150,8 +155,30 @@ def _check(text: str, classes_text: str) -> tuple[str, str]:
         match = match_descriptions(parse_class_list(classes_text or ""), data)
     except PromptingError:
         return f"{len(data)} classes described.", descriptions_preview(data)
-    mark = "⚠️" if match.missing else "✓"
-    return f"{mark} {md_escape(match.summary())}", descriptions_preview(data)
+    blocked = match.missing or (kind == "cupl" and match.empty)
+    mark = "⚠️" if blocked else "✓"
+    line = f"{mark} {md_escape(match.summary())}"
+    if kind == "dclip" and match.empty:
+        line += f" {md_escape(f'Classes with none are {EMPTY_DCLIP}.')}"
+    return line, _match_details(match, kind) + descriptions_preview(data)
+
+
+def _match_details(match: DescriptionMatch, kind: str) -> str:
+    """Markdown rows for every class not matched by its own name, every shared key, empty
+    list, missing class and unused key (nothing when all matched exactly); escaped."""
+    rows = [f"- **{md_escape(m.display)}** ← “{md_escape(m.key)}” "
+            f"({'another published name' if m.kind == 'alias' else 'case, spaces or punctuation differ'})"
+            for m in match.inexact]
+    rows += [f"- “{md_escape(key)}” serves {', '.join(f'**{md_escape(n)}**' for n in names)} (same entries)"
+             for key, names in match.shared_keys.items()]
+    empty_note = EMPTY_DCLIP if kind == "dclip" else "add sentences or remove the class"
+    rows += [f"- **{md_escape(name)}**: empty list, {md_escape(empty_note)}" for name in match.empty]
+    rows += [f"- **{md_escape(name)}**: no entry" for name in match.missing]
+    rows += [f"- “{md_escape(key)}” matches no class (ignored)" for key in match.extra]
+    if not rows:
+        return ""
+    more = [f"- _…and {len(rows) - MATCH_ROWS_SHOWN} more_"] if len(rows) > MATCH_ROWS_SHOWN else []
+    return "**How the entries match your classes**\n" + "\n".join(rows[:MATCH_ROWS_SHOWN] + more) + "\n\n"
 
 
 def _import(path: str | None) -> Any:

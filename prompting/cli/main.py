@@ -15,7 +15,7 @@ from prompting.classes import ClassName, as_class_names, read_class_file
 from prompting.data.datasets import scan_folder, with_classes
 from prompting.encoding.models import DEFAULT_MODEL, load_model
 from prompting.errors import ClassListError, PromptingError
-from prompting.evaluation.compare import ImageInput, compare
+from prompting.evaluation.compare import ImageInput, compare, unique_keys
 from prompting.evaluation.disambiguation import confusable_pairs
 from prompting.evaluation.export import comparison_to_dict, paired_rows, seed_spread
 from prompting.evaluation.paired import PairedComparison, paired_comparisons
@@ -23,11 +23,13 @@ from prompting.evaluation.results import Comparison
 from prompting.storage import atomic_write_json
 from prompting.strategies.classsets import get_class_set, list_class_sets
 from prompting.strategies.descriptions import load_descriptions
-from prompting.strategies.registry import StrategySpec, build_prompts, list_strategies
+from prompting.strategies.matching import DescriptionMatch, match_descriptions
+from prompting.strategies.registry import PromptPlan, StrategySpec, build_prompts, list_strategies
 from prompting.strategies.templates import read_template_file
 from prompting.strategies.waffle import WaffleOptions
 
 EXIT_USAGE = 2
+DESCRIBED = ("cupl", "dclip")
 
 
 def _add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +38,9 @@ def _add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--templates", help="template file for the 'template' strategy: one per line, with {}")
     parser.add_argument("--cupl", help="CuPL JSON file: {class: [sentence, ...]}")
     parser.add_argument("--dclip", help="DCLIP JSON file: {class: [descriptor, ...]}")
-    parser.add_argument("--seed", type=int, action="append", help="WaffleCLIP seed (repeat for several; default 0)")
+    parser.add_argument("--seed", type=int, action="append",
+                        help="WaffleCLIP seed, repeat for several (default: the one seed 0; the paper reports mean ± "
+                             "std over the 7 seeds 0-6: --seed 0 ... --seed 6)")
     parser.add_argument("--waffle-words", type=int, default=15, help="WaffleCLIP random-word descriptors (15)")
     parser.add_argument("--waffle-chars", type=int, default=15, help="WaffleCLIP random-character descriptors (15)")
     parser.add_argument("--concept", help="WaffleCLIP high-level concept, e.g. 'bird'")
@@ -87,7 +91,7 @@ def resolve_classes(
         return get_class_set(args.preset).class_names()
     if folder_classes:
         return as_class_names(folder_classes)
-    for name in ("cupl", "dclip"):
+    for name in DESCRIBED:
         data = next((spec.descriptions for spec in specs if spec.name == name and spec.descriptions), None)
         if data:
             return as_class_names(list(data))
@@ -102,18 +106,40 @@ def strategy_specs(args: argparse.Namespace, names: list[str]) -> list[StrategyS
     waffle = WaffleOptions(
         n_words=args.waffle_words, n_chars=args.waffle_chars, seeds=tuple(args.seed or [0]), concept=args.concept
     )
-    descriptions = {name: _descriptions(args, name) for name in ("cupl", "dclip") if name in names}
+    descriptions = {name: _descriptions(args, name) for name in DESCRIBED if name in names}
     return [
         StrategySpec(name=name, templates=templates, descriptions=descriptions.get(name), waffle=waffle)
         for name in names
     ]
 
 
+def description_matches(specs: list[StrategySpec], classes: list[ClassName]) -> dict[str, DescriptionMatch]:
+    """How each CuPL/DCLIP spec's file keys matched the classes, by result key."""
+    return {
+        key: match_descriptions(classes, spec.descriptions)
+        for key, spec in zip(unique_keys(specs), specs)
+        if spec.name in DESCRIBED and spec.descriptions
+    }
+
+
+def _report_lines(matches: dict[str, DescriptionMatch], plans: dict[str, PromptPlan]) -> list[str]:
+    """Per strategy: the match summary, then any other note its prompt plan carries."""
+    lines = []
+    for key, plan in plans.items():
+        match = matches.get(key)
+        known = match.notes() if match else []
+        lines += [f"{key}: {match.summary()}"] if match else []
+        lines += [f"{key}: note: {note}" for note in plan.notes if note not in known]
+    return lines
+
+
 def run_prompts(args: argparse.Namespace) -> int:
-    """Print the prompts of one strategy as JSON."""
+    """Print the prompts of one strategy as JSON; how a descriptions file matched goes to stderr."""
     spec = strategy_specs(args, [args.strategy])[0]
     classes = resolve_classes(args, [spec])
     plan = build_prompts(spec, classes)
+    for line in _report_lines(description_matches([spec], classes), {spec.name: plan}):
+        print(line, file=sys.stderr)
     payload = {c.display: prompts for c, prompts in zip(classes, plan.prompts)}
     print(json.dumps(payload, ensure_ascii=False, indent=2))
     return 0
@@ -138,17 +164,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     classes = resolve_classes(args, specs, scanned.classes if scanned.labeled else None)
     if scanned.labeled:
         scanned = with_classes(scanned, [c.display for c in classes])
-    for spec in specs:
-        build_prompts(spec, classes)
+    plans = {key: build_prompts(spec, classes) for key, spec in zip(unique_keys(specs), specs)}
+    matches = description_matches(specs, classes)
     encoder = load_model(args.model, device=args.device)
     inputs = [ImageInput(path=str(path), label=label) for path, label in scanned.items]
     comparison = _compare_with_progress(encoder, inputs, classes, specs)
     for skipped in comparison.skipped:
         print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
     pairs = paired_comparisons(comparison)
-    print(format_table(comparison, pairs))
+    print("\n".join([format_table(comparison, pairs)] + _report_lines(matches, plans)))
     if args.json_out:
-        atomic_write_json(Path(args.json_out), comparison_to_dict(comparison, pairs))
+        payload = comparison_to_dict(comparison, pairs)
+        payload["descriptions_match"] = {key: match.as_dict() for key, match in matches.items()}
+        atomic_write_json(Path(args.json_out), payload)
         print(f"wrote {args.json_out}")
     return 0
 

@@ -1,4 +1,4 @@
-"""CuPL / DCLIP descriptions files: import, match to a class list, export.
+"""CuPL / DCLIP descriptions files: import and export (matching to classes: ``matching.py``).
 
 Both papers publish a flat JSON object ``{class name: [sentence or phrase, ...]}``, which is
 also what generation produces and what the app lets people edit. Loading is lenient where the
@@ -8,7 +8,8 @@ published files need it and strict about shape:
 * A key that appears more than once is **merged**: its lists are concatenated in file order
   and the key is reported (logged; ``read_descriptions`` returns it). Repeats inside a list
   are kept, as in the published CuPL files, where they weight the class mean.
-* A key with an empty list is kept with ``[]`` so matching reports the class as missing.
+* A key with an empty list is kept with ``[]``; matching reports the class as having none
+  (DCLIP's files have such keys: Food-101 5, WaffleCLIP's Stanford Cars 13).
 * Anything else (not an object, a value that is not a list of strings) is a DescriptionsError
   naming the key and the problem.
 """
@@ -22,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prompting.classes import ClassName
 from prompting.errors import DescriptionsError
 from prompting.storage import atomic_write_bytes
 
@@ -36,29 +36,6 @@ class LoadedDescriptions:
     data: dict[str, list[str]]
     duplicate_keys: list[str] = field(default_factory=list)
     empty_keys: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DescriptionMatch:
-    """Descriptions aligned with a class list.
-
-    ``per_class[i]`` belongs to ``classes[i]`` (empty where missing); ``missing`` lists display
-    names with no or an empty entry; ``extra`` lists keys that match no class.
-    """
-
-    per_class: list[list[str]]
-    missing: list[str]
-    extra: list[str]
-
-    def summary(self) -> str:
-        """A one-line report of the match, naming missing classes and unmatched keys."""
-        matched = len(self.per_class) - len(self.missing)
-        parts = [f"Descriptions for {matched} of {len(self.per_class)} classes"]
-        if self.missing:
-            parts.append("none for: " + ", ".join(self.missing))
-        if self.extra:
-            parts.append(f"{len(self.extra)} entries match no class: " + ", ".join(self.extra))
-        return "; ".join(parts) + "."
 
 
 class _Pairs(list):
@@ -152,35 +129,6 @@ def read_descriptions(source: str | Path) -> LoadedDescriptions:
 def load_descriptions(source: str | Path) -> dict[str, list[str]]:
     """``{class: [strings]}`` from a CuPL/DCLIP JSON file or text (see the module notes)."""
     return read_descriptions(source).data
-
-
-def normalize_key(name: str) -> str:
-    """The form used to match keys to classes: case-folded, '_' as ' ', single spaces."""
-    return " ".join(name.replace("_", " ").split()).casefold()
-
-
-def match_descriptions(class_names: list[ClassName], data: Mapping[str, list[str]]) -> DescriptionMatch:
-    """Align ``data`` with ``class_names``: a key matches a class by display name first, then
-    by prompt name, case-insensitively and treating '_' as ' '. Keys that normalise alike
-    ("great_white_shark", "Great white shark") are merged by concatenation."""
-    by_key: dict[str, list[str]] = {}
-    original: dict[str, str] = {}
-    for key, items in data.items():
-        norm = normalize_key(key)
-        by_key[norm] = by_key.get(norm, []) + list(items)
-        original.setdefault(norm, key)
-    assigned: dict[int, str] = {}
-    used: set[str] = set()
-    for attribute in ("display", "prompt"):
-        for index, cls in enumerate(class_names):
-            norm = normalize_key(getattr(cls, attribute))
-            if index not in assigned and norm in by_key and norm not in used:
-                assigned[index] = norm
-                used.add(norm)
-    per_class = [by_key[assigned[i]] if i in assigned else [] for i in range(len(class_names))]
-    missing = [cls.display for cls, items in zip(class_names, per_class) if not items]
-    extra = [original[norm] for norm in by_key if norm not in used]
-    return DescriptionMatch(per_class=per_class, missing=missing, extra=extra)
 
 
 def _validated(data: Mapping[str, list[str]]) -> dict[str, list[str]]:

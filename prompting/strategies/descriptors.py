@@ -1,25 +1,40 @@
-"""DCLIP descriptor wording: cleaning raw phrases and "{class}, which is/has {phrase}" prompts.
+"""DCLIP descriptor wording: "{class}, which is/has {phrase}" prompts and cleaning LLM lines.
 
-The wording follows ``make_descriptor_sentence`` of Menon & Vondrick's DCLIP release
-(sachit-menon/classify_by_description_release), with two deliberate differences:
+Two wording rules live here:
 
-* Rules match the whole first word, case-insensitively. The reference tests string prefixes,
-  so "antennae" became "which is antennae" and "hasp" "which hasp"; here they read
-  "which has antennae" and "which has hasp".
-* A phrase starting with "is" reads "which is ..." (the reference gave "which has is ..."), so
-  that cleaned sentences such as "It is red" keep their meaning.
+* ``reference_clause`` is ``make_descriptor_sentence`` of DCLIP's release
+  (sachit-menon/classify_by_description_release ``loading_helpers.py``; WaffleCLIP's
+  ``waffle_tools.py`` has the same): case-sensitive string prefixes, so "antennae" reads
+  "which is antennae" and "mayonnaise" "which mayonnaise". WaffleCLIP's random descriptors use
+  it, so their prompts equal the reference's character for character.
+* ``descriptor_clause`` (DCLIP prompts) keeps the reference's cases and its case-sensitivity but
+  tests the **whole first word**: "antennae" reads "which has antennae", "mayonnaise" "which has
+  mayonnaise"; and a phrase starting with "is" reads "which is ..." where the reference wrote
+  "which has is ...". On DCLIP's seven published files this words 90 of 10,183 descriptors
+  differently (0.9%; FAITHFULNESS.md has the counts per file).
+
+DCLIP prompts from a published file keep each descriptor's own wording (no cleaning, repeats
+kept); ``clean_descriptors`` is for raw language-model replies only (``llm/parsing.py``).
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterable
+
+from prompting.classes import ClassName
+from prompting.strategies.classsets import get_class_set
+from prompting.strategies.matching import aliases, loose_key
 
 MAX_DESCRIPTOR_CHARS = 200
 
 ARTICLES = frozenset({"a", "an"})
 DIRECT_VERBS = frozenset({"has", "is", "often", "typically", "may", "can"})
 PASSIVE_STARTS = frozenset({"used"})
+# DCLIP's load.py sets after_text = '.' for ImageNet only; every other data set ends with ''.
+IMAGENET_ENDING = "."
+IMAGENET_CLASSES = 1000
 
 _BULLET = re.compile(r"^(?:[-*•·‣◦–—+>]+\s*|\(?\d{1,3}[.):]\s+)")
 _QUOTES = "\"'`“”‘’«»"
@@ -29,13 +44,26 @@ _HAS_SENTENCE = re.compile(rf"^{_SUBJECT}\s+(?:has|have)\s+(?P<rest>.+)$", re.IG
 
 
 def _first_word(phrase: str) -> str:
-    """The phrase's first whitespace-separated word, lower-cased, without trailing punctuation."""
+    """The phrase's first whitespace-separated word without trailing punctuation (case kept)."""
     words = phrase.split(maxsplit=1)
-    return words[0].rstrip(",;:.!?").casefold() if words else ""
+    return words[0].rstrip(",;:.!?") if words else ""
+
+
+def reference_clause(descriptor: str) -> str:
+    """DCLIP's ``make_descriptor_sentence``: "which is/has ..." chosen by string prefix, in the
+    reference's order (its "an" test can never fire after "a")."""
+    if descriptor.startswith(("a", "an")):
+        return f"which is {descriptor}"
+    if descriptor.startswith(("has", "often", "typically", "may", "can")):
+        return f"which {descriptor}"
+    if descriptor.startswith("used"):
+        return f"which is {descriptor}"
+    return f"which has {descriptor}"
 
 
 def descriptor_clause(phrase: str) -> str:
-    """The "which ..." clause DCLIP appends to a class name, e.g. "which is a long tail"."""
+    """The "which ..." clause of a DCLIP prompt, e.g. "which is a long tail" (whole first word,
+    case-sensitive; see the module notes). An empty phrase gives "which has ", as in DCLIP."""
     text = phrase.strip()
     first = _first_word(text)
     if first in ARTICLES or first in PASSIVE_STARTS:
@@ -45,9 +73,27 @@ def descriptor_clause(phrase: str) -> str:
     return f"which has {text}"
 
 
-def dclip_prompt(class_name: str, phrase: str) -> str:
-    """DCLIP's default prompt: "{class}, which is/has {phrase}" (no "A photo of" primer)."""
-    return f"{class_name}, {descriptor_clause(phrase)}"
+def dclip_prompt(class_name: str, phrase: str, ending: str = "") -> str:
+    """DCLIP's prompt: "{class}, which is/has {phrase}{ending}" (no "A photo of" primer)."""
+    return f"{class_name}, {descriptor_clause(phrase)}{ending}"
+
+
+@lru_cache(maxsize=1)
+def _imagenet_names() -> frozenset[str]:
+    """Every name ImageNet-1k's classes go by: the preset's display and prompt names and the
+    published aliases (DCLIP's "eft", "maillot", ...), compared loosely."""
+    names = {n for c in get_class_set("imagenet1k").class_names() for n in (c.display, c.prompt)}
+    return frozenset(loose_key(n) for name in names for n in (name, *aliases(name)))
+
+
+def dclip_ending(classes: list[ClassName]) -> str:
+    """DCLIP's sentence ending for a class list: "." for ImageNet-1k (1000 classes, each named
+    as in the imagenet1k preset or DCLIP's file), "" otherwise, as ``load.py``'s after_text."""
+    if len(classes) != IMAGENET_CLASSES:
+        return ""
+    known = _imagenet_names()
+    is_imagenet = all(loose_key(c.prompt) in known or loose_key(c.display) in known for c in classes)
+    return IMAGENET_ENDING if is_imagenet else ""
 
 
 def waffle_prompt(class_name: str, phrase: str, concept: str | None = None) -> str:

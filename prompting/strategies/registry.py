@@ -6,6 +6,8 @@ Aggregation rules:
 - ``mean_embedding`` (class name, templates, 80/7-template ensembles, CuPL): the class vector is
   the mean of L2-normalised prompt embeddings, normalised again (CLIP notebook, open_clip).
   CuPL keeps repeated sentences, which weight the mean as in CuPL's reference code.
+  CuPL and DCLIP match file keys to classes with ``matching.match_descriptions``, whose report
+  (inexact matches, shared keys, empty lists, unused keys) becomes the plan's notes.
 - ``mean_score`` (DCLIP, WaffleCLIP): the class score is the mean of per-prompt cosine
   similarities (DCLIP's and WaffleCLIP's reference code), not the cosine of a mean embedding.
 """
@@ -17,8 +19,8 @@ from typing import Callable, Literal
 
 from prompting.classes import ClassName, spoken_name
 from prompting.errors import DescriptionsError, StrategyError
-from prompting.strategies.descriptions import match_descriptions
-from prompting.strategies.descriptors import clean_descriptors, dclip_prompt
+from prompting.strategies.descriptors import dclip_ending, dclip_prompt
+from prompting.strategies.matching import DescriptionMatch, match_descriptions
 from prompting.strategies.templates import DEFAULT_TEMPLATE, IMAGENET_TEMPLATES, IMAGENET_TEMPLATES_7, fill
 from prompting.strategies.waffle import WaffleOptions, waffle_class_prompts
 
@@ -86,7 +88,8 @@ def _build_ensemble7(classes: list[ClassName], spec: StrategySpec) -> PromptPlan
     return PromptPlan(_templated(IMAGENET_TEMPLATES_7, classes), "mean_embedding")
 
 
-def _matched(classes: list[ClassName], spec: StrategySpec, kind: str) -> tuple[list[list[str]], list[str]]:
+def _matched(classes: list[ClassName], spec: StrategySpec, kind: str) -> DescriptionMatch:
+    """The descriptions matched to ``classes``; DescriptionsError naming classes without an entry."""
     if not spec.descriptions:
         raise StrategyError(f"The {kind} strategy needs descriptions: generate them with an LLM or import a {kind} JSON file.")
     match = match_descriptions(classes, spec.descriptions)
@@ -95,24 +98,34 @@ def _matched(classes: list[ClassName], spec: StrategySpec, kind: str) -> tuple[l
             f"The {kind} descriptions have no entries for: {', '.join(match.missing)}. "
             "Add them (generate or edit) or remove those classes."
         )
-    notes = [f"{len(match.extra)} description entries match no class and were ignored: {', '.join(match.extra[:10])}"
-             ] if match.extra else []
-    return match.per_class, notes
+    return match
 
 
 def _build_cupl(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
-    sentences, notes = _matched(classes, spec, "CuPL")
-    return PromptPlan(sentences, "mean_embedding", notes=notes)
+    match = _matched(classes, spec, "CuPL")
+    if match.empty:
+        raise DescriptionsError(
+            f"The CuPL descriptions list no sentences for: {', '.join(match.empty)}. "
+            "Add some (generate or edit) or remove those classes."
+        )
+    return PromptPlan(match.per_class, "mean_embedding", notes=match.notes())
 
 
 def _build_dclip(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
-    phrases, notes = _matched(classes, spec, "DCLIP")
-    prompts: list[list[str]] = []
-    for cls, raw in zip(classes, phrases):
-        cleaned = clean_descriptors(raw)
-        if not cleaned:
-            raise DescriptionsError(f"The DCLIP descriptors for '{cls.display}' are all empty or malformed.")
-        prompts.append([dclip_prompt(spoken_name(cls.prompt), phrase) for phrase in cleaned])
+    """Each descriptor as written, repeats kept; an empty list gives the one prompt
+    "{class}, which has " as DCLIP's code does with ['']; "." ends every prompt for ImageNet-1k."""
+    match = _matched(classes, spec, "DCLIP")
+    ending = dclip_ending(classes)
+    prompts = [
+        [dclip_prompt(spoken_name(cls.prompt), phrase, ending) for phrase in (phrases or [""])]
+        for cls, phrases in zip(classes, match.per_class)
+    ]
+    notes = match.notes()
+    if match.empty:
+        notes.append(
+            f"{len(match.empty)} classes have no descriptors and are scored with the one prompt "
+            f"'{{class}}, which has {ending}', as DCLIP's code does: {', '.join(match.empty)}"
+        )
     return PromptPlan(prompts, "mean_score", notes=notes)
 
 

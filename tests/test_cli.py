@@ -83,6 +83,16 @@ def test_prompts_match_published_files_to_presets_and_say_how(
         assert payload["projectile"] == payload["missile"] == ["about missile"]
 
 
+def test_waffle_characters_can_come_from_a_descriptors_file(tmp_path: Path, capsys) -> None:
+    classes = _write(tmp_path / "c.txt", "crane\nheron\n")
+    source = _write(tmp_path / "d.json", json.dumps({"x": ["xy yz, z."], "y": []}))
+    assert main(["prompts", "--strategy", "waffle", "--classes", classes, "--waffle-words", "0",
+                 "--waffle-characters-from", source]) == 0
+    prompts = json.loads(capsys.readouterr().out)["crane"]
+    assert len(prompts) == 15
+    assert all(set(p.split(", which has ", 1)[1][:-1]) <= set("xyz") for p in prompts)
+
+
 def test_prompts_waffle_is_seeded(tmp_path: Path, capsys) -> None:
     classes = _write(tmp_path / "c.txt", "crane\nheron\n")
     outputs = []

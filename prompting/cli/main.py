@@ -26,7 +26,7 @@ from prompting.strategies.descriptions import load_descriptions
 from prompting.strategies.matching import DescriptionMatch, match_descriptions
 from prompting.strategies.registry import PromptPlan, StrategySpec, build_prompts, list_strategies
 from prompting.strategies.templates import read_template_file
-from prompting.strategies.waffle import WaffleOptions
+from prompting.strategies.waffle import WaffleOptions, character_pool_from
 
 EXIT_USAGE = 2
 DESCRIBED = ("cupl", "dclip")
@@ -44,6 +44,9 @@ def _add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--waffle-words", type=int, default=15, help="WaffleCLIP random-word descriptors (15)")
     parser.add_argument("--waffle-chars", type=int, default=15, help="WaffleCLIP random-character descriptors (15)")
     parser.add_argument("--concept", help="WaffleCLIP high-level concept, e.g. 'bird'")
+    parser.add_argument("--waffle-characters-from", metavar="FILE",
+                        help="draw WaffleCLIP's random characters from the characters of this DCLIP descriptors file, "
+                             "as the reference does per data set (default: those of DCLIP's ImageNet file)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,8 +106,11 @@ def strategy_specs(args: argparse.Namespace, names: list[str]) -> list[StrategyS
     templates = read_template_file(args.templates) if args.templates else None
     if templates is None and args.preset:
         templates = list(get_class_set(args.preset).templates)
+    source = getattr(args, "waffle_characters_from", None)
+    characters = character_pool_from(load_descriptions(Path(source)).values()) if source else None
     waffle = WaffleOptions(
-        n_words=args.waffle_words, n_chars=args.waffle_chars, seeds=tuple(args.seed or [0]), concept=args.concept
+        n_words=args.waffle_words, n_chars=args.waffle_chars, seeds=tuple(args.seed or [0]), concept=args.concept,
+        characters=characters,
     )
     descriptions = {name: _descriptions(args, name) for name in DESCRIBED if name in names}
     return [

@@ -97,9 +97,11 @@ def dclip_ending(classes: list[ClassName]) -> str:
 
 
 def waffle_prompt(class_name: str, phrase: str, concept: str | None = None) -> str:
-    """WaffleCLIP's prompt, "A photo of a {class}, which ... ."; a concept adds "{concept}: a "."""
+    """WaffleCLIP's prompt, "A photo of a {class}, which ... ."; a concept adds "{concept}: a ".
+
+    The clause is the reference's own (``reference_clause``), so prompts match WaffleCLIP's."""
     primer = f"A photo of a {concept.strip()}: a " if concept and concept.strip() else "A photo of a "
-    return f"{primer}{class_name}, {descriptor_clause(phrase)}."
+    return f"{primer}{class_name}, {reference_clause(phrase)}."
 
 
 def _strip_decoration(text: str) -> str:

@@ -133,7 +133,7 @@ def _build_waffle(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
     options = spec.waffle or WaffleOptions()
     if not options.seeds:
         raise StrategyError("WaffleCLIP needs at least one seed.")
-    names = [spoken_name(c.prompt) for c in classes]
+    names = [c.prompt for c in classes]
     groups = [waffle_class_prompts(names, options, seed) for seed in options.seeds]
     merged = [[p for group in groups for p in group[index]] for index in range(len(classes))]
     notes = []

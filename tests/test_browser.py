@@ -325,3 +325,15 @@ def test_a_labelled_zip_fills_images_labels_and_classes(page, tmp_path: Path) ->
     expect(page.locator("#labels-table")).to_contain_text("dog/c.png")
     expect(page.locator("#classes-box textarea")).to_have_value("cat\ndog")
     expect(page.get_by_role("button", name="Thumbnail 3 of 3")).to_be_visible()
+
+
+def test_waffle_settings_offer_the_papers_seven_seeds(page) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#settings-accordion").get_by_text("Strategy settings").click()
+    open_tab(page, "WaffleCLIP")
+    seeds = page.locator("#waffle-seeds input[type=number]")
+    expect(seeds).to_have_value("3")
+    expect(page.locator("#waffle-seeds")).to_contain_text("the paper reports mean ± std over 7")
+    page.locator("#waffle-paper-seeds").click()
+    expect(seeds).to_have_value("7")

@@ -22,6 +22,8 @@ from prompting.strategies.templates import DEFAULT_TEMPLATE
 
 DEFAULT_TEMPLATES = f"{DEFAULT_TEMPLATE}\na close-up photo of a {{}}.\na blurry photo of a {{}}."
 DESCRIPTIONS_TAB = "settings-descriptions"
+APP_SEEDS = 3  # the CLI's default is one seed (0)
+PAPER_SEEDS = 7  # WaffleCLIP reports mean ± std over seeds 0-6 (replicate_key_runs.sh: --reps=7)
 NO_CONCEPT_LLM = "Unavailable: no language model is configured on this server. Type a concept yourself instead."
 
 
@@ -34,6 +36,7 @@ class SettingsPanel:
     templates: gr.Textbox
     descriptions: DescriptionsPanel
     waffle_seeds: gr.Slider
+    paper_seeds: gr.Button
     waffle_words: gr.Number
     waffle_chars: gr.Number
     waffle_concept: gr.Textbox
@@ -94,10 +97,14 @@ def build_settings_panel(config: AppConfig) -> SettingsPanel:
                 descriptions = build_descriptions_panel(config.llm, config.llm_note)
             with gr.Tab("WaffleCLIP", id="settings-waffle"):
                 limits = config.limits
-                with gr.Row():
-                    seeds = gr.Slider(1, limits.max_waffle_seeds, value=3, step=1, label="Random seeds", scale=2,
-                                      info="Heatmaps pool all seeds' prompts; accuracy is also given per seed as "
-                                      "mean ± std (the paper's number).")
+                with gr.Row(equal_height=True):
+                    seeds = gr.Slider(1, limits.max_waffle_seeds, value=APP_SEEDS, step=1, label="Random seeds",
+                                      scale=2, elem_id="waffle-seeds",
+                                      info=f"Seeds 0 to n−1; {APP_SEEDS} by default here (the CLI: 1), the paper "
+                                      f"reports mean ± std over {PAPER_SEEDS}. Heatmaps pool all seeds' prompts; "
+                                      "accuracy is also given per seed as mean ± std.")
+                    paper_seeds = gr.Button(f"Paper's {PAPER_SEEDS} seeds", size="sm", scale=0,
+                                            visible=limits.max_waffle_seeds >= PAPER_SEEDS, elem_id="waffle-paper-seeds")
                     words = gr.Number(15, label="Random-word descriptors", precision=0, minimum=0,
                                       maximum=limits.max_waffle_count)
                     chars = gr.Number(15, label="Random-character descriptors", precision=0, minimum=0,
@@ -109,7 +116,8 @@ def build_settings_panel(config: AppConfig) -> SettingsPanel:
                                                interactive=config.llm is not None, elem_id="concept-btn")
                     if config.llm is None:
                         gr.Markdown(NO_CONCEPT_LLM, elem_classes=["help"], elem_id="concept-why")
-    return SettingsPanel(accordion, tabs, templates, descriptions, seeds, words, chars, concept, concept_button)
+    return SettingsPanel(accordion, tabs, templates, descriptions, seeds, paper_seeds, words, chars, concept,
+                         concept_button)
 
 
 def wire_settings_panel(
@@ -118,6 +126,7 @@ def wire_settings_panel(
     """Descriptions, the concept suggestion, and opening the descriptions tab when CuPL/DCLIP
     are ticked without descriptions."""
     wire_descriptions_panel(panel.descriptions, config.llm, classes_box)
+    panel.paper_seeds.click(lambda: PAPER_SEEDS, None, panel.waffle_seeds, show_progress="hidden", **PAGE_ONLY)
     if config.llm is not None:
         panel.concept_button.click(
             concept_suggester(config.llm), [classes_box, panel.descriptions.llm_model], panel.waffle_concept,

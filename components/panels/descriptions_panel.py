@@ -74,7 +74,10 @@ def build_descriptions_panel(llm: LLMConfig | None, llm_note: str) -> Descriptio
         with gr.Column(scale=3):
             gr.Markdown(
                 "CuPL and DCLIP use descriptions of each class written by a language model. Generate them, or "
-                "import a JSON file `{\"class\": [\"text\", ...]}`; then read and edit them before you run.",
+                "import a JSON file `{\"class\": [\"text\", ...]}` (the papers' published files load as they "
+                "are); then read and edit them before you run. The check under each editor says how its entries "
+                "match your classes. DCLIP prompts pick “which is/has” by the descriptor's whole first word "
+                "(DCLIP's code tests letters: “antennae” read “which is antennae”).",
                 elem_classes=["help"],
             )
             gr.Markdown(md_escape(llm_note), elem_classes=["status-line"], elem_id="llm-note")

@@ -24,6 +24,11 @@ DEFAULT_TEMPLATES = f"{DEFAULT_TEMPLATE}\na close-up photo of a {{}}.\na blurry 
 DESCRIPTIONS_TAB = "settings-descriptions"
 APP_SEEDS = 3  # the CLI's default is one seed (0)
 PAPER_SEEDS = 7  # WaffleCLIP reports mean ± std over seeds 0-6 (replicate_key_runs.sh: --reps=7)
+WAFFLE_HELP = (
+    "Random words and characters are drawn as WaffleCLIP's code draws them: the same classes and seed give the "
+    "paper's prompts. The characters come from DCLIP's ImageNet descriptions, where WaffleCLIP uses each data "
+    "set's own."
+)
 NO_CONCEPT_LLM = "Unavailable: no language model is configured on this server. Type a concept yourself instead."
 
 
@@ -97,6 +102,7 @@ def build_settings_panel(config: AppConfig) -> SettingsPanel:
                 descriptions = build_descriptions_panel(config.llm, config.llm_note)
             with gr.Tab("WaffleCLIP", id="settings-waffle"):
                 limits = config.limits
+                gr.Markdown(WAFFLE_HELP, elem_classes=["help"])
                 with gr.Row(equal_height=True):
                     seeds = gr.Slider(1, limits.max_waffle_seeds, value=APP_SEEDS, step=1, label="Random seeds",
                                       scale=2, elem_id="waffle-seeds",

@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
 ]
 STARTUP_SECONDS = 90
 RUN_TIMEOUT_MS = 60_000
+EXPECT_TIMEOUT_MS = 30_000
 
 
 def _chromium() -> str:
@@ -90,8 +91,11 @@ def app_url(tiny_clip_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="module")
 def browser(app_url: str) -> Iterator:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Every expectation retries until its condition holds; on a loaded CPU a chart can take well over
+    # Playwright's default 5 s to draw, so the conditions get up to EXPECT_TIMEOUT_MS.
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         yield instance

@@ -19,11 +19,14 @@ CLASSES = [ClassName("crane", "crane bird"), ClassName.plain("heron")]
 DATA = Path(__file__).parent / "data"
 
 
-def test_registry_lists_all_seven_strategies_with_their_aggregation() -> None:
-    assert list_strategies() == ["classname", "template", "ensemble80", "ensemble7", "cupl", "dclip", "waffle"]
+def test_registry_lists_every_strategy_with_its_aggregation() -> None:
+    assert list_strategies() == ["classname", "template", "ensemble80", "ensemble7", "cupl", "dclip", "waffle", "zpe",
+                                 "autoclip", "selected"]
     rules = {name: STRATEGIES[name].aggregation for name in list_strategies()}
     assert rules["dclip"] == rules["waffle"] == "mean_score"
-    assert {rules[n] for n in ("classname", "template", "ensemble80", "ensemble7", "cupl")} == {"mean_embedding"}
+    assert {rules[n] for n in ("classname", "template", "ensemble80", "ensemble7", "cupl", "selected")} == {
+        "mean_embedding"}
+    assert (rules["zpe"], rules["autoclip"]) == ("zpe", "autoclip")
     with pytest.raises(StrategyError, match="Unknown strategy 'nope'.*classname"):
         get_strategy("nope")
 
@@ -161,3 +164,22 @@ def test_underscores_in_class_names_become_spaces_in_every_strategy() -> None:
     assert dclip.prompts == [["great white shark, which is a large fin"], ["tiger shark, which has stripes"]]
     waffle = build_prompts(StrategySpec("waffle", waffle=WaffleOptions(n_words=1, n_chars=1)), classes)
     assert all(p.startswith("A photo of a great white shark, which") for p in waffle.prompts[0])
+
+
+def test_zpe_and_autoclip_fill_every_class_from_one_template_pool() -> None:
+    plan = build_prompts(StrategySpec("zpe"), CLASSES)
+    assert plan.templates == list(IMAGENET_TEMPLATES) and plan.aggregation == "zpe"
+    assert plan.prompts[1] == [t.replace("{}", "heron") for t in IMAGENET_TEMPLATES]
+    own = build_prompts(StrategySpec("autoclip", templates=["itap of a {}.", "art of the {}.", "itap of a {}."]),
+                        CLASSES)
+    assert own.templates == ["itap of a {}.", "art of the {}."] and own.prompts[0][1] == "art of the crane bird."
+    with pytest.raises(StrategyError, match="at least two templates"):
+        build_prompts(StrategySpec("zpe", templates=["itap of a {}."]), CLASSES)
+
+
+def test_selected_needs_its_templates_and_warns_about_in_sample_accuracy() -> None:
+    with pytest.raises(StrategyError, match="run template selection first"):
+        build_prompts(StrategySpec("selected"), CLASSES)
+    plan = build_prompts(StrategySpec("selected", templates=["itap of a {}."]), CLASSES)
+    assert plan.prompts == [["itap of a crane bird."], ["itap of a heron."]]
+    assert "optimistic" in plan.warnings[0]

@@ -89,7 +89,7 @@ def encode_images(
     if not records:
         reasons = "; ".join(s["reason"] for s in skipped[:3])
         raise DatasetError(f"No readable images to score{': ' + reasons if reasons else ''}.")
-    _check_cancel(cancel)
+    check_cancel(cancel)
     report(0.5, f"Encoding {len(pil_images)} images")
     vectors = IMAGE_CACHE.embed(encoder, pil_images)
     return EncodedImages(vectors, records, skipped)
@@ -137,7 +137,7 @@ def score_strategies(
     store = text_store(encoder)
     stats = EncodeStats()
     for index, (key, spec) in enumerate(zip(unique_keys(specs), specs)):
-        _check_cancel(cancel)
+        check_cancel(cancel)
         label = default_label(spec)
         start = index / len(specs)
         report(start, f"Scoring {label}")
@@ -163,13 +163,14 @@ def _batch_progress(
     """Per-batch callback: reports prompts encoded so far and stops promptly when cancelled."""
 
     def on_batch(done: int, total: int) -> None:
-        _check_cancel(cancel)
+        check_cancel(cancel)
         report(start + span * done / max(total, 1), f"{label}: encoded {done} of {total} new prompts")
 
     return on_batch
 
 
-def _check_cancel(cancel: threading.Event | None) -> None:
+def check_cancel(cancel: threading.Event | None) -> None:
+    """Raise ``Cancelled`` when ``cancel`` is set (call between steps of long work)."""
     if cancel is not None and cancel.is_set():
         raise Cancelled("Stopped at your request.")
 

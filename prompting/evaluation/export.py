@@ -131,7 +131,17 @@ def _strategy_dict(result: StrategyResult, names: list[str]) -> dict[str, Any]:
         "metrics": metrics,
         "seed_runs": to_jsonable(result.seed_runs),
         "notes": [str(note) for note in result.notes],
+        "weights": _weights_dict(result),
     }
+
+
+def _weights_dict(result: StrategyResult) -> dict[str, Any] | None:
+    """ZPE's template weights (one list) or AutoCLIP's (one list per image); None otherwise."""
+    if result.prompt_weights is None:
+        return None
+    per_image = np.ndim(result.prompt_weights) == 2
+    return {"templates": list(result.weight_templates), "per_image": per_image,
+            "values": to_jsonable(np.asarray(result.prompt_weights, dtype=float))}
 
 
 def comparison_to_csv(comparison: Comparison) -> str:

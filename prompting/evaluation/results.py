@@ -23,6 +23,8 @@ class StrategyResult:
     with ``prompts[c]``; it explains which prompts pulled a decision where.
     ``class_text_vectors`` (C x D) is each class's normalised mean prompt embedding, used to
     find classes whose prompts the model can hardly tell apart.
+    ``prompt_weights`` (ZPE: one weight per template, AutoCLIP: N x templates, one row per image)
+    are aligned with ``weight_templates``; ``warnings`` are notes the reader must not miss.
     """
 
     name: str
@@ -37,6 +39,9 @@ class StrategyResult:
     metrics: dict[str, Any] | None = None
     seed_runs: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    prompt_weights: np.ndarray | None = None
+    weight_templates: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def predictions(self, k: int = 1) -> np.ndarray:
         """Indices of the top-k classes per image, best first (N x k)."""

@@ -8,8 +8,23 @@ from prompting.encoding.embeddings import EncodeStats, Progress, TextEmbeddingSt
 from prompting.encoding.models import DualEncoder
 from prompting.evaluation.metrics import evaluate
 from prompting.evaluation.results import StrategyResult
-from prompting.strategies.registry import Aggregation, PromptPlan
+from prompting.strategies.autoclip import AutoClipOptions, autoclip
+from prompting.strategies.registry import WEIGHTED, Aggregation, PromptPlan
+from prompting.strategies.zpe import weighted_class_vectors, zpe_scores, zpe_weights
 from prompting.vectors import normalise_rows
+
+ZPE_NOTE = (
+    "ZPE weights come from these {n} unlabelled images with the paper's test-images-only normalisation "
+    "(no sample of pretraining images is available here), so they change with the images you score."
+)
+ZPE_ONE_IMAGE = (
+    "ZPE needs several images: with only one, its normalisation makes every template score the same, so the "
+    "weights are uniform (a plain average of the templates)."
+)
+AUTOCLIP_NOTE = (
+    "AutoCLIP weights the templates per image (entropy target {beta:g} × log of {k} templates; objective on "
+    "{objective})."
+)
 
 
 def class_similarities(
@@ -27,6 +42,36 @@ def class_similarities(
     else:
         similarities = np.stack([scores.mean(axis=1) for scores in per_prompt], axis=1)
     return similarities.astype(np.float64), per_prompt, class_vectors
+
+
+def template_stack(prompt_vectors: list[np.ndarray]) -> np.ndarray:
+    """P x C x D from per-class P x D arrays whose rows follow the same templates."""
+    return np.stack(prompt_vectors, axis=1)
+
+
+def weighted_similarities(
+    image_vectors: np.ndarray, prompt_vectors: list[np.ndarray], plan: PromptPlan, logit_scale: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+    """ZPE or AutoCLIP: (similarities N x C, weights, class text vectors C x D, notes, warnings).
+
+    Similarities are weighted means of per-template cosines. ZPE's weights (one per template)
+    come from the images' scaled logits; its text vectors are the normalised weighted means.
+    AutoCLIP's weights are per image (N x P); its text vectors are the normalised plain means.
+    """
+    stack = template_stack(prompt_vectors)
+    images = len(image_vectors)
+    if plan.aggregation == "zpe":
+        weights = zpe_weights(zpe_scores(image_vectors, stack, logit_scale))
+        class_vectors = weighted_class_vectors(stack, weights)
+        similarities = np.asarray(image_vectors, dtype=np.float64) @ class_vectors.T
+        warnings = [ZPE_ONE_IMAGE] if images < 2 else []
+        return similarities, weights, normalise_rows(class_vectors), [ZPE_NOTE.format(n=images)], warnings
+    options = plan.autoclip or AutoClipOptions()
+    tau = logit_scale if options.objective == "logit" else 1.0
+    weights, similarities = autoclip(image_vectors, stack, options.beta, tau)
+    objective = "the model's scaled logits" if options.objective == "logit" else "raw cosines, as the reference code"
+    note = AUTOCLIP_NOTE.format(beta=options.beta, k=len(stack), objective=objective)
+    return similarities, weights, normalise_rows(stack.mean(axis=0)), [note], []
 
 
 def embed_plan(
@@ -55,7 +100,14 @@ def score_plan(
     ``progress(done, total)`` is called after each batch of newly encoded prompts.
     """
     prompt_vectors = embed_plan(store, plan.prompts, stats, progress)
-    similarities, per_prompt, class_vectors = class_similarities(image_vectors, prompt_vectors, plan.aggregation)
+    if plan.aggregation in WEIGHTED:
+        weighting = weighted_similarities(image_vectors, prompt_vectors, plan, encoder.logit_scale)
+        similarities, weights, class_vectors, notes, warnings = weighting
+        per_prompt = [image_vectors @ vectors.T for vectors in prompt_vectors]
+    else:
+        similarities, per_prompt, class_vectors = class_similarities(image_vectors, prompt_vectors, plan.aggregation)
+        weights, notes, warnings = None, [], []
+    warnings = list(plan.warnings) + warnings
     logits = encoder.logits(similarities)
     result = StrategyResult(
         name=name,
@@ -68,7 +120,10 @@ def score_plan(
         prompt_similarities=per_prompt,
         class_text_vectors=class_vectors,
         metrics=evaluate(logits, labels, encoder.probability_kind) if labels is not None else None,
-        notes=list(plan.notes),
+        notes=list(plan.notes) + notes + warnings,
+        prompt_weights=weights,
+        weight_templates=list(plan.templates) if weights is not None else [],
+        warnings=warnings,
     )
     result.seed_runs = [
         _seed_run(encoder, image_vectors, vectors, seed, plan.aggregation, labels)

@@ -10,6 +10,12 @@ Aggregation rules:
   (inexact matches, shared keys, empty lists, unused keys) becomes the plan's notes.
 - ``mean_score`` (DCLIP, WaffleCLIP): the class score is the mean of per-prompt cosine
   similarities (DCLIP's and WaffleCLIP's reference code), not the cosine of a mean embedding.
+- ``zpe`` (ZPE, ``zpe.py``): a weighted mean of per-template cosines, one weight per template
+  learnt from the run's unlabelled images.
+- ``autoclip`` (AutoCLIP, ``autoclip.py``): a weighted mean of per-template cosines with weights
+  per image.
+``selected`` is the template set a cross-validated selection (``selection.py``) chose; its
+templates come with the spec.
 """
 
 from __future__ import annotations
@@ -19,12 +25,18 @@ from typing import Callable, Literal
 
 from prompting.classes import ClassName, spoken_name
 from prompting.errors import DescriptionsError, StrategyError
+from prompting.strategies.autoclip import AutoClipOptions
 from prompting.strategies.descriptors import dclip_ending, dclip_prompt
 from prompting.strategies.matching import DescriptionMatch, match_descriptions
 from prompting.strategies.templates import DEFAULT_TEMPLATE, IMAGENET_TEMPLATES, IMAGENET_TEMPLATES_7, fill
 from prompting.strategies.waffle import WaffleOptions, waffle_class_prompts
 
-Aggregation = Literal["mean_embedding", "mean_score"]
+Aggregation = Literal["mean_embedding", "mean_score", "zpe", "autoclip"]
+WEIGHTED: tuple[Aggregation, ...] = ("zpe", "autoclip")
+SELECTED_IN_SAMPLE = (
+    "These templates were chosen on labelled images: on those same images their accuracy is optimistic. "
+    "The honest estimate is the selection's cross-validated (held-out) accuracy."
+)
 
 
 @dataclass
@@ -36,6 +48,7 @@ class StrategySpec:
     descriptions: dict[str, list[str]] | None = None
     waffle: WaffleOptions | None = None
     label: str | None = None
+    autoclip: AutoClipOptions | None = None
 
 
 @dataclass
@@ -43,7 +56,9 @@ class PromptPlan:
     """Prompts per class (aligned with the class list) and how to aggregate their scores.
 
     ``seed_groups`` (WaffleCLIP) holds the prompts of each seed separately, aligned with
-    ``seeds``; ``prompts`` then concatenates them per class.
+    ``seeds``; ``prompts`` then concatenates them per class. Weighted aggregations (ZPE,
+    AutoCLIP) fill every class from the same ``templates``, in their order. ``warnings`` are
+    notes the reader must not miss.
     """
 
     prompts: list[list[str]]
@@ -51,6 +66,9 @@ class PromptPlan:
     seeds: list[int] = field(default_factory=list)
     seed_groups: list[list[list[str]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
+    autoclip: AutoClipOptions | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -72,12 +90,38 @@ def _build_classname(classes: list[ClassName], spec: StrategySpec) -> PromptPlan
     return PromptPlan([[spoken_name(c.prompt)] for c in classes], "mean_embedding")
 
 
-def _build_template(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
-    templates = spec.templates or [DEFAULT_TEMPLATE]
+def _checked(templates: list[str] | tuple[str, ...]) -> list[str]:
     bad = [t for t in templates if t.count("{}") != 1]
     if bad:
         raise StrategyError(f"Each template needs exactly one '{{}}' for the class name; not: {bad[0]!r}.")
-    return PromptPlan(_templated(templates, classes), "mean_embedding")
+    return list(templates)
+
+
+def _build_template(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
+    return PromptPlan(_templated(_checked(spec.templates or [DEFAULT_TEMPLATE]), classes), "mean_embedding")
+
+
+def _build_selected(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
+    if not spec.templates:
+        raise StrategyError(
+            "The selected strategy needs the templates a selection chose: run template selection first "
+            "(in the app, or `python -m prompting select`, then pass its file with --selected)."
+        )
+    return PromptPlan(_templated(_checked(spec.templates), classes), "mean_embedding", warnings=[SELECTED_IN_SAMPLE])
+
+
+def _weighted(aggregation: Aggregation) -> Callable[[list[ClassName], StrategySpec], PromptPlan]:
+    """Builder of a weighted strategy over a template pool: the spec's templates, else the 80
+    ImageNet templates. A pool of one template has nothing to weight."""
+
+    def build(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
+        templates = list(dict.fromkeys(_checked(spec.templates or IMAGENET_TEMPLATES)))
+        if len(templates) < 2:
+            raise StrategyError("ZPE and AutoCLIP weight templates against each other: give at least two templates.")
+        return PromptPlan(_templated(templates, classes), aggregation, templates=templates,
+                          autoclip=spec.autoclip if aggregation == "autoclip" else None)
+
+    return build
 
 
 def _build_ensemble80(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
@@ -161,6 +205,12 @@ STRATEGIES: dict[str, Strategy] = {
                  "similarities.", "mean_score", _build_dclip),
         Strategy("waffle", "WaffleCLIP", "Random-word and random-character descriptors (Roth et al. 2023); score = "
                  "mean of per-prompt similarities.", "mean_score", _build_waffle),
+        Strategy("zpe", "ZPE", "Templates weighted by their confidence on your unlabelled images (Allingham et al. "
+                 "2023); score = weighted mean of per-template similarities.", "zpe", _weighted("zpe")),
+        Strategy("autoclip", "AutoCLIP", "Template weights per image from one gradient step (Metzen et al. 2024); "
+                 "score = weighted mean of per-template similarities.", "autoclip", _weighted("autoclip")),
+        Strategy("selected", "Selected templates", "The templates a cross-validated greedy selection chose on "
+                 "your labelled images, embeddings averaged.", "mean_embedding", _build_selected),
     )
 }
 

@@ -1,4 +1,4 @@
-"""Headless CLI: ``python -m prompting prompts|evaluate|describe|presets``.
+"""Headless CLI: ``python -m prompting prompts|evaluate|select|export-head|describe|presets``.
 
 Bad input exits with status 2 and one specific line on stderr; results go to stdout.
 """
@@ -8,23 +8,33 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from prompting.classes import ClassName, as_class_names, read_class_file
 from prompting.data.datasets import scan_folder, with_classes
 from prompting.encoding.models import DEFAULT_MODEL, load_model
 from prompting.errors import ClassListError, PromptingError
-from prompting.evaluation.compare import ImageInput, compare, unique_keys
+from prompting.evaluation.compare import ImageInput, ProgressFn, compare, unique_keys
 from prompting.evaluation.disambiguation import confusable_pairs
 from prompting.evaluation.export import comparison_to_dict, paired_rows, seed_spread
 from prompting.evaluation.paired import PairedComparison, paired_comparisons
 from prompting.evaluation.results import Comparison
+from prompting.evaluation.template_selection import read_selection_file
 from prompting.storage import atomic_write_json
+from prompting.strategies.autoclip import DEFAULT_BETA, AutoClipOptions
 from prompting.strategies.classsets import get_class_set, list_class_sets
 from prompting.strategies.descriptions import load_descriptions
 from prompting.strategies.matching import DescriptionMatch, match_descriptions
-from prompting.strategies.registry import PromptPlan, StrategySpec, build_prompts, list_strategies
+from prompting.strategies.registry import (
+    WEIGHTED,
+    PromptPlan,
+    StrategySpec,
+    build_prompts,
+    get_strategy,
+    list_strategies,
+)
 from prompting.strategies.templates import read_template_file
 from prompting.strategies.waffle import WaffleOptions, character_pool_from
 
@@ -32,7 +42,7 @@ EXIT_USAGE = 2
 DESCRIBED = ("cupl", "dclip")
 
 
-def _add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
+def add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", help="class list file: one class per line, 'display | prompt name' allowed")
     parser.add_argument("--preset", choices=list_class_sets(), help="a built-in class list instead of --classes")
     parser.add_argument("--templates", help="template file for the 'template' strategy: one per line, with {}")
@@ -47,6 +57,11 @@ def _add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--waffle-characters-from", metavar="FILE",
                         help="draw WaffleCLIP's random characters from the characters of this DCLIP descriptors file, "
                              "as the reference does per data set (default: those of DCLIP's ImageNet file)")
+    parser.add_argument("--selected", help="the JSON file `select` wrote: its templates for the 'selected' strategy")
+    parser.add_argument("--beta", type=float, default=DEFAULT_BETA,
+                        help=f"AutoCLIP: target entropy as a share of the uniform weights' ({DEFAULT_BETA})")
+    parser.add_argument("--autoclip-objective", choices=("cosine", "logit"), default="cosine",
+                        help="AutoCLIP: logsumexp over raw cosines (reference code; default) or scaled logits")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     prompts = sub.add_parser("prompts", help="print the prompts a strategy writes, as JSON {class: [prompt, ...]}")
     prompts.add_argument("--strategy", required=True, help=f"one of: {', '.join(list_strategies())}")
-    _add_strategy_inputs(prompts)
+    add_strategy_inputs(prompts)
     prompts.set_defaults(func=run_prompts)
 
     evaluate = sub.add_parser("evaluate", help="score strategies on a folder of images and compare them")
@@ -65,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--strategy", action="append", required=True, help="strategy to compare (repeatable)")
     evaluate.add_argument("--json", dest="json_out", help="write all results as JSON to this file")
     evaluate.add_argument("--device", help="torch device (default: cuda if present, else cpu)")
-    _add_strategy_inputs(evaluate)
+    add_strategy_inputs(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
     presets = sub.add_parser("presets", help="list built-in class lists, or print one's classes or templates")
@@ -74,7 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     presets.set_defaults(func=run_presets)
 
     from prompting.cli.describe import add_describe_parser
+    from prompting.cli.export_head import add_export_head_parser
+    from prompting.cli.select import add_select_parser
 
+    add_select_parser(sub)
+    add_export_head_parser(sub)
     add_describe_parser(sub)
     return parser
 
@@ -102,10 +121,13 @@ def resolve_classes(
 
 
 def strategy_specs(args: argparse.Namespace, names: list[str]) -> list[StrategySpec]:
-    """Specs for the named strategies with the inputs the arguments provide (each file read once)."""
-    templates = read_template_file(args.templates) if args.templates else None
-    if templates is None and args.preset:
-        templates = list(get_class_set(args.preset).templates)
+    """Specs for the named strategies with the inputs the arguments provide (each file read once).
+
+    ZPE and AutoCLIP weight the --templates file's templates, else the 80 ImageNet templates;
+    ``selected`` takes its templates from the --selected file written by ``select``.
+    """
+    own = read_template_file(args.templates) if args.templates else None
+    templates = own if own is not None or not args.preset else list(get_class_set(args.preset).templates)
     source = getattr(args, "waffle_characters_from", None)
     characters = character_pool_from(load_descriptions(Path(source)).values()) if source else None
     waffle = WaffleOptions(
@@ -113,10 +135,16 @@ def strategy_specs(args: argparse.Namespace, names: list[str]) -> list[StrategyS
         characters=characters,
     )
     descriptions = {name: _descriptions(args, name) for name in DESCRIBED if name in names}
-    return [
-        StrategySpec(name=name, templates=templates, descriptions=descriptions.get(name), waffle=waffle)
-        for name in names
-    ]
+    autoclip = AutoClipOptions(beta=args.beta, objective=args.autoclip_objective)
+    specs = []
+    for name in names:
+        if name == "selected" and args.selected:
+            specs.append(read_selection_file(args.selected))
+            continue
+        pool = own if get_strategy(name).aggregation in WEIGHTED else templates
+        specs.append(StrategySpec(name=name, templates=pool, descriptions=descriptions.get(name), waffle=waffle,
+                                  autoclip=autoclip))
+    return specs
 
 
 def description_matches(specs: list[StrategySpec], classes: list[ClassName]) -> dict[str, DescriptionMatch]:
@@ -163,17 +191,23 @@ def run_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    """Score the strategies on the images, print a comparison table, optionally write JSON."""
+def folder_inputs(args: argparse.Namespace, specs: list[StrategySpec]) -> tuple[list[ClassName], list[ImageInput]]:
+    """The classes (see ``resolve_classes``) and the images of --images, labelled by their class
+    folders when the folder has them."""
     scanned = scan_folder(Path(args.images))
-    specs = strategy_specs(args, args.strategy)
     classes = resolve_classes(args, specs, scanned.classes if scanned.labeled else None)
     if scanned.labeled:
         scanned = with_classes(scanned, [c.display for c in classes])
+    return classes, [ImageInput(path=str(path), label=label) for path, label in scanned.items]
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Score the strategies on the images, print a comparison table, optionally write JSON."""
+    specs = strategy_specs(args, args.strategy)
+    classes, inputs = folder_inputs(args, specs)
     plans = {key: build_prompts(spec, classes) for key, spec in zip(unique_keys(specs), specs)}
     matches = description_matches(specs, classes)
     encoder = load_model(args.model, device=args.device)
-    inputs = [ImageInput(path=str(path), label=label) for path, label in scanned.items]
     comparison = _compare_with_progress(encoder, inputs, classes, specs)
     for skipped in comparison.skipped:
         print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
@@ -187,14 +221,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare_with_progress(encoder, inputs, classes, specs) -> Comparison:
+@contextmanager
+def progress_bar(description: str) -> Iterator[ProgressFn]:
+    """A tqdm bar on stderr (hidden when it is not a terminal) fed by ``progress(fraction, message)``."""
     from tqdm import tqdm
 
-    with tqdm(total=100, desc="evaluate", unit="%", file=sys.stderr, disable=None) as bar:
+    with tqdm(total=100, desc=description, unit="%", file=sys.stderr, disable=None) as bar:
         def progress(fraction: float, message: str) -> None:
             bar.set_description(message)
             bar.update(round(fraction * 100) - bar.n)
 
+        yield progress
+
+
+def _compare_with_progress(encoder, inputs, classes, specs) -> Comparison:
+    with progress_bar("evaluate") as progress:
         return compare(encoder, inputs, classes, specs, progress=progress)
 
 
@@ -233,6 +274,8 @@ def format_table(comparison: Comparison, pairs: Sequence[PairedComparison] = ())
             lines.append(f"{image.name[:28]:28s} " + " ".join(cells))
     lines += _paired_lines(list(pairs))
     lines += _confusable_lines(comparison)
+    lines += [f"note on {result.label}: {warning}" for result in comparison.strategies.values()
+              for warning in result.warnings]
     for key, error in comparison.strategy_errors.items():
         lines.append(f"{key}: not scored: {error}")
     return "\n".join(lines)

@@ -5,7 +5,9 @@ per line), strategy names as a list, optional true classes as a list of names al
 the images, and optional strategy settings as a JSON object::
 
     {"templates": ["a photo of a {}."], "cupl": {"cat": ["..."]}, "dclip": {"cat": ["..."]},
-     "waffle": {"seeds": [0, 1, 2], "n_words": 15, "n_chars": 15, "concept": "animal"}}
+     "waffle": {"seeds": [0, 1, 2], "n_words": 15, "n_chars": 15, "concept": "animal"},
+     "weighting": {"pool": "imagenet80" or "custom" (the templates above), "beta": 0.85, "objective": "cosine"},
+     "selected": ["itap of a {}.", ...] or the JSON /select_templates returned}
 
 The components live in a hidden column; nothing of this shows in the page. Every request is
 held to the same limits as the page (``AppConfig.limits``: images, classes, templates,
@@ -41,6 +43,7 @@ from prompting.service.workflows import (
     strict_labels,
     top_predictions,
 )
+from prompting.strategies.autoclip import DEFAULT_BETA
 from prompting.strategies.registry import list_strategies
 
 DEFAULT_TOP_K = 3
@@ -66,6 +69,13 @@ def strategy_inputs_from_options(options: dict[str, Any] | None, limits: RunLimi
     for key, value in counts.items():
         if not isinstance(value, int) or isinstance(value, bool):
             raise StrategyError(f"options.waffle.{key} must be a whole number, e.g. 15.")
+    weighting = options.get("weighting") or {}
+    if not isinstance(weighting, dict):
+        raise StrategyError("options.weighting must be a JSON object such as {\"pool\": \"imagenet80\"}.")
+    beta = weighting.get("beta", DEFAULT_BETA)
+    if not isinstance(beta, (int, float)) or isinstance(beta, bool):
+        raise StrategyError("options.weighting.beta must be a number between 0 and 1, e.g. 0.85.")
+    selected = options.get("selected")
     return StrategyInputs(
         templates_text="\n".join(map(str, templates)) if isinstance(templates, list) else str(templates),
         cupl_json=_json_text(options.get("cupl")),
@@ -74,6 +84,10 @@ def strategy_inputs_from_options(options: dict[str, Any] | None, limits: RunLimi
         waffle_words=counts["n_words"],
         waffle_chars=counts["n_chars"],
         waffle_concept=str(waffle.get("concept") or ""),
+        weighting_pool=str(weighting.get("pool", "imagenet80")),
+        autoclip_beta=float(beta),
+        autoclip_objective=str(weighting.get("objective", "cosine")),
+        selected_json=_json_text({"selected": selected} if isinstance(selected, list) else selected),
     )
 
 
@@ -89,7 +103,7 @@ def _file_paths(files: Any) -> list[str]:
     return [str(f) for f in (files if isinstance(files, list) else [files])]
 
 
-def _api(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+def as_api(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
     """Turn the core's specific errors into messages the client receives."""
 
     @functools.wraps(fn)
@@ -114,7 +128,7 @@ def _score(config: AppConfig, inputs: list[ImageInput], classes: list[ClassName]
     return comparison
 
 
-def _image_inputs(images: Any, labels: Any, classes: list[ClassName], limits: RunLimits) -> list[ImageInput]:
+def request_images(images: Any, labels: Any, classes: list[ClassName], limits: RunLimits) -> list[ImageInput]:
     """Uploaded files with their (optional) true classes, which must be in the class list."""
     paths = _file_paths(images)
     check_run_size(len(paths), len(classes), limits)
@@ -127,24 +141,24 @@ def _image_inputs(images: Any, labels: Any, classes: list[ClassName], limits: Ru
 def build_api(config: AppConfig) -> None:
     """The hidden components and the three named endpoints."""
 
-    @_api
+    @as_api
     def classify(images: Any, classes: str, strategies: list[str], model: str, top_k: float | None) -> dict[str, Any]:
         """Top-k classes per image and strategy, with probabilities."""
         class_names = parse_class_list(classes or "")
-        inputs = _image_inputs(images, None, class_names, config.limits)
+        inputs = request_images(images, None, class_names, config.limits)
         comparison = _score(config, inputs, class_names, strategies, None, chosen_models(config, model, None))
         return top_predictions(comparison, int(top_k or DEFAULT_TOP_K))
 
-    @_api
+    @as_api
     def compare(images: Any, classes: str, strategies: list[str], labels: Any, options: Any, model: str,
                 second_model: str | None) -> dict[str, Any]:
         """The full comparison (probabilities, predictions, metrics with labels) and a summary."""
         class_names = parse_class_list(classes or "")
-        inputs = _image_inputs(images, labels or None, class_names, config.limits)
+        inputs = request_images(images, labels or None, class_names, config.limits)
         models = chosen_models(config, model, second_model)
         return comparison_payload(_score(config, inputs, class_names, strategies, options, models))
 
-    @_api
+    @as_api
     def evaluate(dataset: Any, classes: str, strategies: list[str], options: Any, model: str) -> dict[str, Any]:
         """Metrics per strategy on a zip of <class>/<image> folders."""
         if not dataset:

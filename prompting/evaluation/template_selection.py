@@ -61,13 +61,20 @@ def selection_spec(data: Any) -> StrategySpec:
     return StrategySpec("selected", templates=[check_template(t) for t in templates], label=label)
 
 
+def parse_selection(text: str, source: str = "selection") -> StrategySpec:
+    """The ``selected`` strategy from a selection's JSON text (``source`` names it in errors)."""
+    if not text.strip():
+        raise StrategyError(f"The {source} is empty: run template selection first.")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StrategyError(f"The {source} is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+    return selection_spec(data)
+
+
 def read_selection_file(path: str | Path) -> StrategySpec:
     """The ``selected`` strategy from the JSON file ``select`` wrote."""
-    text = read_user_text(path, "selection file", StrategyError)
-    try:
-        return selection_spec(json.loads(text))
-    except json.JSONDecodeError as exc:
-        raise StrategyError(f"The selection file '{path}' is not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+    return parse_selection(read_user_text(path, "selection file", StrategyError), f"selection file '{path}'")
 
 
 @dataclass

@@ -42,7 +42,10 @@ class RunLimits:
     """What one request may ask of the server: the page and the API endpoints enforce the same caps.
 
     ``max_classes`` leaves room for ImageNet's 1000 classes. The result store keeps at most
-    ``store_records`` runs (one per session) and about ``store_bytes`` of arrays.
+    ``store_records`` runs (one per session) and about ``store_bytes`` of arrays. Template
+    selection holds one cosine per (embedded template, image, class): at most
+    ``max_selection_cells`` of them (80 MB as float32), with at most ``max_folds`` folds and sets
+    of at most ``max_selected_templates``.
     """
 
     max_images: int = 500
@@ -51,6 +54,9 @@ class RunLimits:
     max_descriptions_per_class: int = 200
     max_waffle_seeds: int = 10
     max_waffle_count: int = 100
+    max_folds: int = 10
+    max_selected_templates: int = 20
+    max_selection_cells: int = 20_000_000
     store_records: int = 64
     store_bytes: int = GiB
 

@@ -71,7 +71,8 @@ def record_bytes(record: RunRecord) -> int:
     total = 0
     for result in comparison.strategies.values():
         total += _array_bytes([result.similarities, result.logits, result.probabilities,
-                               result.prompt_similarities, result.class_text_vectors, result.seed_runs])
+                               result.prompt_similarities, result.class_text_vectors, result.seed_runs,
+                               result.prompt_weights])
         total += sum(len(prompt) for prompts in result.prompts for prompt in prompts)
     return total
 

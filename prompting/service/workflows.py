@@ -26,19 +26,24 @@ from prompting.errors import (
 from prompting.evaluation.compare import ImageInput, ProgressFn, compare, unique_keys
 from prompting.evaluation.export import comparison_to_dict, plain_language_summary, probability_meaning, to_jsonable
 from prompting.evaluation.results import Comparison
+from prompting.evaluation.template_selection import parse_selection
 from prompting.service.config import RunLimits, public_model_name
 from prompting.service.session_store import RunRecord, StrategySource
+from prompting.strategies.autoclip import DEFAULT_BETA, AutoClipOptions
 from prompting.strategies.descriptions import load_descriptions
 from prompting.strategies.registry import StrategySpec, get_strategy
 from prompting.strategies.templates import parse_templates
 from prompting.strategies.waffle import WaffleOptions
 
 Loader = Callable[[str], DualEncoder]
+TEMPLATE_POOLS = ("imagenet80", "custom")
 
 
 @dataclass
 class StrategyInputs:
-    """What the strategies need beyond their names: templates text, CuPL/DCLIP JSON, Waffle."""
+    """What the strategies need beyond their names: templates text, CuPL/DCLIP JSON, Waffle, the
+    ZPE/AutoCLIP pool (``"imagenet80"`` or ``"custom"``: the templates text) and AutoCLIP's
+    settings, and a selection's JSON for ``selected`` (``{"selected": [template, ...]}``)."""
 
     templates_text: str = ""
     cupl_json: str = ""
@@ -47,6 +52,10 @@ class StrategyInputs:
     waffle_words: int = 15
     waffle_chars: int = 15
     waffle_concept: str = ""
+    weighting_pool: str = "imagenet80"
+    autoclip_beta: float = DEFAULT_BETA
+    autoclip_objective: str = "cosine"
+    selected_json: str = ""
 
 
 def build_specs(
@@ -72,13 +81,19 @@ def build_specs(
 
 def _spec(name: str, inputs: StrategyInputs, limits: RunLimits | None) -> StrategySpec:
     if name == "template":
-        templates = parse_templates(inputs.templates_text)
-        if limits and len(templates) > limits.max_templates:
-            raise StrategyError(
-                f"Too many templates: {len(templates)}. This server uses at most {limits.max_templates} per run; "
-                "keep the ones that matter most."
-            )
-        return StrategySpec(name, templates=templates)
+        return StrategySpec(name, templates=_templates(inputs.templates_text, limits))
+    if name in ("zpe", "autoclip"):
+        if inputs.weighting_pool not in TEMPLATE_POOLS:
+            raise StrategyError(f"The template pool must be one of {', '.join(TEMPLATE_POOLS)}.")
+        custom = inputs.weighting_pool == "custom"
+        options = AutoClipOptions(float(inputs.autoclip_beta), inputs.autoclip_objective)  # type: ignore[arg-type]
+        return StrategySpec(name, templates=_templates(inputs.templates_text, limits) if custom else None,
+                            autoclip=options if name == "autoclip" else None)
+    if name == "selected":
+        spec = parse_selection(inputs.selected_json)
+        if limits and len(spec.templates or []) > limits.max_templates:
+            raise StrategyError(f"Too many selected templates; this server uses at most {limits.max_templates}.")
+        return spec
     if name in ("cupl", "dclip"):
         text = inputs.cupl_json if name == "cupl" else inputs.dclip_json
         title = get_strategy(name).title
@@ -99,6 +114,16 @@ def _spec(name: str, inputs: StrategyInputs, limits: RunLimits | None) -> Strate
         )
         return StrategySpec(name, waffle=waffle)
     return StrategySpec(name)
+
+
+def _templates(text: str, limits: RunLimits | None) -> list[str]:
+    templates = parse_templates(text)
+    if limits and len(templates) > limits.max_templates:
+        raise StrategyError(
+            f"Too many templates: {len(templates)}. This server uses at most {limits.max_templates} per run; "
+            "keep the ones that matter most."
+        )
+    return templates
 
 
 def _check_descriptions(title: str, descriptions: dict[str, list[str]], limits: RunLimits) -> None:

@@ -16,6 +16,8 @@ import gradio as gr
 from components.panels.api_endpoints import build_api
 from components.panels.classes_panel import build_classes_panel, wire_classes_panel
 from components.panels.images_panel import build_images_panel, wire_images_panel
+from components.panels.prompt_search_api import build_prompt_search_api
+from components.panels.prompt_search_panel import wire_prompt_search_panel
 from components.panels.results_area import build_results_area, wire_results_area
 from components.panels.run_panel import build_run_bar, wire_run
 from components.panels.settings_panel import build_settings_panel, wire_settings_panel
@@ -67,13 +69,15 @@ def build_demo(config: AppConfig) -> Workbench:
             strategies = build_strategies_panel(config)
         settings = build_settings_panel(config)
         bar = build_run_bar()
-        results = build_results_area()
+        results = build_results_area(config)
         wire_images_panel(images, classes.box, limits)
         wire_classes_panel(classes, settings.templates)
         wire_settings_panel(settings, config, classes.box, strategies.picker)
         wire_run(bar, images, classes.box, strategies, settings, results, token, config, store, cancels)
         wire_results_area(results, token, store, classes.box)
+        wire_prompt_search_panel(results.search, token, store, cancels, config, settings.templates, results.views())
         build_api(config)
+        build_prompt_search_api(config)
     return demo
 
 

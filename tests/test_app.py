@@ -64,7 +64,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def test_only_the_named_endpoints_are_public(client: Client) -> None:
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/classify", "/compare", "/evaluate"}
+    assert set(endpoints) == {"/classify", "/compare", "/evaluate", "/select_templates", "/export_head"}
 
 
 def test_classify_returns_top_k_per_image_and_strategy(client: Client, images: list[Path]) -> None:

@@ -21,6 +21,12 @@ from components.panels.disambiguation_panel import (
 )
 from components.panels.events import PAGE_ONLY, RESIZE_JS
 from components.panels.export_panel import ExportPanel, build_export_panel, wire_export_panel
+from components.panels.prompt_search_panel import (
+    PromptSearchPanel,
+    ViewRefresh,
+    build_prompt_search_panel,
+    render_prompt_search,
+)
 from components.panels.results_panel import (
     PredictionsPanel,
     build_predictions_panel,
@@ -28,6 +34,7 @@ from components.panels.results_panel import (
     wire_predictions_panel,
 )
 from prompting.evaluation.paired import paired_comparisons
+from prompting.service.config import AppConfig
 from prompting.service.session_store import ResultStore, RunRecord
 
 PLACEHOLDER = (
@@ -53,17 +60,29 @@ class ResultsArea:
     calibration: CalibrationPanel
     disambiguation: DisambiguationPanel
     export: ExportPanel
+    search: PromptSearchPanel
 
     @property
     def outputs(self) -> list[Any]:
         """Components ``render_results`` fills, in its order."""
         return [
             self.placeholder, self.column, self.stale, *self.predictions.outputs, *self.calibration.outputs,
-            *self.disambiguation.outputs, self.export.files,
+            *self.disambiguation.outputs, self.export.files, *self.search.outputs,
         ]
 
+    def views(self) -> ViewRefresh:
+        """The views to redraw when a strategy joins the run (it is shown on the right, side by side)."""
+        outputs = [self.tabs, *self.predictions.outputs, *self.calibration.outputs, *self.disambiguation.outputs]
 
-def build_results_area() -> ResultsArea:
+        def render(record: RunRecord, key: str) -> list[Any]:
+            pairs = paired_comparisons(record.comparison)
+            return [gr.Tabs(selected="tab-heatmaps"), *render_predictions(record, [], pairs, right=key),
+                    *render_calibration(record, pairs), *render_disambiguation(record)]
+
+        return ViewRefresh(outputs, render)
+
+
+def build_results_area(config: AppConfig) -> ResultsArea:
     """The placeholder and the (initially hidden) results tabs, with a banner for results that
     are no longer the latest run's."""
     placeholder = gr.Markdown(PLACEHOLDER, elem_id="results-placeholder", elem_classes=["placeholder"])
@@ -75,9 +94,11 @@ def build_results_area() -> ResultsArea:
                 calibration = build_calibration_panel()
             with gr.Tab("Class names", id="tab-disambiguation"):
                 disambiguation = build_disambiguation_panel()
+            with gr.Tab("Find better prompts", id="tab-prompt-search"):
+                search = build_prompt_search_panel(config)
             with gr.Tab("Export", id="tab-export"):
                 export = build_export_panel()
-    return ResultsArea(placeholder, column, stale, tabs, predictions, calibration, disambiguation, export)
+    return ResultsArea(placeholder, column, stale, tabs, predictions, calibration, disambiguation, export, search)
 
 
 def render_results(record: RunRecord, notes: list[str]) -> list[Any]:
@@ -92,6 +113,7 @@ def render_results(record: RunRecord, notes: list[str]) -> list[Any]:
         *render_calibration(record, pairs),
         *render_disambiguation(record),
         None,
+        *render_prompt_search(record),
     ]
 
 

@@ -103,12 +103,16 @@ def build_predictions_panel() -> PredictionsPanel:
                             prompt_class, prompts, explain_image, explanations)
 
 
-def render_predictions(record: RunRecord, notes: list[str], pairs: list[PairedComparison]) -> list[Any]:
-    """Values for ``PredictionsPanel.outputs`` after a run (``pairs``: its paired comparisons)."""
+def render_predictions(
+    record: RunRecord, notes: list[str], pairs: list[PairedComparison], right: str | None = None
+) -> list[Any]:
+    """Values for ``PredictionsPanel.outputs`` after a run (``pairs``: its paired comparisons);
+    ``right`` picks the strategy on the right (default: the second)."""
     comparison = record.comparison
     keys = list(comparison.strategies)
     choices = [(result.label, key) for key, result in comparison.strategies.items()]
-    left, right = keys[0], keys[1] if len(keys) > 1 else keys[0]
+    right = right if right in comparison.strategies else keys[1] if len(keys) > 1 else keys[0]
+    left = keys[0] if keys[0] != right or len(keys) == 1 else keys[1]
     headers, rows = predictions_table(comparison)
     class_choices = [(cls.display, index) for index, cls in enumerate(comparison.classes)]
     image_choices = [(image.name, index) for index, image in enumerate(comparison.images)]

@@ -90,7 +90,8 @@ def wire_run(
 
     def run(gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
             templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
-            concept: str, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
+            concept: str, pool: str, beta: float | None, objective: str, request: gr.Request,
+            progress: gr.Progress = gr.Progress()) -> list[Any]:
         skip = [gr.skip()] * len(results.outputs)
         started = time.perf_counter()
         session = request.session_hash or ""
@@ -103,7 +104,8 @@ def wire_run(
                 raise DatasetError("Add at least one image first (upload, paste, or use the example photos).")
             check_run_size(len(gallery), len(classes), limits)
             inputs, unknown = image_inputs(gallery, labels, classes)
-            chosen = strategy_inputs(templates, cupl, dclip, seeds, words, chars, concept, limits)
+            chosen = strategy_inputs(templates, cupl, dclip, seeds, words, chars, concept, limits, pool, beta,
+                                     objective)
             specs, spec_errors = build_specs(picker_order(names), chosen, limits)
             if not specs:
                 raise StrategyError("None of the chosen strategies can run. " + " ".join(spec_errors.values()))
@@ -187,6 +189,10 @@ def _warn(comparison: Comparison, unknown_labels: list[str]) -> list[str]:
                    "The Summary tab says why.", title="Some files skipped")
     for name, error in comparison.strategy_errors.items():
         gr.Warning(f"{name}: {error}", title="A strategy could not run")
+    for result in comparison.strategies.values():
+        for warning in result.warnings:
+            notes.append(f"{result.label}: {warning}")
+            gr.Warning(notes[-1], title="Read with care")
     labelled = sum(1 for image in comparison.images if image.label is not None)
     if unknown_labels:
         notes.append(unmatched_labels_note(unknown_labels, labelled > 0))

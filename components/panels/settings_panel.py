@@ -1,5 +1,6 @@
 """Strategy settings, full width below the three steps: custom templates, CuPL/DCLIP
-descriptions (generate, import, review, edit) and WaffleCLIP's seeds, counts and concept."""
+descriptions (generate, import, review, edit), WaffleCLIP's seeds, counts and concept, and the
+template pool and AutoCLIP settings of ZPE and AutoCLIP."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from components.panels.events import PAGE_ONLY
 from prompting.errors import StrategyError
 from prompting.service.config import AppConfig, RunLimits
 from prompting.service.workflows import StrategyInputs
+from prompting.strategies.autoclip import DEFAULT_BETA
 from prompting.strategies.templates import DEFAULT_TEMPLATE
 
 DEFAULT_TEMPLATES = f"{DEFAULT_TEMPLATE}\na close-up photo of a {{}}.\na blurry photo of a {{}}."
@@ -30,6 +32,14 @@ WAFFLE_HELP = (
     "set's own."
 )
 NO_CONCEPT_LLM = "Unavailable: no language model is configured on this server. Type a concept yourself instead."
+WEIGHTING_HELP = (
+    "**ZPE** (Allingham et al. 2023) scores each template by how confidently it classifies your images and "
+    "averages the templates with softmax weights; it needs no labels, but several images (with one image all "
+    "weights are equal). The paper also subtracts mean scores on a sample of pretraining images; none is "
+    "available here, so we use its variant that normalises with your images only. **AutoCLIP** (Metzen et al. "
+    "2024) weights the templates for each image separately, by one gradient step whose size is set so that the "
+    "weights' entropy is β × that of equal weights. Both show their weights under *Find better prompts*."
+)
 
 
 @dataclass
@@ -46,6 +56,9 @@ class SettingsPanel:
     waffle_chars: gr.Number
     waffle_concept: gr.Textbox
     concept_button: gr.Button
+    weighting_pool: gr.Radio
+    autoclip_beta: gr.Slider
+    autoclip_objective: gr.Radio
 
     @property
     def inputs(self) -> list[gr.components.Component]:
@@ -53,6 +66,7 @@ class SettingsPanel:
         return [
             self.templates, self.descriptions.cupl.code, self.descriptions.dclip.code,
             self.waffle_seeds, self.waffle_words, self.waffle_chars, self.waffle_concept,
+            self.weighting_pool, self.autoclip_beta, self.autoclip_objective,
         ]
 
 
@@ -65,7 +79,8 @@ def _whole(value: float | None, default: int, what: str) -> int:
 
 def strategy_inputs(
     templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None, concept: str,
-    limits: RunLimits | None = None,
+    limits: RunLimits | None = None, pool: str = "imagenet80", beta: float | None = DEFAULT_BETA,
+    objective: str = "cosine",
 ) -> StrategyInputs:
     """The strategies' settings from the widgets (``SettingsPanel.inputs`` order).
 
@@ -84,12 +99,16 @@ def strategy_inputs(
         waffle_words=_whole(words, 15, "number of random-word descriptors"),
         waffle_chars=_whole(chars, 15, "number of random-character descriptors"),
         waffle_concept=concept or "",
+        weighting_pool=pool or "imagenet80",
+        autoclip_beta=float(beta if beta is not None else DEFAULT_BETA),
+        autoclip_objective=objective or "cosine",
     )
 
 
 def build_settings_panel(config: AppConfig) -> SettingsPanel:
     """A closed accordion with one tab per strategy family."""
-    with gr.Accordion("⚙️  Strategy settings: custom templates, CuPL & DCLIP descriptions, WaffleCLIP", open=False,
+    with gr.Accordion("⚙️  Strategy settings: custom templates, CuPL & DCLIP descriptions, WaffleCLIP, ZPE & AutoCLIP",
+                      open=False,
                       elem_id="settings-accordion", elem_classes=["settings-card"]) as accordion:
         with gr.Tabs() as tabs:
             with gr.Tab("Custom templates", id="settings-templates"):
@@ -122,8 +141,20 @@ def build_settings_panel(config: AppConfig) -> SettingsPanel:
                                                interactive=config.llm is not None, elem_id="concept-btn")
                     if config.llm is None:
                         gr.Markdown(NO_CONCEPT_LLM, elem_classes=["help"], elem_id="concept-why")
+            with gr.Tab("ZPE & AutoCLIP", id="settings-weighting"):
+                gr.Markdown(WEIGHTING_HELP, elem_classes=["help"])
+                with gr.Row():
+                    pool = gr.Radio([("CLIP's 80 ImageNet templates", "imagenet80"),
+                                     ("My templates (the Custom templates tab)", "custom")], value="imagenet80",
+                                    label="Template pool to weight", elem_id="weighting-pool", scale=2)
+                    beta = gr.Slider(0.05, 1.0, value=DEFAULT_BETA, step=0.05, label="AutoCLIP β", scale=1,
+                                     elem_id="autoclip-beta",
+                                     info="Target entropy as a share of equal weights' (paper: 0.85; 0.7 suggested).")
+                    objective = gr.Radio([("Raw cosines (reference code)", "cosine"), ("Scaled logits", "logit")],
+                                         value="cosine", label="AutoCLIP objective", scale=2,
+                                         info="What AutoCLIP's log-sum-exp runs over.")
     return SettingsPanel(accordion, tabs, templates, descriptions, seeds, paper_seeds, words, chars, concept,
-                         concept_button)
+                         concept_button, pool, beta, objective)
 
 
 def wire_settings_panel(

@@ -19,7 +19,10 @@ PLAIN_SUMMARIES = {
     "cupl": "descriptive sentences written by a language model",
     "dclip": "“cat, which has whiskers” … scored part by part",
     "waffle": "random words added to the name: a baseline that checks whether descriptions really help",
+    "zpe": "many templates, weighted by how confidently each one classifies your images (no labels needed)",
+    "autoclip": "many templates, weighted anew for every image by how well each fits it",
 }
+PICKED_ELSEWHERE = ("selected",)  # comes from "Find better prompts", not from a tick
 
 
 @dataclass
@@ -37,11 +40,12 @@ def build_strategies_panel(config: AppConfig) -> StrategiesPanel:
         gr.Markdown("### 3 · Strategies & model", elem_classes=["step-title"])
         gr.Markdown(
             "Tick the ways of writing prompts to compare; each is scored on the same images. "
-            "Templates, CuPL, DCLIP and WaffleCLIP have settings under *Strategy settings*.",
+            "Templates, CuPL, DCLIP, WaffleCLIP, ZPE and AutoCLIP have settings under *Strategy settings*.",
             elem_classes=["help"],
         )
         picker = gr.CheckboxGroup(
-            [(STRATEGIES[key].title, key) for key in STRATEGIES], value=DEFAULT_STRATEGIES, show_label=False,
+            [(STRATEGIES[key].title, key) for key in STRATEGIES if key not in PICKED_ELSEWHERE],
+            value=DEFAULT_STRATEGIES, show_label=False,
             label="Strategies", elem_id="strategy-picker",
         )
         with gr.Accordion("What do these mean?", open=False):

@@ -59,6 +59,13 @@ def test_selection_encodes_every_prompt_once_and_reports_held_out_numbers(
         assert accuracy == pytest.approx(np.mean([f["top1"][name] * f["test"] for f in data["per_fold"]]) * 3 / 12)
         assert data["cv_correct"][name] == round(accuracy * 12)
     assert 1 <= len(data["selected"]) <= 4 and set(data["selected"]) <= set(data["pool"])
+    # paired: the procedure's held-out predictions against each baseline's, Holm across the two
+    assert [(pair["a"], pair["b"]) for pair in data["paired"]] == [("selected", "ensemble80"), ("selected", "template")]
+    for pair in data["paired"]:
+        assert pair["n_images"] == 12
+        assert pair["delta_top1"] == pytest.approx(data["cv"]["selected"] - data["cv"][pair["b"]])
+        assert pair["holm_p"] >= pair["mcnemar_p"]
+    assert len(selection.verdicts()) == 2
     assert data["label"] == f"Selected templates ({len(data['selected'])} of {len(data['pool'])})"
     # a second selection on the same images and pool encodes nothing
     again = select_templates(encoder, encoded, classes, OWN, folds=3, max_templates=2)

@@ -20,8 +20,8 @@ from prompting.encoding.models import load_model
 from prompting.errors import DatasetError, StrategyError
 from prompting.evaluation.compare import ImageInput
 from prompting.service.config import AppConfig, RunLimits
-from prompting.service.prompt_search import add_strategy, check_selection_size, head_for_run, selection_pool
-from prompting.service.workflows import run_models
+from prompting.service.prompt_search import check_selection_size, head_for_run, selection_pool
+from prompting.service.workflows import extend_run, model_tags, run_models
 from prompting.strategies.registry import StrategySpec
 from tests.conftest import make_image
 
@@ -99,20 +99,22 @@ def test_a_selection_bigger_than_the_server_allows_is_refused() -> None:
         selection_pool(["elsewhere"], "", RunLimits())
 
 
-def test_adding_the_selected_set_keeps_the_run_and_names_its_model(tiny_clip_dir: Path, tiny_siglip_dir: Path,
-                                                                   images: list[Path]) -> None:
+def test_heads_of_a_run_with_two_models_name_the_model_publicly(tiny_clip_dir: Path, tiny_siglip_dir: Path,
+                                                                 images: list[Path]) -> None:
     classes = parse_class_list(CLASSES)
     inputs = [ImageInput(str(p), i % 3, name=p.name) for i, p in enumerate(images)]
     record = run_models([str(tiny_clip_dir), str(tiny_siglip_dir)], inputs, classes,
                         [StrategySpec("classname"), StrategySpec("zpe"), StrategySpec("autoclip")])
     spec = StrategySpec("selected", templates=["itap of a {}."], label="Selected templates (1 of 80)")
-    updated, key = add_strategy(record, spec, load_model)
-    tag = Path(str(tiny_clip_dir)).name
-    assert key == f"selected@{tag}" and updated.sources[key].model == str(tiny_clip_dir)
-    assert updated.comparison.strategies[key].label == f"Selected templates (1 of 80) · {tag}"
-    assert list(updated.comparison.strategies)[:-1] == list(record.comparison.strategies)
-    assert key not in record.comparison.strategies  # the stored record is not changed in place
-    head = head_for_run(updated, f"zpe@{tag}", load_model)
-    assert head.manifest["model"] == tag and head.manifest["temperature_fitted_on_images"] == 6
+    updated, added = extend_run(record, [spec])
+    tags = model_tags([str(tiny_clip_dir), str(tiny_siglip_dir)])
+    assert added == [f"selected@{tag}" for tag in tags.values()]
+    for model, tag in tags.items():
+        head = head_for_run(updated, f"zpe@{tag}", load_model)
+        assert head.manifest["model"] == tag and head.manifest["temperature_fitted_on_images"] == 6
+        assert head.manifest["family"] == load_model(model).family
+        assert head_for_run(updated, f"selected@{tag}", load_model).manifest["strategy"] == "selected"
     with pytest.raises(StrategyError, match="differently for every image"):
-        head_for_run(updated, f"autoclip@{tag}", load_model)
+        head_for_run(updated, f"autoclip@{tags[str(tiny_clip_dir)]}", load_model)
+    with pytest.raises(StrategyError, match="not part of this run"):
+        head_for_run(updated, "nothing", load_model)

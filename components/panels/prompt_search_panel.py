@@ -21,14 +21,9 @@ from prompting.errors import PromptingError
 from prompting.evaluation.compare import Cancelled
 from prompting.evaluation.template_selection import DEFAULT_FOLDS, TemplateSelection
 from prompting.service.config import AppConfig
-from prompting.service.prompt_search import (
-    add_strategy,
-    head_for_run,
-    run_models,
-    select_for_images,
-    selection_pool,
-)
+from prompting.service.prompt_search import first_model, head_for_run, select_for_images, selection_pool
 from prompting.service.session_store import CancelRegistry, ResultStore, RunRecord
+from prompting.service.workflows import extend_run
 from prompting.strategies.registry import StrategySpec
 
 DEFAULT_SIZE_LIMIT = 8
@@ -216,6 +211,7 @@ def selection_markdown(selection: TemplateSelection) -> str:
         "The set above was then chosen on all images, so its accuracy on these same images is optimistic; "
         "judge it by the held-out row.",
     ]
+    lines += ["", *[f"- {md_escape(sentence)}" for sentence in selection.verdicts()]]
     if data["fold_note"]:
         lines.append(f"\n⚠️ {md_escape(data['fold_note'])}")
     return "\n".join(lines)
@@ -236,7 +232,7 @@ def wire_prompt_search_panel(
         try:
             candidates = selection_pool(pool or [], templates or "", limits)
             selection = select_for_images(
-                run_models(record)[0], record.images, record.comparison.classes, candidates, int(folds), int(size),
+                first_model(record), record.images, record.comparison.classes, candidates, int(folds), int(size),
                 int(seed or 0), limits, load_model, lambda fraction, message: progress(fraction, desc=message), event,
             )
         except Cancelled:
@@ -266,13 +262,13 @@ def wire_prompt_search_panel(
         record = lookup(store, tok)
         spec = StrategySpec("selected", templates=list(chosen["templates"]), label=chosen["label"])
         try:
-            updated, key = add_strategy(record, spec, load_model)
+            updated, added = extend_run(record, [spec])
         except PromptingError as exc:
             raise gr.Error(str(exc), title="Could not add the selected templates") from exc
         new_token = store.put(updated, owner=request.session_hash or "")
         gr.Info(f"“{chosen['label']}” now appears in every view, scored on these same images (optimistic: it was "
                 "chosen on them).", title="Added")
-        return [new_token, *views.render(updated, key), *strategy_views(updated)]
+        return [new_token, *views.render(updated, added[0]), *strategy_views(updated)]
 
     def redraw(tok: str | None, key: str | None, image: int | None) -> go.Figure:
         return weights_view(lookup(store, tok), key, image)

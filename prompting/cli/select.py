@@ -91,6 +91,7 @@ def format_selection(selection: TemplateSelection) -> str:
         low, high = data["cv_ci95"][name]
         folds = " ".join(f"{fold['top1'][name] * 100:.0f}" for fold in data["per_fold"])
         lines.append(f"  {label:44s} {data['cv'][name] * 100:5.1f}%  ({low * 100:.0f}–{high * 100:.0f}%)   {folds}")
+    lines += selection.verdicts()
     lines.append(f"{data['label']}, chosen on all images (use with evaluate --strategy selected --selected FILE):")
     lines += [f"  {step['template']}" for step in data["in_sample"]["steps"]]
     return "\n".join(lines)

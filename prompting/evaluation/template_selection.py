@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ from prompting.encoding.embeddings import EncodeStats, text_store
 from prompting.encoding.models import DualEncoder
 from prompting.errors import DatasetError, StrategyError
 from prompting.evaluation.compare import EncodedImages, ProgressFn, check_cancel
+from prompting.evaluation.export import paired_verdict
 from prompting.evaluation.metrics import wilson_interval
+from prompting.evaluation.paired import PairedComparison, holm_adjust, paired_comparison
 from prompting.storage import read_user_text
 from prompting.strategies.registry import StrategySpec
 from prompting.strategies.selection import CrossValidation, SelectionPath, TemplateArrays, cross_validate, greedy_select
@@ -110,6 +113,22 @@ class TemplateSelection:
         """Display names of the compared sets, "selected" first."""
         return {"selected": "Selected (cross-validated procedure)", **BASELINES}
 
+    @cached_property
+    def paired(self) -> list[PairedComparison]:
+        """The selection procedure against each baseline on the same held-out predictions (paired
+        bootstrap over images and exact McNemar; Holm across the two). The interval resamples images
+        for these out-of-fold predictions: it leaves out how differently the folds could have been
+        drawn."""
+        labels = self.set_labels()
+        correct = {name: self.cv.predictions[name] == self.labels for name in labels}
+        pairs = [paired_comparison("selected", name, labels["selected"], labels[name], correct["selected"],
+                                   correct[name], self.labels) for name in BASELINES]
+        return [replace(pair, holm_p=p) for pair, p in zip(pairs, holm_adjust([pair.mcnemar_p for pair in pairs]))]
+
+    def verdicts(self) -> list[str]:
+        """One sentence per baseline: whether the held-out difference is more than chance."""
+        return [paired_verdict(pair.swapped() if pair.delta_top1 < 0 else pair, several=True) for pair in self.paired]
+
     def to_dict(self) -> dict[str, Any]:
         """The CLI's JSON: ``selected``, ``cv`` (held-out top-1 per set) and ``folds``, then details."""
         names = list(self.set_labels())
@@ -128,6 +147,7 @@ class TemplateSelection:
             "fold_note": self.cv.note,
             "cv_correct": {name: self.cv.correct(name) for name in names},
             "cv_ci95": {name: list(wilson_interval(self.cv.correct(name), n)) for name in names},
+            "paired": [pair.as_dict() for pair in self.paired],
             "per_fold": [
                 {
                     "train": fold.train, "test": fold.test,

@@ -1,6 +1,6 @@
 """What the page and the API do to find better prompts for a run, within the server's limits:
-select templates on its labelled images, add the selected set to its side-by-side views, and
-export a classifier head of one of its strategies.
+select templates on its labelled images and export a classifier head of one of its strategies
+(``workflows.extend_run`` adds the selected set to the run).
 
 Selection uses the run's first model; the images' embeddings come from the process's image
 cache and the prompts' from the text cache, so nothing the run encoded is encoded again.
@@ -10,36 +10,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 
 from prompting.classes import ClassName
 from prompting.errors import DatasetError, StrategyError
-from prompting.evaluation.compare import ImageInput, ProgressFn, compare, encode_images
-from prompting.evaluation.head import (
-    ClassifierHead,
-    check_linear,
-    head_for_strategy,
-    head_from_result,
-)
-from prompting.evaluation.template_selection import (
-    TemplateSelection,
-    candidate_pool,
-    select_templates,
-)
+from prompting.evaluation.compare import ImageInput, ProgressFn, encode_images
+from prompting.evaluation.head import ClassifierHead, check_linear, head_for_strategy, head_from_result
+from prompting.evaluation.template_selection import TemplateSelection, candidate_pool, select_templates
 from prompting.service.config import RunLimits, public_model_name
-from prompting.service.session_store import RunRecord, StrategySource
-from prompting.service.workflows import (
-    TEMPLATE_POOLS,
-    Loader,
-    check_run_size,
-    model_tags,
-)
+from prompting.service.session_store import RunRecord
+from prompting.service.workflows import TEMPLATE_POOLS, Loader, check_run_size
 from prompting.strategies.registry import StrategySpec
-from prompting.strategies.templates import (
-    DEFAULT_TEMPLATE,
-    IMAGENET_TEMPLATES,
-    parse_templates,
-)
+from prompting.strategies.templates import DEFAULT_TEMPLATE, IMAGENET_TEMPLATES, parse_templates
 
 
 def selection_pool(sources: Sequence[str], custom_text: str, limits: RunLimits) -> list[str]:
@@ -93,31 +74,12 @@ def select_for_images(
                             lambda fraction, message: report(0.1 + 0.9 * fraction, message), cancel)
 
 
-def run_models(record: RunRecord) -> list[str]:
-    """The models of a run, in order (the first is the one selection uses)."""
-    return list(dict.fromkeys(source.model for source in record.sources.values()))
-
-
-def add_strategy(record: RunRecord, spec: StrategySpec, loader: Loader,
-                 cancel: threading.Event | None = None) -> tuple[RunRecord, str]:
-    """A copy of ``record`` with ``spec`` scored on the same images by the run's first model, and
-    its key (``<name>@<model tag>`` when the run compared two models). A result under that key is
-    replaced."""
-    models = run_models(record)
+def first_model(record: RunRecord) -> str:
+    """The model a run's selection uses: the first it compared."""
+    models = list(dict.fromkeys(source.model for source in record.sources.values()))
     if not models:
-        raise StrategyError("This run has no results to add to: press Run first.")
-    model = models[0]
-    scored = compare(loader(model), record.images, record.comparison.classes, [spec], strict=True, cancel=cancel)
-    result = next(iter(scored.strategies.values()))
-    key, label = spec.name, result.label
-    if len(models) > 1:
-        tag = model_tags(models)[model]
-        key, label = f"{spec.name}@{tag}", f"{result.label} · {tag}"
-    strategies = {name: value for name, value in record.comparison.strategies.items() if name != key}
-    strategies[key] = replace(result, name=key, label=label)
-    comparison = replace(record.comparison, strategies=strategies)
-    sources = {**record.sources, key: StrategySource(model, spec)}
-    return replace(record, comparison=comparison, sources=sources), key
+        raise StrategyError("This run has no results to work from: press Run first.")
+    return models[0]
 
 
 def head_for_run(record: RunRecord, key: str, loader: Loader) -> ClassifierHead:

@@ -12,6 +12,7 @@ import pytest
 
 from prompting.classes import as_class_names
 from prompting.cli.main import main
+from prompting.encoding.embeddings import text_store
 from prompting.encoding.models import load_model
 from prompting.errors import DatasetError, StrategyError
 from prompting.evaluation.compare import Cancelled, ImageInput, encode_images, score_strategies
@@ -138,3 +139,25 @@ def test_selection_files_are_checked(tmp_path: Path) -> None:
     broken.write_text("{")
     with pytest.raises(StrategyError, match="not valid JSON"):
         read_selection_file(broken)
+
+
+def test_zpe_with_a_reference_sample_uses_the_papers_main_normalisation(tiny_clip_dir: Path, labelled: Path,
+                                                                       flat_folder: Path, tmp_path: Path) -> None:
+    outputs = {}
+    for name, extra in (("test", []), ("both", ["--zpe-reference", str(flat_folder)])):
+        out = tmp_path / f"{name}.json"
+        assert main(["evaluate", "--model", str(tiny_clip_dir), "--images", str(labelled), "--strategy", "zpe",
+                     "--json", str(out), *extra]) == 0
+        outputs[name] = json.loads(out.read_text())["strategies"]["zpe"]
+    assert "3 reference images" in outputs["both"]["notes"][0] and "test-images-only" in outputs["test"]["notes"][0]
+    test_weights, both_weights = (np.array(outputs[n]["weights"]["values"]) for n in ("test", "both"))
+    assert not np.allclose(test_weights, both_weights)
+    # the same weights by hand: scores with half the reference images' mean logits subtracted
+    from prompting.strategies.zpe import zpe_scores, zpe_weights
+
+    encoder = load_model(str(tiny_clip_dir))
+    encoded, names = _encoded(encoder, labelled)
+    reference = encode_images(encoder, [ImageInput(str(p)) for p in sorted(flat_folder.glob("*.png"))]).vectors
+    stack = np.stack([text_store(encoder).embed([t.replace("{}", n) for n in names]) for t in IMAGENET_TEMPLATES])
+    expected = zpe_weights(zpe_scores(encoded.vectors, stack, encoder.logit_scale, reference))
+    np.testing.assert_allclose(both_weights, expected, atol=1e-6)

@@ -35,11 +35,12 @@ def add_export_head_parser(subparsers: Any) -> None:
 
 def run_export_head(args: argparse.Namespace) -> int:
     """Build the head (scoring on --images when given) and write its two files."""
-    from prompting.cli.main import folder_inputs, resolve_classes, strategy_specs
+    from prompting.cli.main import add_zpe_reference, folder_inputs, resolve_classes, strategy_specs
 
     spec = strategy_specs(args, [args.strategy])[0]
     check_linear(spec.name)
     encoder = load_model(args.model, device=args.device)
+    add_zpe_reference(args, encoder, [spec])
     if args.images:
         classes, inputs = folder_inputs(args, [spec])
         encoded = encode_images(encoder, inputs)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from prompting.classes import ClassName, as_class_names, read_class_file
 from prompting.data.datasets import scan_folder, with_classes
-from prompting.encoding.models import DEFAULT_MODEL, load_model
+from prompting.encoding.models import DEFAULT_MODEL, DualEncoder, load_model
 from prompting.errors import ClassListError, PromptingError
-from prompting.evaluation.compare import ImageInput, ProgressFn, compare, unique_keys
+from prompting.evaluation.compare import ImageInput, ProgressFn, compare, encode_images, unique_keys
 from prompting.evaluation.disambiguation import confusable_pairs
 from prompting.evaluation.export import comparison_to_dict, paired_rows, seed_spread
 from prompting.evaluation.paired import PairedComparison, paired_comparisons
@@ -62,6 +62,8 @@ def add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
                         help=f"AutoCLIP: target entropy as a share of the uniform weights' ({DEFAULT_BETA})")
     parser.add_argument("--autoclip-objective", choices=("cosine", "logit"), default="cosine",
                         help="AutoCLIP: logsumexp over raw cosines (reference code; default) or scaled logits")
+    parser.add_argument("--zpe-reference", help="ZPE: a folder of unlabelled pretraining-like images (e.g. a LAION "
+                        "sample) for the paper's main normalisation; default: normalise with the scored images only")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,6 +210,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     plans = {key: build_prompts(spec, classes) for key, spec in zip(unique_keys(specs), specs)}
     matches = description_matches(specs, classes)
     encoder = load_model(args.model, device=args.device)
+    add_zpe_reference(args, encoder, specs)
     comparison = _compare_with_progress(encoder, inputs, classes, specs)
     for skipped in comparison.skipped:
         print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
@@ -219,6 +222,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
         atomic_write_json(Path(args.json_out), payload)
         print(f"wrote {args.json_out}")
     return 0
+
+
+def add_zpe_reference(args: argparse.Namespace, encoder: DualEncoder, specs: list[StrategySpec]) -> None:
+    """Encode the --zpe-reference images (any folder; labels are ignored) into the ZPE specs."""
+    if not args.zpe_reference or not any(spec.name == "zpe" for spec in specs):
+        return
+    scanned = scan_folder(Path(args.zpe_reference))
+    encoded = encode_images(encoder, [ImageInput(path=str(path)) for path, _ in scanned.items])
+    for skipped in encoded.skipped:
+        print(f"skipped reference image {skipped['path']}: {skipped['reason']}", file=sys.stderr)
+    for spec in specs:
+        if spec.name == "zpe":
+            spec.zpe_reference = encoded.vectors
 
 
 @contextmanager

@@ -17,6 +17,10 @@ ZPE_NOTE = (
     "ZPE weights come from these {n} unlabelled images with the paper's test-images-only normalisation "
     "(no sample of pretraining images is available here), so they change with the images you score."
 )
+ZPE_REFERENCE_NOTE = (
+    "ZPE weights come from these {n} unlabelled images, normalised with them and with {m} reference images "
+    "(the paper's main mode, with your sample standing in for its pretraining images)."
+)
 ZPE_ONE_IMAGE = (
     "ZPE needs several images: with only one, its normalisation makes every template score the same, so the "
     "weights are uniform (a plain average of the templates)."
@@ -61,11 +65,15 @@ def weighted_similarities(
     stack = template_stack(prompt_vectors)
     images = len(image_vectors)
     if plan.aggregation == "zpe":
-        weights = zpe_weights(zpe_scores(image_vectors, stack, logit_scale))
+        reference = plan.zpe_reference
+        weights = zpe_weights(zpe_scores(image_vectors, stack, logit_scale, reference))
         class_vectors = weighted_class_vectors(stack, weights)
         similarities = np.asarray(image_vectors, dtype=np.float64) @ class_vectors.T
-        warnings = [ZPE_ONE_IMAGE] if images < 2 else []
-        return similarities, weights, normalise_rows(class_vectors), [ZPE_NOTE.format(n=images)], warnings
+        if reference is not None and len(reference):
+            note, warnings = ZPE_REFERENCE_NOTE.format(n=images, m=len(reference)), []
+        else:
+            note, warnings = ZPE_NOTE.format(n=images), [ZPE_ONE_IMAGE] if images < 2 else []
+        return similarities, weights, normalise_rows(class_vectors), [note], warnings
     options = plan.autoclip or AutoClipOptions()
     tau = logit_scale if options.objective == "logit" else 1.0
     weights, similarities = autoclip(image_vectors, stack, options.beta, tau)

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
+import numpy as np
+
 from prompting.classes import ClassName, spoken_name
 from prompting.errors import DescriptionsError, StrategyError
 from prompting.strategies.autoclip import AutoClipOptions
@@ -41,7 +43,11 @@ SELECTED_IN_SAMPLE = (
 
 @dataclass
 class StrategySpec:
-    """What the user chose: a registry name plus the inputs that strategy needs."""
+    """What the user chose: a registry name plus the inputs that strategy needs.
+
+    ``zpe_reference`` (ZPE only): normalised embeddings of unlabelled pretraining-like images,
+    for the paper's main normalisation; without them ZPE normalises with the scored images only.
+    """
 
     name: str
     templates: list[str] | None = None
@@ -49,6 +55,7 @@ class StrategySpec:
     waffle: WaffleOptions | None = None
     label: str | None = None
     autoclip: AutoClipOptions | None = None
+    zpe_reference: np.ndarray | None = None
 
 
 @dataclass
@@ -69,6 +76,7 @@ class PromptPlan:
     templates: list[str] = field(default_factory=list)
     autoclip: AutoClipOptions | None = None
     warnings: list[str] = field(default_factory=list)
+    zpe_reference: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,8 @@ def _weighted(aggregation: Aggregation) -> Callable[[list[ClassName], StrategySp
         if len(templates) < 2:
             raise StrategyError("ZPE and AutoCLIP weight templates against each other: give at least two templates.")
         return PromptPlan(_templated(templates, classes), aggregation, templates=templates,
-                          autoclip=spec.autoclip if aggregation == "autoclip" else None)
+                          autoclip=spec.autoclip if aggregation == "autoclip" else None,
+                          zpe_reference=spec.zpe_reference if aggregation == "zpe" else None)
 
     return build
 

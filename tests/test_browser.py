@@ -353,7 +353,7 @@ def test_find_better_prompts_selects_compares_weights_and_exports_a_head(page) -
     picker.get_by_label("AutoCLIP").check()
     run_and_wait(page)
     open_tab(page, "Find better prompts")
-    expect(page.locator("#weights-plot")).to_contain_text("which templates matter", timeout=20_000)
+    expect(page.locator("#weights-plot")).to_contain_text("which templates matter")
     for slider, value in (("#selection-folds", "2"), ("#selection-size", "2")):
         box = page.locator(f"{slider} input[type=number]")
         box.fill(value)
@@ -373,7 +373,7 @@ def test_find_better_prompts_selects_compares_weights_and_exports_a_head(page) -
     page.locator("#weights-strategy input").click()
     page.get_by_role("option", name="AutoCLIP").click()
     expect(page.locator("#weights-image")).to_be_visible()
-    expect(page.locator("#weights-plot")).to_contain_text("averaged over 10 images", timeout=20_000)
+    expect(page.locator("#weights-plot")).to_contain_text("averaged over 10 images")
     page.locator("#head-strategy input").click()
     page.get_by_role("option", name=re.compile("^Selected templates")).click()
     page.locator("#head-btn").click()

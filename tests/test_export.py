@@ -81,8 +81,9 @@ def test_comparison_to_dict_shape_and_values() -> None:
     names = data["strategies"]["names"]
     assert list(names) == [
         "label", "probability_kind", "probability_meaning", "probabilities", "predictions", "metrics", "seed_runs", "notes",
+        "weights",
     ]
-    assert names["label"] == "Names" and names["probability_kind"] == "softmax"
+    assert names["label"] == "Names" and names["probability_kind"] == "softmax" and names["weights"] is None
     assert names["predictions"] == ["cat", "car", "dog"]
     assert names["probabilities"][0] == [0.8, 0.1, 0.1]
     metrics = names["metrics"]

@@ -179,7 +179,7 @@ def weights_view(record: RunRecord, key: str | None, image: int | None) -> go.Fi
     """The weights chart of strategy ``key`` (one image's, or all images' average)."""
     result = record.comparison.strategies.get(key) if key else None
     names = [image.name for image in record.comparison.images]
-    index = None if image is None or int(image) < 0 else int(image)
+    index = None if image is None or not 0 <= int(image) < len(names) else int(image)
     return weights_figure(result, index, names)
 
 
@@ -226,10 +226,10 @@ def wire_prompt_search_panel(
 
     def select(tok: str | None, pool: list[str], folds: float, size: float, seed: float | None, templates: str,
                request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
-        record = lookup(store, tok)
         key = _cancel_key(request)
         event = cancels.current(key)
         try:
+            record = lookup(store, tok)
             candidates = selection_pool(pool or [], templates or "", limits)
             selection = select_for_images(
                 first_model(record), record.images, record.comparison.classes, candidates, int(folds), int(size),

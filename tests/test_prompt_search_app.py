@@ -4,7 +4,6 @@ gradio_client against a tiny model on 127.0.0.1, and the page's service function
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,16 +23,11 @@ from prompting.service.prompt_search import check_selection_size, head_for_run, 
 from prompting.service.workflows import extend_run, model_tags, run_models
 from prompting.strategies.registry import StrategySpec
 from tests.conftest import make_image
+from tests.test_app import free_port
 
 CLASSES = "cat\ndog | small dog\nbird"
 LABELS = ["cat", "dog", "bird", "cat", "dog", "bird"]
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ def normalise_rows(matrix: np.ndarray) -> np.ndarray:
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax (the row maximum is subtracted before exponentiating)."""
     logits = np.asarray(logits, dtype=float)
-    shifted = logits - np.max(logits, axis=axis, keepdims=True)
-    exp = np.exp(shifted)
-    probs: np.ndarray = exp / np.sum(exp, axis=axis, keepdims=True)
+    probs: np.ndarray = logits - np.max(logits, axis=axis, keepdims=True)
+    np.exp(probs, out=probs)  # in place: one array allocated, however large
+    probs /= np.sum(probs, axis=axis, keepdims=True)
     return probs

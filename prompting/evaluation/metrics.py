@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix
 
 from prompting.errors import DatasetError
@@ -191,9 +190,16 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     if np.all(logits.max(axis=1) == logits.min(axis=1)):
         return 1.0
     rows = np.arange(labels.size)
+    buffer = np.empty_like(logits)  # reused by every evaluation: large sets allocate nothing per step
 
     def nll(log_t: float) -> float:
-        return float(-np.mean(log_softmax(logits / np.exp(log_t), axis=1)[rows, labels]))
+        """mean(logsumexp(z / T) - z_y / T), with the row maximum subtracted before exponentiating."""
+        np.divide(logits, np.exp(log_t), out=buffer)
+        top = buffer.max(axis=1, keepdims=True)
+        np.subtract(buffer, top, out=buffer)
+        true = buffer[rows, labels]
+        np.exp(buffer, out=buffer)
+        return float(np.mean(np.log(buffer.sum(axis=1)) - true))
 
     low, high = np.log(TEMPERATURE_BOUNDS)
     result = minimize_scalar(nll, bounds=(low, high), method="bounded", options={"xatol": 1e-6})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import overload
+
 import numpy as np
 
 from prompting.encoding.embeddings import EncodeStats, Progress, TextEmbeddingStore
@@ -31,21 +34,51 @@ AUTOCLIP_NOTE = (
 )
 
 
+class PromptScores(Sequence[np.ndarray]):
+    """Per-prompt cosines class by class (``scores[c]`` is N x P_c), computed when a class is
+    asked for: holding them all would take N x (all prompts) floats, 16 GB for 50,000 images
+    x 1,000 classes x 80 templates."""
+
+    def __init__(self, image_vectors: np.ndarray, prompt_vectors: list[np.ndarray]) -> None:
+        self.image_vectors = image_vectors
+        self.prompt_vectors = prompt_vectors
+
+    def __len__(self) -> int:
+        return len(self.prompt_vectors)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[np.ndarray]: ...
+
+    def __getitem__(self, index: int | slice) -> np.ndarray | list[np.ndarray]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self.image_vectors @ self.prompt_vectors[index].T
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the vectors held (the image vectors are shared with the run)."""
+        return int(self.image_vectors.nbytes + sum(vectors.nbytes for vectors in self.prompt_vectors))
+
+
 def class_similarities(
     image_vectors: np.ndarray, prompt_vectors: list[np.ndarray], aggregation: Aggregation
-) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+) -> tuple[np.ndarray, PromptScores, np.ndarray]:
     """Cosine per (image, class) under ``aggregation``, per-prompt cosines, class text vectors.
 
     ``mean_embedding``: cos(image, normalise(mean of normalised prompt embeddings)).
-    ``mean_score``: mean over the class's prompts of cos(image, prompt).
+    ``mean_score``: mean over the class's prompts of cos(image, prompt), computed as the
+    cosine-sum identity mean_p(x . v_p) = x . mean_p(v_p) in float64, one product per class.
     """
-    per_prompt = [image_vectors @ vectors.T for vectors in prompt_vectors]
-    class_vectors = normalise_rows(np.stack([vectors.mean(axis=0) for vectors in prompt_vectors]))
+    means = np.stack([vectors.mean(axis=0, dtype=np.float64) for vectors in prompt_vectors])
+    class_vectors = normalise_rows(means).astype(np.float32)
     if aggregation == "mean_embedding":
         similarities = image_vectors @ class_vectors.T
     else:
-        similarities = np.stack([scores.mean(axis=1) for scores in per_prompt], axis=1)
-    return similarities.astype(np.float64), per_prompt, class_vectors
+        similarities = np.asarray(image_vectors, dtype=np.float64) @ means.T
+    return similarities.astype(np.float64), PromptScores(image_vectors, prompt_vectors), class_vectors
 
 
 def template_stack(prompt_vectors: list[np.ndarray]) -> np.ndarray:

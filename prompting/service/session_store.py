@@ -53,8 +53,11 @@ class RunRecord:
 
 
 def _array_bytes(value: Any) -> int:
-    """Bytes of the numpy arrays in ``value`` (lists, tuples and dicts are searched)."""
+    """Bytes of the numpy arrays in ``value`` (lists, tuples and dicts are searched; other
+    objects count their ``nbytes``, as lazily computed prompt scores do)."""
     if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(getattr(value, "nbytes", None), int):
         return int(value.nbytes)
     if isinstance(value, dict):
         return sum(_array_bytes(item) for item in value.values())

@@ -31,3 +31,7 @@ class DatasetError(PromptingError):
 
 class LLMError(PromptingError):
     """A language-model request failed after retries; the message names endpoint and cause."""
+
+
+class StoreError(PromptingError):
+    """An embedding store is missing, incomplete, corrupt, or was built for another model or source."""

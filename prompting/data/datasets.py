@@ -102,27 +102,32 @@ def scan_folder(root: str | Path) -> ScannedFolder:
 
 
 def with_classes(scanned: ScannedFolder, class_names: list[str]) -> ScannedFolder:
-    """Relabel ``scanned`` so label i means ``class_names[i]``.
-
-    Folder names match class names case-insensitively (ignoring surrounding spaces). Class
-    names without a folder are allowed (they get no images); folders without a class name,
-    or two folders differing only by case, raise ``DatasetError``.
-    """
+    """Relabel ``scanned`` so label i means ``class_names[i]`` (matching as in ``class_positions``)."""
     if not scanned.labeled:
         raise DatasetError("These images are not in class folders, so there are no labels to match to classes.")
+    remap = class_positions(scanned.classes, class_names)
+    items: list[tuple[Path, int | None]] = [
+        (path, None if label is None else remap[label]) for path, label in scanned.items
+    ]
+    return ScannedFolder(classes=list(class_names), items=items, labeled=True)
+
+
+def class_positions(folders: list[str], class_names: list[str]) -> list[int]:
+    """The position in ``class_names`` of each labelled set's class (folder) name.
+
+    Names match case-insensitively (ignoring surrounding spaces). Class names without a folder
+    are allowed (they get no images); folders without a class name, or two folders differing
+    only by case, raise ``DatasetError``.
+    """
     index_of = {name.strip().casefold(): i for i, name in enumerate(class_names)}
-    keys = [folder.strip().casefold() for folder in scanned.classes]
-    clashes = sorted({folder for folder, key in zip(scanned.classes, keys, strict=True) if keys.count(key) > 1})
+    keys = [folder.strip().casefold() for folder in folders]
+    clashes = sorted({folder for folder, key in zip(folders, keys, strict=True) if keys.count(key) > 1})
     if clashes:
         raise DatasetError(f"Class folders {_quoted(clashes)} differ only by letter case; merge or rename them.")
-    unknown = [folder for folder, key in zip(scanned.classes, keys, strict=True) if key not in index_of]
+    unknown = [folder for folder, key in zip(folders, keys, strict=True) if key not in index_of]
     if unknown:
         raise DatasetError(
             f"Class folder(s) {_quoted(unknown)} match no class in the class list; "
             "add them to the class list or remove the folders."
         )
-    remap = [index_of[key] for key in keys]
-    items: list[tuple[Path, int | None]] = [
-        (path, None if label is None else remap[label]) for path, label in scanned.items
-    ]
-    return ScannedFolder(classes=list(class_names), items=items, labeled=True)
+    return [index_of[key] for key in keys]

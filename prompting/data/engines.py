@@ -1,0 +1,168 @@
+"""Engines that fill an embedding store: one process (local) or a Ray cluster (Ray Data).
+
+Both run the same callable class, ``EncodeBatch``: it holds the model, and for one batch of
+source items reads each item's bytes, hashes and decodes them (unreadable, truncated and
+oversized images become a per-item error, never a failed batch) and encodes the readable ones
+in one forward pass. The local engine calls it in a loop; the Ray engine hands it to
+``Dataset.map_batches`` as a stateful transform over a fixed pool of actors (one model per
+actor, GPUs per actor when the cluster has them), with one input block per batch and the
+order preserved, so both engines see the same batches and yield them in the same order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from prompting.data.sources import SourceReader, SourceSpec
+from prompting.data.store import Batch
+from prompting.encoding.images import load_image
+from prompting.encoding.models import load_model
+from prompting.errors import PromptingError, StoreError
+
+LOG = logging.getLogger(__name__)
+PROBE_SIZE = (32, 32)
+LOCAL_OBJECT_STORE_BYTES = 512 * 2**20
+
+
+class EncodeBatch:
+    """Read, decode and encode one batch of items (``index``, ``id``, ``locator`` arrays)."""
+
+    def __init__(self, model: str, source: dict[str, Any], device: str | None = None) -> None:
+        self.encoder = load_model(model, device=device)
+        self.reader = SourceReader(SourceSpec.from_dict(source))
+        self.dim = int(self.encoder.encode_images([Image.new("RGB", PROBE_SIZE)]).shape[1])
+        self.info = json.dumps({
+            "identity": self.encoder.identity,
+            "image_settings_key": self.encoder.image_settings_key,
+            "dtype": str(self.encoder.dtype).removeprefix("torch."),
+            "dim": self.dim,
+        })
+
+    def __call__(self, batch: Batch) -> Batch:
+        """Embeddings (zeros where ``error`` is not empty), content hashes and decoded sizes."""
+        n = len(batch["index"])
+        errors = [""] * n
+        hashes = [""] * n
+        sizes = np.zeros((n, 2), dtype=np.int64)
+        images: list[Image.Image] = []
+        readable: list[int] = []
+        for row, (item_id, locator) in enumerate(zip(batch["id"], batch["locator"])):
+            try:
+                data = self.reader.read(str(locator))
+            except OSError as exc:
+                errors[row] = f"'{item_id}' could not be read ({exc.strerror or exc})."
+                continue
+            hashes[row] = hashlib.sha256(data).hexdigest()
+            try:
+                image = load_image(data, name=str(item_id))
+            except PromptingError as exc:
+                errors[row] = str(exc)
+                continue
+            sizes[row] = image.size
+            images.append(image)
+            readable.append(row)
+        embedding = np.zeros((n, self.dim), dtype=np.float32)
+        if images:
+            embedding[readable] = self.encoder.encode_images(images)
+        return {
+            "index": np.asarray(batch["index"], dtype=np.int64),
+            "embedding": embedding,
+            "error": np.array(errors, dtype=object),
+            "sha256": np.array(hashes, dtype=object),
+            "width": sizes[:, 0],
+            "height": sizes[:, 1],
+            "encoder": np.array([self.info] * n, dtype=object),
+        }
+
+
+class LocalEngine:
+    """``EncodeBatch`` in this process, batch after batch."""
+
+    def __init__(self, model: str, source: SourceSpec, device: str | None = None) -> None:
+        self.model, self.source, self.device = model, source, device
+
+    def encode(self, batches: list[Batch]) -> Iterator[Batch]:
+        """Output batches in input order."""
+        if not batches:
+            return
+        worker = EncodeBatch(self.model, self.source.as_dict(), self.device)
+        for batch in batches:
+            yield worker(batch)
+
+
+class RayEngine:
+    """``EncodeBatch`` in a pool of Ray actors through Ray Data ``map_batches``.
+
+    With ``address`` it joins that cluster (and ships the ``prompting`` package to its
+    workers); else it uses the Ray instance this process already started, or starts a local
+    one for the run and stops it afterwards. Every worker must reach the model and the source
+    at the same paths (a shared or copied folder); the store is written by this process only.
+    """
+
+    def __init__(self, model: str, source: SourceSpec, device: str | None = None, address: str | None = None,
+                 workers: int = 1, cpus_per_worker: float = 1, gpus_per_worker: float | None = None) -> None:
+        if workers < 1 or cpus_per_worker <= 0:
+            raise StoreError("--workers and --cpus-per-worker must be positive.")
+        self.model, self.source, self.device = model, source, device
+        self.address, self.workers = address, workers
+        self.cpus_per_worker, self.gpus_per_worker = cpus_per_worker, gpus_per_worker
+
+    def encode(self, batches: list[Batch]) -> Iterator[Batch]:
+        """Output batches in input order, streamed as the actors finish them."""
+        if not batches:
+            return
+        import ray
+
+        started = self._connect(ray)
+        try:
+            yield from self._run(ray, batches)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _connect(self, ray: Any) -> bool:
+        """Join or start Ray; True when this engine started it (and must stop it)."""
+        if ray.is_initialized():
+            return False
+        options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+        if self.address:
+            package = str(Path(__file__).resolve().parents[1])
+            options["runtime_env"] = {"py_modules": [package]}
+        else:
+            options["object_store_memory"] = LOCAL_OBJECT_STORE_BYTES
+        try:
+            ray.init(address=self.address, **options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise StoreError(f"Could not connect to the Ray cluster at '{self.address}': {exc}") from exc
+        return True
+
+    def _run(self, ray: Any, batches: list[Batch]) -> Iterator[Batch]:
+        import pyarrow as pa
+        import ray.data
+
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # our progress bar says how far it is
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+        gpus = self.gpus_per_worker
+        if gpus is None:
+            gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        blocks = [pa.table({key: list(values) for key, values in batch.items()}) for batch in batches]
+        dataset = ray.data.from_arrow(blocks).map_batches(
+            EncodeBatch,
+            fn_constructor_kwargs={"model": self.model, "source": self.source.as_dict(), "device": self.device},
+            batch_size=None,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=self.workers),
+            num_cpus=self.cpus_per_worker,
+            num_gpus=gpus,
+        )
+        yield from dataset.iter_batches(batch_size=None, batch_format="numpy")

@@ -44,7 +44,7 @@ METHODS = ("cupl", "dclip", "concept")
 DEFAULT_TEMPERATURES = {"cupl": CUPL_TEMPERATURE, "dclip": DCLIP_TEMPERATURE, "concept": CONCEPT_TEMPERATURE}
 
 
-def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     """An argparse type accepting only numbers > 0."""
 
     def parse(text: str) -> Any:
@@ -85,11 +85,11 @@ def add_describe_parser(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--llm-model", help=f"model name (default: ${MODEL_ENV} or gpt-4o-mini)")
     parser.add_argument("--base-url", help=f"endpoint, e.g. http://127.0.0.1:11434/v1 (default: ${BASE_URL_ENV})")
-    parser.add_argument("--n", type=_positive(int), help=f"cupl: answers per question ({CUPL_N})")
+    parser.add_argument("--n", type=positive(int), help=f"cupl: answers per question ({CUPL_N})")
     parser.add_argument("--temperature", type=_temperature, help="sampling temperature (cupl 0.99, dclip/concept 0)")
     parser.add_argument("--questions", help="cupl: question file, one per line, with 'a(n) {}' or '{}' for the class")
-    parser.add_argument("--concurrency", type=_positive(int), help="classes requested at once (4)")
-    parser.add_argument("--timeout", type=_positive(float), help="seconds per request (60)")
+    parser.add_argument("--concurrency", type=positive(int), help="classes requested at once (4)")
+    parser.add_argument("--timeout", type=positive(float), help="seconds per request (60)")
     parser.set_defaults(func=run_describe)
 
 

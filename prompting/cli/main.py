@@ -1,4 +1,4 @@
-"""Headless CLI: ``python -m prompting prompts|evaluate|select|export-head|describe|presets``.
+"""Headless CLI: ``python -m prompting prompts|evaluate|select|export-head|describe|embed|presets``.
 
 Bad input exits with status 2 and one specific line on stderr; results go to stdout.
 """
@@ -14,13 +14,15 @@ from pathlib import Path
 
 from prompting.classes import ClassName, as_class_names, read_class_file
 from prompting.data.datasets import scan_folder, with_classes
+from prompting.data.store import open_store
 from prompting.encoding.models import DEFAULT_MODEL, DualEncoder, load_model
 from prompting.errors import ClassListError, PromptingError
-from prompting.evaluation.compare import ImageInput, ProgressFn, compare, encode_images, unique_keys
+from prompting.evaluation.compare import ImageInput, ProgressFn, compare, encode_images, score_strategies, unique_keys
 from prompting.evaluation.disambiguation import confusable_pairs
 from prompting.evaluation.export import comparison_to_dict, paired_rows, seed_spread
 from prompting.evaluation.paired import PairedComparison, paired_comparisons
 from prompting.evaluation.results import Comparison
+from prompting.evaluation.stored import encoded_from_store
 from prompting.evaluation.template_selection import read_selection_file
 from prompting.storage import atomic_write_json
 from prompting.strategies.autoclip import DEFAULT_BETA, AutoClipOptions
@@ -40,6 +42,7 @@ from prompting.strategies.waffle import WaffleOptions, character_pool_from
 
 EXIT_USAGE = 2
 DESCRIBED = ("cupl", "dclip")
+SKIPPED_SHOWN = 20
 
 
 def add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="score strategies on a folder of images and compare them")
     evaluate.add_argument("--model", default=DEFAULT_MODEL, help=f"hub id or local directory ({DEFAULT_MODEL})")
-    evaluate.add_argument("--images", required=True, help="image folder: DIR/<class>/<image> (labelled) or flat")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", help="image folder: DIR/<class>/<image> (labelled) or flat")
+    source.add_argument("--embeddings", metavar="STORE", help="an embedding store built by `embed` (no image encoding)")
     evaluate.add_argument("--strategy", action="append", required=True, help="strategy to compare (repeatable)")
     evaluate.add_argument("--json", dest="json_out", help="write all results as JSON to this file")
     evaluate.add_argument("--device", help="torch device (default: cuda if present, else cpu)")
@@ -91,12 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     presets.set_defaults(func=run_presets)
 
     from prompting.cli.describe import add_describe_parser
+    from prompting.cli.embed import add_embed_parser
     from prompting.cli.export_head import add_export_head_parser
     from prompting.cli.select import add_select_parser
 
     add_select_parser(sub)
     add_export_head_parser(sub)
     add_describe_parser(sub)
+    add_embed_parser(sub)
     return parser
 
 
@@ -204,16 +211,29 @@ def folder_inputs(args: argparse.Namespace, specs: list[StrategySpec]) -> tuple[
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """Score the strategies on the images, print a comparison table, optionally write JSON."""
+    """Score the strategies on the images (or a stored set), print a comparison table, optionally write JSON."""
     specs = strategy_specs(args, args.strategy)
-    classes, inputs = folder_inputs(args, specs)
+    if args.embeddings:
+        store = open_store(args.embeddings)
+        classes, inputs = resolve_classes(args, specs, store.classes), []
+    else:
+        classes, inputs = folder_inputs(args, specs)
     plans = {key: build_prompts(spec, classes) for key, spec in zip(unique_keys(specs), specs)}
     matches = description_matches(specs, classes)
     encoder = load_model(args.model, device=args.device)
     add_zpe_reference(args, encoder, specs)
-    comparison = _compare_with_progress(encoder, inputs, classes, specs)
-    for skipped in comparison.skipped:
+    if args.embeddings:
+        encoded, notes = encoded_from_store(store, encoder, classes)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        with progress_bar("evaluate") as progress:
+            comparison = score_strategies(encoder, encoded, classes, specs, progress=progress)
+    else:
+        comparison = _compare_with_progress(encoder, inputs, classes, specs)
+    for skipped in comparison.skipped[:SKIPPED_SHOWN]:
         print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
+    if len(comparison.skipped) > SKIPPED_SHOWN:
+        print(f"... and {len(comparison.skipped) - SKIPPED_SHOWN} more skipped (see --json)", file=sys.stderr)
     pairs = paired_comparisons(comparison)
     print("\n".join([format_table(comparison, pairs)] + _report_lines(matches, plans)))
     if args.json_out:

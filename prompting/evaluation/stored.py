@@ -1,0 +1,71 @@
+"""A stored embedding set as the scoring half's input: ``EncodedImages`` from a store, with
+the store's model and image settings checked against the loaded model. Images are never
+re-encoded; each record's ``path`` is its source id."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from prompting.classes import ClassName
+from prompting.data.datasets import class_positions
+from prompting.data.store import EmbeddingStore, StoredRecord
+from prompting.encoding.models import DualEncoder
+from prompting.errors import StoreError
+from prompting.evaluation.compare import EncodedImages
+from prompting.evaluation.results import ImageRecord
+
+
+def check_store_model(store: EmbeddingStore, encoder: DualEncoder) -> list[str]:
+    """Refuse a store embedded by another model or with other image preprocessing; return notes
+    (a store encoded in another precision, e.g. float16 on a GPU, is accepted with a note)."""
+    model = store.model
+    if model["identity"] != encoder.identity:
+        raise StoreError(
+            f"The store '{store.name}' holds embeddings of another model ({model['identity']}) than the one "
+            f"loaded ({encoder.identity}); score it with the model it was built with."
+        )
+    dtype = getattr(torch, str(model["dtype"]), None)
+    if not isinstance(dtype, torch.dtype) or replace(encoder, dtype=dtype).image_settings_key != \
+            model["image_settings_key"]:
+        raise StoreError(
+            f"The store '{store.name}' was embedded with other image preprocessing than this model's processor "
+            "uses now; build the store again with `embed`."
+        )
+    if dtype != encoder.dtype:
+        return [f"Images were encoded in {model['dtype']} and text here in "
+                f"{str(encoder.dtype).removeprefix('torch.')}; scores can differ from a single-precision run "
+                "in the third decimal."]
+    return []
+
+
+def store_labels(store: EmbeddingStore, records: list[StoredRecord], classes: list[ClassName]) -> list[int | None]:
+    """Each record's position in ``classes``: by class name when the store names its classes
+    (every one must be in the list), else the stored index itself (which must be in range)."""
+    if store.label_kind == "names":
+        positions = class_positions(store.classes or [], [cls.display for cls in classes])
+        return [None if record.label is None else positions[record.label] for record in records]
+    labels = [record.label for record in records]
+    if store.label_kind == "indices":
+        highest = max((label for label in labels if label is not None), default=-1)
+        if highest >= len(classes):
+            raise StoreError(
+                f"The store '{store.name}' labels images by class index up to {highest}, but the class list has "
+                f"{len(classes)} classes; give the class list the labels were numbered by (--classes or --preset)."
+            )
+    return labels
+
+
+def encoded_from_store(
+    store: EmbeddingStore, encoder: DualEncoder, classes: list[ClassName]
+) -> tuple[EncodedImages, list[str]]:
+    """The store's vectors, records (path = name = source id) and skipped inputs, and notes."""
+    notes = check_store_model(store, encoder)
+    contents = store.load()
+    labels = store_labels(store, contents.records, classes)
+    records = [ImageRecord(path=r.id, name=r.id, label=label) for r, label in zip(contents.records, labels)]
+    skipped = [{"path": item["id"], "reason": item["reason"]} for item in contents.skipped]
+    if not records:
+        raise StoreError(f"The store '{store.name}' holds no embedded images (all {len(skipped)} were skipped).")
+    return EncodedImages(contents.vectors, records, skipped), notes

@@ -21,6 +21,7 @@ from components.panels.prompt_search_panel import wire_prompt_search_panel
 from components.panels.results_area import build_results_area, wire_results_area
 from components.panels.run_panel import build_run_bar, wire_run
 from components.panels.settings_panel import build_settings_panel, wire_settings_panel
+from components.panels.stored_set_panel import build_mistakes_panel, build_stored_set_panel, wire_stored_set_panel
 from components.panels.strategies_panel import build_strategies_panel
 from components.panels.theme import build_theme, page_css
 from prompting.service.config import AppConfig, parse_app_args
@@ -67,13 +68,17 @@ def build_demo(config: AppConfig) -> Workbench:
             images = build_images_panel()
             classes = build_classes_panel()
             strategies = build_strategies_panel(config)
+        stored = build_stored_set_panel(config)
         settings = build_settings_panel(config)
         bar = build_run_bar()
         results = build_results_area(config)
+        mistakes = build_mistakes_panel()
         wire_images_panel(images, classes.box, limits)
         wire_classes_panel(classes, settings.templates)
         wire_settings_panel(settings, config, classes.box, strategies.picker)
         wire_run(bar, images, classes.box, strategies, settings, results, token, config, store, cancels)
+        wire_stored_set_panel(stored, mistakes, bar, classes.box, strategies, settings, results, token, config, store,
+                              cancels)
         wire_results_area(results, token, store, classes.box)
         wire_prompt_search_panel(results.search, token, store, cancels, config, settings.templates, results.views())
         build_api(config)

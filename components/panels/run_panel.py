@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,10 @@ from components.panels.strategies_panel import NO_SECOND_MODEL, StrategiesPanel
 from components.tables import md_escape, plural, unmatched_labels_note
 from prompting.classes import parse_class_list
 from prompting.errors import DatasetError, ModelLoadError, PromptingError, StrategyError
-from prompting.evaluation.compare import Cancelled
+from prompting.evaluation.compare import Cancelled, ProgressFn
 from prompting.evaluation.results import Comparison
 from prompting.service.config import AppConfig
-from prompting.service.session_store import CancelRegistry, ResultStore
+from prompting.service.session_store import CancelRegistry, ResultStore, RunRecord
 from prompting.service.workflows import build_specs, check_run_size, run_models
 from prompting.strategies.registry import STRATEGIES
 
@@ -72,47 +74,26 @@ def picker_order(names: list[str] | None) -> list[str]:
     return [key for key in STRATEGIES if key in chosen] + [name for name in names or [] if name not in STRATEGIES]
 
 
-def wire_run(
-    bar: RunBar,
-    images: ImagesPanel,
-    classes_box: gr.Textbox,
-    strategies: StrategiesPanel,
-    settings: SettingsPanel,
-    results: ResultsArea,
-    token: gr.State,
-    config: AppConfig,
-    store: ResultStore,
-    cancels: CancelRegistry,
-) -> None:
-    """Run on click (progress shown, cancellable) and Stop; after a run, charts are resized
-    and a successful run scrolls the results into view."""
-    limits = config.limits
+RunWork = Callable[[threading.Event, ProgressFn], tuple[RunRecord, dict[str, str], list[str]]]
+"""One run's work, given its cancel event and progress: the record, the strategies that could
+not be built (title -> reason) and the typed true classes that match no class."""
 
-    def run(gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
-            templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
-            concept: str, pool: str, beta: float | None, objective: str, request: gr.Request,
-            progress: gr.Progress = gr.Progress()) -> list[Any]:
+
+def run_executor(
+    results: ResultsArea, store: ResultStore, cancels: CancelRegistry
+) -> Callable[[RunWork, str, Any], list[Any]]:
+    """Runs a ``RunWork`` for a session: cancellable, errors shown in the status line (the last
+    results stay, dimmed), and on success the record stored and rendered. Returns the values
+    for ``[token, status, *results.outputs]``."""
+
+    def execute(work: RunWork, session: str, progress: Any) -> list[Any]:
         skip = [gr.skip()] * len(results.outputs)
         started = time.perf_counter()
-        session = request.session_hash or ""
         event = cancels.current(session)
         try:
             if event.is_set():
                 raise Cancelled("Stopped before the run started.")
-            classes = parse_class_list(classes_text or "")
-            if not gallery:
-                raise DatasetError("Add at least one image first (upload, paste, or use the example photos).")
-            check_run_size(len(gallery), len(classes), limits)
-            inputs, unknown = image_inputs(gallery, labels, classes)
-            chosen = strategy_inputs(templates, cupl, dclip, seeds, words, chars, concept, limits, pool, beta,
-                                     objective)
-            specs, spec_errors = build_specs(picker_order(names), chosen, limits)
-            if not specs:
-                raise StrategyError("None of the chosen strategies can run. " + " ".join(spec_errors.values()))
-            record = run_models(
-                chosen_models(config, model, second), inputs, classes, specs,
-                progress=lambda fraction, message: progress(fraction, desc=message), cancel=event, limits=limits,
-            )
+            record, spec_errors, unknown = work(event, lambda fraction, message: progress(fraction, desc=message))
             errors = {**spec_errors, **record.comparison.strategy_errors}
             if not record.comparison.strategies:
                 raise StrategyError("None of the chosen strategies could run. " + " ".join(errors.values()))
@@ -133,19 +114,65 @@ def wire_run(
         status = _status(_done(record.comparison, time.perf_counter() - started))
         return [store.put(record, owner=session), status] + render_results(record, notes)
 
+    return execute
+
+
+def queued_handler(cancels: CancelRegistry) -> Callable[[gr.Request], None]:
+    """Registers a run as soon as it is asked for, so Stop also works while it waits in the queue."""
+
+    def queued(request: gr.Request) -> None:
+        cancels.start(request.session_hash or "")
+
+    return queued
+
+
+def wire_run(
+    bar: RunBar,
+    images: ImagesPanel,
+    classes_box: gr.Textbox,
+    strategies: StrategiesPanel,
+    settings: SettingsPanel,
+    results: ResultsArea,
+    token: gr.State,
+    config: AppConfig,
+    store: ResultStore,
+    cancels: CancelRegistry,
+) -> None:
+    """Run on click (progress shown, cancellable) and Stop; after a run, charts are resized
+    and a successful run scrolls the results into view."""
+    limits = config.limits
+    execute = run_executor(results, store, cancels)
+
+    def run(gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
+            templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
+            concept: str, pool: str, beta: float | None, objective: str, request: gr.Request,
+            progress: gr.Progress = gr.Progress()) -> list[Any]:
+        def work(event: threading.Event, report: ProgressFn) -> tuple[RunRecord, dict[str, str], list[str]]:
+            classes = parse_class_list(classes_text or "")
+            if not gallery:
+                raise DatasetError("Add at least one image first (upload, paste, or use the example photos).")
+            check_run_size(len(gallery), len(classes), limits)
+            inputs, unknown = image_inputs(gallery, labels, classes)
+            chosen = strategy_inputs(templates, cupl, dclip, seeds, words, chars, concept, limits, pool, beta,
+                                     objective)
+            specs, spec_errors = build_specs(picker_order(names), chosen, limits)
+            if not specs:
+                raise StrategyError("None of the chosen strategies can run. " + " ".join(spec_errors.values()))
+            record = run_models(chosen_models(config, model, second), inputs, classes, specs, progress=report,
+                                cancel=event, limits=limits)
+            return record, spec_errors, unknown
+
+        return execute(work, request.session_hash or "", progress)
+
     def stop(request: gr.Request) -> Any:
         if cancels.cancel(request.session_hash or ""):
             return _status(STOPPED)
         gr.Info(NOTHING_TO_STOP, title="Nothing running")
         return gr.skip()
 
-    def queued(request: gr.Request) -> None:
-        """Register the run as soon as it is asked for, so Stop also works while it waits in the queue."""
-        cancels.start(request.session_hash or "")
-
     run_inputs = [images.gallery, images.labels, classes_box, strategies.picker, strategies.model,
                   strategies.second_model, *settings.inputs]
-    event = bar.run.click(queued, None, None, queue=False, show_progress="hidden", **PAGE_ONLY).then(
+    event = bar.run.click(queued_handler(cancels), None, None, queue=False, show_progress="hidden", **PAGE_ONLY).then(
         run, run_inputs, [token, bar.status, *results.outputs],
         concurrency_id="model", concurrency_limit=2, show_progress_on=bar.status, **PAGE_ONLY,
     )
@@ -163,7 +190,7 @@ def _done(comparison: Comparison, seconds: float) -> str:
     """The status after a run: what was scored, and what was left out (also said in the Summary tab)."""
     strategies = plural(len(comparison.strategies), "strategy", "strategies")
     text = (
-        f"✓ **Done in {seconds:.1f} s**: {plural(len(comparison.images), 'image')} × "
+        f"✓ **Done in {seconds:.1f} s**: {plural(comparison.sample_of or len(comparison.images), 'image')} × "
         f"{plural(len(comparison.classes), 'class')} × {strategies}, model {md_escape(comparison.model)}."
     )
     problems = []

@@ -223,11 +223,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     encoder = load_model(args.model, device=args.device)
     add_zpe_reference(args, encoder, specs)
     if args.embeddings:
-        encoded, notes = encoded_from_store(store, encoder, classes)
-        for note in notes:
+        stored = encoded_from_store(store, encoder, classes)
+        for note in stored.notes:
             print(f"note: {note}", file=sys.stderr)
         with progress_bar("evaluate") as progress:
-            comparison = score_strategies(encoder, encoded, classes, specs, progress=progress)
+            comparison = score_strategies(encoder, stored.encoded, classes, specs, progress=progress)
     else:
         comparison = _compare_with_progress(encoder, inputs, classes, specs)
     for skipped in comparison.skipped[:SKIPPED_SHOWN]:

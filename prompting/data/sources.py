@@ -369,4 +369,5 @@ class SourceReader:
 
 def _check_size(size: int, what: str) -> None:
     if size > MAX_IMAGE_BYTES:
-        raise OSError(f"'{what}' is {size / 2**20:.0f} MiB, more than the {MAX_IMAGE_BYTES // 2**20} MiB allowed per image")
+        limit = MAX_IMAGE_BYTES // 2**20
+        raise OSError(f"'{what}' is {size / 2**20:.0f} MiB, more than the {limit} MiB allowed per image")

@@ -184,7 +184,10 @@ def _csv_number(value: float) -> str:
 def plain_language_summary(comparison: Comparison, pairs: list[PairedComparison] | None = None) -> list[str]:
     """Short, honest sentences for stakeholders: accuracy (or agreement), whether the best strategy
     really beats the next one, caveats, skipped files. ``pairs`` are the comparison's
-    ``paired_comparisons`` when the caller has them already."""
+    ``paired_comparisons`` when the caller has them already. For a sampled stored set, the
+    sentences written about the whole set."""
+    if comparison.summary is not None:
+        return list(comparison.summary)
     if not comparison.strategies:
         return ["No strategies were run."] + _problem_sentences(comparison)
     if not comparison.images:

@@ -44,7 +44,9 @@ class StrategyResult:
     warnings: list[str] = field(default_factory=list)
 
     def predictions(self, k: int = 1) -> np.ndarray:
-        """Indices of the top-k classes per image, best first (N x k)."""
+        """Indices of the top-k classes per image, best first (N x k); ties go to the lower index."""
+        if k == 1:  # the first maximum, as the stable sort gives, without sorting N x C
+            return np.argmax(self.logits, axis=1)[:, None]
         order = np.argsort(-self.logits, axis=1, kind="stable")
         return order[:, :k]
 
@@ -70,6 +72,11 @@ class Comparison:
     strategy_errors: dict[str, str] = field(default_factory=dict)
     probability_kind: ProbabilityKind = "softmax"
     encoder_stats: dict[str, int] = field(default_factory=dict)
+    # A stored set scored at full scale keeps per-image scores for a sample of its images only:
+    # ``sample_of`` is then how many images were scored (metrics cover all of them) and
+    # ``summary`` the plain-language sentences about the whole set.
+    sample_of: int | None = None
+    summary: list[str] | None = None
 
     @property
     def labels(self) -> np.ndarray | None:

@@ -4,7 +4,7 @@ re-encoded; each record's ``path`` is its source id."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -57,10 +57,18 @@ def store_labels(store: EmbeddingStore, records: list[StoredRecord], classes: li
     return labels
 
 
-def encoded_from_store(
-    store: EmbeddingStore, encoder: DualEncoder, classes: list[ClassName]
-) -> tuple[EncodedImages, list[str]]:
-    """The store's vectors, records (path = name = source id) and skipped inputs, and notes."""
+@dataclass
+class StoredImages:
+    """A store as scoring input: vectors, records (path = name = source id) and skipped inputs;
+    notes for the reader; and each record's locator in the store's source (for thumbnails)."""
+
+    encoded: EncodedImages
+    notes: list[str]
+    locators: list[str]
+
+
+def encoded_from_store(store: EmbeddingStore, encoder: DualEncoder, classes: list[ClassName]) -> StoredImages:
+    """Everything the scoring half needs from ``store``, checked against ``encoder``."""
     notes = check_store_model(store, encoder)
     contents = store.load()
     labels = store_labels(store, contents.records, classes)
@@ -68,4 +76,5 @@ def encoded_from_store(
     skipped = [{"path": item["id"], "reason": item["reason"]} for item in contents.skipped]
     if not records:
         raise StoreError(f"The store '{store.name}' holds no embedded images (all {len(skipped)} were skipped).")
-    return EncodedImages(contents.vectors, records, skipped), notes
+    encoded = EncodedImages(contents.vectors, records, skipped)
+    return StoredImages(encoded, notes, [r.locator for r in contents.records])

@@ -1,5 +1,5 @@
-"""The Ray engine on a local Ray instance of 2 CPUs (started and stopped by this module): the
-store it writes equals the local engine's."""
+"""The Ray engine: started and stopped by the command itself, and on a local Ray instance of
+2 CPUs started and stopped by this module; the stores it writes equal the local engine's."""
 
 from __future__ import annotations
 
@@ -13,6 +13,20 @@ from prompting.data.store import open_store
 from tests.test_store import write_image_set
 
 ray = pytest.importorskip("ray")  # in requirements.txt; the import only guards a broken install
+
+
+def test_embed_starts_and_stops_its_own_ray_and_ships_the_package(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    """Without a running Ray, ``--address local`` starts a fresh instance (Ray's own word for it),
+    ships ``prompting`` to the workers as a runtime-env module, and stops the instance after."""
+    assert not ray.is_initialized()
+    images = write_image_set(tmp_path / "images", per_class=4)
+    common = ["embed", "--model", str(tiny_clip_dir), "--images", str(images)]
+    assert main([*common, "--out", str(tmp_path / "local")]) == 0
+    assert main([*common, "--out", str(tmp_path / "ray"), "--engine", "ray", "--address", "local"]) == 0
+    assert not ray.is_initialized()
+    ours, theirs = open_store(tmp_path / "local").load(), open_store(tmp_path / "ray").load()
+    assert theirs.records == ours.records and theirs.skipped == ours.skipped
+    np.testing.assert_allclose(theirs.vectors, ours.vectors, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +57,11 @@ def test_ray_store_equals_local_store(local_ray, tiny_clip_dir: Path, tmp_path: 
         {k: v for k, v in local.manifest.items() if k not in strip}
     assert [(e["number"], e["count"], e["skipped"]) for e in distributed.manifest["shards"]] == \
         [(e["number"], e["count"], e["skipped"]) for e in local.manifest["shards"]]
+
+
+def test_more_workers_than_the_cluster_holds_is_refused(local_ray, tiny_clip_dir: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    images = write_image_set(tmp_path / "images", per_class=2)
+    assert main(["embed", "--model", str(tiny_clip_dir), "--images", str(images), "--out", str(tmp_path / "s"),
+                 "--engine", "ray", "--workers", "3"]) == 2
+    assert "3 workers x 1 CPUs need 3 CPUs, but the Ray cluster has 2" in capsys.readouterr().err

@@ -110,7 +110,7 @@ def test_thumbnails_need_the_source_and_the_limits_hold(stored: Path, tmp_path: 
         run_stored_set("pets", copy, classes, SPECS, RunLimits(max_stored_scores=36 * 3), load_model)
     manifest["model"]["name"] = str(tmp_path / "nowhere" / "model")
     (copy / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(ModelLoadError, match=r"^The model of the stored set 'pets' \(model\) cannot be loaded") as error:
+    with pytest.raises(ModelLoadError, match=r"^The model of the stored set 'pets' \(model\) cannot be") as error:
         run_stored_set("pets", copy, classes, SPECS, RunLimits(), load_model)
     assert str(tmp_path) not in str(error.value)
     manifest["shards"] = manifest["shards"][:1]

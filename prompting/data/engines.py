@@ -152,9 +152,16 @@ class RayEngine:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
+        resources = ray.cluster_resources()
         gpus = self.gpus_per_worker
         if gpus is None:
-            gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+            gpus = 1 if resources.get("GPU", 0) >= 1 else 0
+        for name, each in (("CPU", self.cpus_per_worker), ("GPU", gpus)):
+            if self.workers * each > resources.get(name, 0):
+                raise StoreError(
+                    f"{self.workers} workers x {each:g} {name}s need {self.workers * each:g} {name}s, but the Ray "
+                    f"cluster has {resources.get(name, 0):g}; use fewer --workers (or less per worker)."
+                )
         blocks = [pa.table({key: list(values) for key, values in batch.items()}) for batch in batches]
         dataset = ray.data.from_arrow(blocks).map_batches(
             EncodeBatch,

@@ -165,7 +165,7 @@ def bench_evaluate(tmp: Path) -> dict[str, float]:
     comparison = score_strategies(encoder, encoded, classes, [spec])
     timings["score ensemble80 (text from cache, metrics)"] = time.perf_counter() - mark
     timings["evaluate --embeddings total"] = time.perf_counter() - start
-    timings["prompts from cache"] = comparison.encoder_stats["prompts_cached"]
+    timings["prompts from cache"] = int(comparison.encoder_stats["prompts_cached"])
     timings["top1 (chance level expected)"] = comparison.strategies["ensemble80"].metrics["top1"]
     return timings
 
@@ -194,7 +194,8 @@ def main() -> None:
             timings = bench_evaluate(tmp)
             print(f"evaluate --embeddings: {EVAL_IMAGES} images x {EVAL_CLASSES} classes x 80 templates:")
             for what, value in timings.items():
-                print(f"  {what:50s} {value:.2f}" + (" s" if isinstance(value, float) and "top1" not in what else ""))
+                shown = f"{value:.2f} s" if isinstance(value, float) and "top1" not in what else f"{value}"
+                print(f"  {what:50s} {shown}")
 
 
 if __name__ == "__main__":

@@ -18,11 +18,13 @@ from prompting.encoding.models import load_model
 from prompting.errors import DatasetError, ModelLoadError, StoreError
 from prompting.evaluation.compare import score_strategies
 from prompting.evaluation.export import plain_language_summary
+from prompting.evaluation.paired import paired_comparisons
 from prompting.evaluation.stored import encoded_from_store
 from prompting.service import stored_sets
 from prompting.service.config import RunLimits, parse_app_args
 from prompting.service.session_store import record_bytes
 from prompting.service.stored_sets import find_stored_sets, run_stored_set, stored_set_info
+from prompting.service.workflows import extend_run
 from prompting.strategies.registry import StrategySpec
 from tests.conftest import make_image
 
@@ -83,6 +85,8 @@ def test_a_stored_run_scores_every_image_and_keeps_a_sample(
         assert result.metrics == full.metrics and result.metrics["n_images"] == 36
         np.testing.assert_allclose(result.probabilities, full.probabilities[rows])
         np.testing.assert_allclose(result.prompt_similarities[1], full.prompt_similarities[1][rows], atol=1e-6)
+    assert comparison.paired == paired_comparisons(whole) and comparison.paired[0].n_images == 36
+    assert paired_comparisons(comparison) == comparison.paired
     assert comparison.summary[:-1] == plain_language_summary(whole)
     assert comparison.summary[-1].startswith("Per-image views and downloads show a sample of 10 of the 36 images")
     assert plain_language_summary(comparison) == comparison.summary
@@ -93,6 +97,8 @@ def test_a_stored_run_scores_every_image_and_keeps_a_sample(
     assert caption.startswith(f"{whole.images[wrong[0]].name}: ") and " → " in caption
     assert "“Class name”" in run.thumbnails_note
     assert record_bytes(run.record) < 100_000  # the session keeps the sample, not 36 x 3 x strategies arrays
+    with pytest.raises(DatasetError, match="cannot be added to a stored-set run"):
+        extend_run(run.record, [StrategySpec("ensemble80")])
 
 
 def test_thumbnails_need_the_source_and_the_limits_hold(stored: Path, tmp_path: Path) -> None:

@@ -179,7 +179,9 @@ def paired_comparison(
 def paired_comparisons(comparison: Comparison) -> list[PairedComparison]:
     """Every pair of the comparison's results on its labelled images, A before B in the results'
     order, with Holm-adjusted p-values over all pairs. Empty with fewer than two results or no
-    labelled image."""
+    labelled image. A sampled stored set's comparison carries those of its whole set."""
+    if comparison.paired is not None:
+        return list(comparison.paired)
     labelled = [i for i, image in enumerate(comparison.images) if image.label is not None]
     results = comparison.strategies
     if len(results) < 2 or not labelled:

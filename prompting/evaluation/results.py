@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from prompting.classes import ClassName
+
+if TYPE_CHECKING:  # paired.py imports this module
+    from prompting.evaluation.paired import PairedComparison
 
 ProbabilityKind = Literal["softmax", "sigmoid"]
 
@@ -73,10 +76,11 @@ class Comparison:
     probability_kind: ProbabilityKind = "softmax"
     encoder_stats: dict[str, int] = field(default_factory=dict)
     # A stored set scored at full scale keeps per-image scores for a sample of its images only:
-    # ``sample_of`` is then how many images were scored (metrics cover all of them) and
-    # ``summary`` the plain-language sentences about the whole set.
+    # ``sample_of`` is then how many images were scored (metrics cover all of them), and
+    # ``summary`` and ``paired`` the plain-language sentences and paired comparisons of the whole set.
     sample_of: int | None = None
     summary: list[str] | None = None
+    paired: list[PairedComparison] | None = None
 
     @property
     def labels(self) -> np.ndarray | None:

@@ -2,9 +2,9 @@
 by folder name (never a path); scored at full scale with bounded memory.
 
 A run scores every strategy on every stored image (images are never re-encoded), one strategy
-at a time; each strategy then keeps its full logits (for the plain-language summary) and
-metrics, and per-image scores only for an evenly spaced sample of images (the page's per-image
-views and downloads). A few of the first strategy's mistakes are shown as thumbnails when the
+at a time; each strategy then keeps its full logits (for the plain-language summary and the
+paired comparisons, both computed on the whole set) and metrics, and per-image scores only for
+an evenly spaced sample of images (the page's per-image views and downloads). A few of the first strategy's mistakes are shown as thumbnails when the
 source images can still be read from the folder the store was built from.
 """
 
@@ -25,6 +25,7 @@ from prompting.encoding.images import load_image
 from prompting.errors import DatasetError, ModelLoadError, PromptingError, StoreError
 from prompting.evaluation.compare import EncodedImages, ProgressFn, score_strategies, unique_keys
 from prompting.evaluation.export import plain_language_summary
+from prompting.evaluation.paired import paired_comparisons
 from prompting.evaluation.results import Comparison, StrategyResult
 from prompting.evaluation.scoring import PromptScores
 from prompting.evaluation.stored import StoredImages, encoded_from_store
@@ -163,14 +164,15 @@ def run_stored_set(
         strategies=full, skipped=encoded.skipped, strategy_errors=errors,
         probability_kind=encoder.probability_kind, encoder_stats=stats,
     )
-    summary = plain_language_summary(whole) + stored.notes
+    pairs = paired_comparisons(whole)
+    summary = plain_language_summary(whole, pairs) + stored.notes
     if len(sample) < n:
         summary.append(
             f"Per-image views and downloads show a sample of {len(sample)} of the {n:,} images; accuracy, "
             "calibration, the confusion matrix and look-alike classes use all of them."
         )
     comparison = replace(whole, images=[encoded.records[i] for i in sample], strategies=shown, sample_of=n,
-                         summary=summary)
+                         summary=summary, paired=pairs)
     sources = {key: StrategySource(store.model["name"], spec) for key, spec in zip(unique_keys(specs), specs)}
     report(0.95, "Reading thumbnails of mistakes")
     thumbnails, note = _thumbnails(store, stored, classes, mistakes, next(iter(shown.values()), None))

@@ -282,6 +282,9 @@ def extend_run(
     """Score more strategies on a stored run's images with its model(s) and place them beside the
     run's results (images come from the image cache, prompts from the text cache). Returns the
     extended record and the keys added; a key already in the run gets a numbered suffix."""
+    if record.comparison.sample_of is not None:
+        raise DatasetError("Strategies cannot be added to a stored-set run; tick them and evaluate the stored set "
+                           "again.")
     models = list(dict.fromkeys(source.model for source in record.sources.values()))
     extra = run_models(models, record.images, record.comparison.classes, specs, progress, cancel, loader)
     comparison = record.comparison

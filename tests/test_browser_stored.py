@@ -13,7 +13,16 @@ import pytest
 
 from prompting.cli.main import main
 from tests.conftest import make_image
-from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, ROOT, RUN_TIMEOUT_MS, _chromium, _free_port, _wait_until_ready
+from tests.test_browser import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    EXPECT_TIMEOUT_MS,
+    ROOT,
+    RUN_TIMEOUT_MS,
+    _chromium,
+    _free_port,
+    _wait_until_ready,
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +61,7 @@ def test_a_stored_set_is_scored_with_thumbnails_of_mistakes(stored_app: tuple[st
 
     url, folder = stored_app
     ARTIFACTS.mkdir(exist_ok=True)
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)  # a loaded CPU draws slowly
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})

@@ -126,3 +126,24 @@ def test_thumbnails_need_the_source_and_the_limits_hold(stored: Path, tmp_path: 
     (copy / MANIFEST).write_text("{broken")
     with pytest.raises(StoreError, match="^The stored set 'pets' cannot be read on this server now.$"):
         stored_set_info("pets", copy)
+
+
+def test_label_free_weighting_uses_the_whole_set_and_autoclip_weights_follow_the_sample(
+    stored: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stored_sets, "SAMPLE_IMAGES", 7)
+    classes = as_class_names(["bird", "cat", "dog"])
+    templates = ["a photo of a {}.", "art of the {}."]
+    specs = [StrategySpec("zpe", templates=templates), StrategySpec("autoclip", templates=templates)]
+    run = run_stored_set("pets", stored / "stores" / "pets", classes, specs, RunLimits(), load_model)
+    comparison = run.record.comparison
+    encoder = load_model(run.record.sources["zpe"].model)
+    whole = score_strategies(encoder, encoded_from_store(open_store(stored / "stores" / "pets"), encoder,
+                                                         classes).encoded, classes, specs)
+    rows = [[image.name for image in whole.images].index(image.name) for image in comparison.images]
+    assert len(rows) == 7 and comparison.strategies["zpe"].metrics["n_images"] == 36
+    np.testing.assert_allclose(comparison.strategies["zpe"].prompt_weights, whole.strategies["zpe"].prompt_weights)
+    np.testing.assert_allclose(comparison.strategies["autoclip"].prompt_weights,
+                               whole.strategies["autoclip"].prompt_weights[rows])
+    np.testing.assert_allclose(comparison.strategies["autoclip"].probabilities,
+                               whole.strategies["autoclip"].probabilities[rows])

@@ -144,7 +144,7 @@ def score_plan(
     if plan.aggregation in WEIGHTED:
         weighting = weighted_similarities(image_vectors, prompt_vectors, plan, encoder.logit_scale)
         similarities, weights, class_vectors, notes, warnings = weighting
-        per_prompt = [image_vectors @ vectors.T for vectors in prompt_vectors]
+        per_prompt = PromptScores(image_vectors, prompt_vectors)
     else:
         similarities, per_prompt, class_vectors = class_similarities(image_vectors, prompt_vectors, plan.aggregation)
         weights, notes, warnings = None, [], []

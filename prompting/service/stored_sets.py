@@ -205,11 +205,14 @@ def _sampled(result: StrategyResult, rows: np.ndarray, encoded: EncodedImages) -
     """The result's per-image arrays for the sampled images only (metrics stay whole-set)."""
     prompts = result.prompt_similarities
     vectors = prompts.prompt_vectors if isinstance(prompts, PromptScores) else []
+    weights = result.prompt_weights
+    per_image = weights is not None and weights.ndim == 2  # AutoCLIP: one row of weights per image
     return replace(
         result, similarities=result.similarities[rows], logits=result.logits[rows],
         probabilities=result.probabilities[rows],
         prompt_similarities=PromptScores(encoded.vectors[rows], vectors),
         seed_runs=[{**run, "predictions": [run["predictions"][i] for i in rows]} for run in result.seed_runs],
+        prompt_weights=weights[rows] if per_image else weights,
     )
 
 

@@ -4,8 +4,9 @@ by folder name (never a path); scored at full scale with bounded memory.
 A run scores every strategy on every stored image (images are never re-encoded), one strategy
 at a time; each strategy then keeps its full logits (for the plain-language summary and the
 paired comparisons, both computed on the whole set) and metrics, and per-image scores only for
-an evenly spaced sample of images (the page's per-image views and downloads). A few of the first strategy's mistakes are shown as thumbnails when the
-source images can still be read from the folder the store was built from.
+an evenly spaced sample of images (the page's per-image views and downloads). A few of the
+first strategy's mistakes are shown as thumbnails when the source images can still be read from
+the folder the store was built from.
 """
 
 from __future__ import annotations

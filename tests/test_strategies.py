@@ -21,12 +21,12 @@ DATA = Path(__file__).parent / "data"
 
 def test_registry_lists_every_strategy_with_its_aggregation() -> None:
     assert list_strategies() == ["classname", "template", "ensemble80", "ensemble7", "cupl", "dclip", "waffle", "zpe",
-                                 "autoclip", "selected"]
+                                 "autoclip", "selected", "fudd"]
     rules = {name: STRATEGIES[name].aggregation for name in list_strategies()}
     assert rules["dclip"] == rules["waffle"] == "mean_score"
     assert {rules[n] for n in ("classname", "template", "ensemble80", "ensemble7", "cupl", "selected")} == {
         "mean_embedding"}
-    assert (rules["zpe"], rules["autoclip"]) == ("zpe", "autoclip")
+    assert (rules["zpe"], rules["autoclip"], rules["fudd"]) == ("zpe", "autoclip", "fudd")
     with pytest.raises(StrategyError, match="Unknown strategy 'nope'.*classname"):
         get_strategy("nope")
 

@@ -19,7 +19,8 @@ from prompting.encoding.embeddings import IMAGE_CACHE, EncodeStats, text_store
 from prompting.encoding.images import load_image
 from prompting.encoding.models import DualEncoder
 from prompting.errors import DatasetError, PromptingError
-from prompting.evaluation.results import Comparison, ImageRecord
+from prompting.evaluation.fudd_scoring import score_fudd
+from prompting.evaluation.results import Comparison, ImageRecord, StrategyResult
 from prompting.evaluation.scoring import score_plan
 from prompting.strategies.registry import StrategySpec, build_prompts, default_label
 
@@ -136,6 +137,7 @@ def score_strategies(
     labels = comparison.labels
     store = text_store(encoder)
     stats = EncodeStats()
+    scored: list[tuple[StrategySpec, StrategyResult]] = []  # FuDD reuses its base when it was scored
     for index, (key, spec) in enumerate(zip(unique_keys(specs), specs)):
         check_cancel(cancel)
         label = default_label(spec)
@@ -148,10 +150,14 @@ def score_strategies(
                 raise
             comparison.strategy_errors[key] = str(exc)
             continue
-        comparison.strategies[key] = score_plan(
-            encoder, store, encoded.vectors, plan, key, label, labels, stats,
-            progress=_batch_progress(report, cancel, label, start, 1 / len(specs)),
-        )
+        batches = _batch_progress(report, cancel, label, start, 1 / len(specs))
+        if spec.name == "fudd":
+            result = score_fudd(encoder, store, encoded.vectors, classes, spec, key, label, labels, stats, scored,
+                                progress=batches)
+        else:
+            result = score_plan(encoder, store, encoded.vectors, plan, key, label, labels, stats, progress=batches)
+        comparison.strategies[key] = result
+        scored.append((spec, result))
     comparison.encoder_stats = stats.as_dict()
     report(1.0, "Done")
     return comparison

@@ -13,6 +13,7 @@ import numpy as np
 
 from prompting.evaluation.paired import PairedComparison, paired_comparisons
 from prompting.evaluation.results import Comparison, StrategyResult
+from prompting.strategies.fudd import FuddDetails
 from prompting.vectors import softmax
 
 DECIMALS = 6
@@ -132,6 +133,7 @@ def _strategy_dict(result: StrategyResult, names: list[str]) -> dict[str, Any]:
         "seed_runs": to_jsonable(result.seed_runs),
         "notes": [str(note) for note in result.notes],
         "weights": _weights_dict(result),
+        **({"fudd": fudd_to_dict(result.fudd, names)} if result.fudd is not None else {}),
     }
 
 
@@ -142,6 +144,27 @@ def _weights_dict(result: StrategyResult) -> dict[str, Any] | None:
     per_image = np.ndim(result.prompt_weights) == 2
     return {"templates": list(result.weight_templates), "per_image": per_image,
             "values": to_jsonable(np.asarray(result.prompt_weights, dtype=float))}
+
+
+def fudd_to_dict(details: FuddDetails, names: list[str]) -> dict[str, Any]:
+    """FuDD's working as JSON: base, k, each image's ambiguous set, the pairs (most images first),
+    the pairs without descriptions, and every image whose top class changed with the differences
+    that moved it (``image`` indexes ``images``)."""
+    return to_jsonable({
+        "base": details.base_label,
+        "base_computed": details.base_computed,
+        "k": details.k,
+        "ambiguous_sets": [[names[c] for c in row] for row in details.sets.tolist()],
+        "pairs": [{"classes": [names[p.first], names[p.second]], "images": p.images} for p in details.pairs],
+        "missing_pairs": [[names[i], names[j]] for i, j in details.missing_pairs],
+        "images_missing": details.images_missing,
+        "changed": [{
+            "image": change.image, "before": names[change.before], "after": names[change.after],
+            "before_cosine": change.before_cosine, "after_cosine": change.after_cosine,
+            "why": [{"attribute": e.attribute, "after": e.after_text, "after_cosine": e.after_cosine,
+                     "before": e.before_text, "before_cosine": e.before_cosine} for e in change.evidence],
+        } for change in details.changes],
+    })
 
 
 def comparison_to_csv(comparison: Comparison) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from prompting.classes import ClassName
+from prompting.strategies.fudd import FuddDetails
 
 if TYPE_CHECKING:  # paired.py imports this module
     from prompting.evaluation.paired import PairedComparison
@@ -28,6 +29,7 @@ class StrategyResult:
     find classes whose prompts the model can hardly tell apart.
     ``prompt_weights`` (ZPE: one weight per template, AutoCLIP: N x templates, one row per image)
     are aligned with ``weight_templates``; ``warnings`` are notes the reader must not miss.
+    ``fudd`` (FuDD only) holds each image's ambiguous set and why top classes changed.
     """
 
     name: str
@@ -45,6 +47,7 @@ class StrategyResult:
     prompt_weights: np.ndarray | None = None
     weight_templates: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    fudd: FuddDetails | None = None
 
     def predictions(self, k: int = 1) -> np.ndarray:
         """Indices of the top-k classes per image, best first (N x k); ties go to the lower index."""

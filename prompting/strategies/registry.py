@@ -16,6 +16,8 @@ Aggregation rules:
   per image.
 ``selected`` is the template set a cross-validated selection (``selection.py``) chose; its
 templates come with the spec.
+- ``fudd`` (FuDD, ``fudd.py``): each image re-scored among its base strategy's top-k classes with
+  differential descriptions of those classes' pairs; scored by ``evaluation/fudd_scoring.py``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from prompting.classes import ClassName, spoken_name
 from prompting.errors import DescriptionsError, StrategyError
 from prompting.strategies.autoclip import AutoClipOptions
 from prompting.strategies.descriptors import dclip_ending, dclip_prompt
+from prompting.strategies.fudd import FuddOptions, check_k
+from prompting.strategies.fudd_pairs import match_pairs
 from prompting.strategies.matching import DescriptionMatch, match_descriptions
 from prompting.strategies.templates import DEFAULT_TEMPLATE, IMAGENET_TEMPLATES, IMAGENET_TEMPLATES_7, fill
 from prompting.strategies.waffle import WaffleOptions, waffle_class_prompts
 
-Aggregation = Literal["mean_embedding", "mean_score", "zpe", "autoclip"]
+Aggregation = Literal["mean_embedding", "mean_score", "zpe", "autoclip", "fudd"]
 WEIGHTED: tuple[Aggregation, ...] = ("zpe", "autoclip")
 SELECTED_IN_SAMPLE = (
     "These templates were chosen on labelled images: on those same images their accuracy is optimistic. "
@@ -56,6 +60,7 @@ class StrategySpec:
     label: str | None = None
     autoclip: AutoClipOptions | None = None
     zpe_reference: np.ndarray | None = None
+    fudd: FuddOptions | None = None
 
 
 @dataclass
@@ -198,6 +203,40 @@ def _build_waffle(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
     return PromptPlan(merged, "mean_score", seeds=list(options.seeds), seed_groups=groups, notes=notes)
 
 
+def fudd_base(spec: StrategySpec) -> StrategySpec:
+    """FuDD's base strategy: the spec's, else the paper's single template "a photo of a {}."."""
+    if spec.fudd is not None and spec.fudd.base is not None:
+        return spec.fudd.base
+    return StrategySpec("template", templates=[DEFAULT_TEMPLATE], label=f"Template “{DEFAULT_TEMPLATE}”")
+
+
+def _build_fudd(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
+    """Checks FuDD's inputs; the prompts listed are each class's captions over all its pairs."""
+    options = spec.fudd
+    if options is None or not options.pairs:
+        raise StrategyError(
+            "FuDD needs differential descriptions of look-alike class pairs: generate them with a language model "
+            "or import a FuDD JSON file."
+        )
+    try:
+        check_k(options.k)
+    except ValueError as exc:
+        raise StrategyError(f"FuDD: {exc}") from None
+    base = fudd_base(spec)
+    if base.name == "fudd":
+        raise StrategyError("FuDD's base must be another strategy (its top classes are what FuDD re-scores).")
+    get_strategy(base.name).build(classes, base)
+    match = match_pairs(classes, options.pairs)
+    if not match.differences:
+        raise DescriptionsError(
+            "None of the FuDD pairs names two classes of your class list"
+            + (f" (unknown: {', '.join(match.unknown[:5])})." if match.unknown else ".")
+        )
+    notes = [f"{len(match.unknown)} class names in the FuDD pairs match no class and their pairs were ignored: "
+             f"{', '.join(match.unknown[:10])}"] if match.unknown else []
+    return PromptPlan([match.texts_for(i) for i in range(len(classes))], "fudd", notes=notes)
+
+
 STRATEGIES: dict[str, Strategy] = {
     s.key: s
     for s in (
@@ -220,6 +259,8 @@ STRATEGIES: dict[str, Strategy] = {
                  "score = weighted mean of per-template similarities.", "autoclip", _weighted("autoclip")),
         Strategy("selected", "Selected templates", "The templates a cross-validated greedy selection chose on "
                  "your labelled images, embeddings averaged.", "mean_embedding", _build_selected),
+        Strategy("fudd", "FuDD", "Each image re-scored among its base strategy's top classes with LLM descriptions "
+                 "of how each look-alike pair differs (Esfandiarpoor & Bach 2024).", "fudd", _build_fudd),
     )
 }
 

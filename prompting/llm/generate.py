@@ -1,4 +1,5 @@
-"""Generate CuPL sentences, DCLIP descriptors and WaffleCLIP concepts with a language model.
+"""Generate CuPL sentences, DCLIP descriptors, WaffleCLIP concepts and FuDD pair differences with a
+language model.
 
 The one entry point for the CLI and the app. Classes are requested with bounded parallelism
 (``config.concurrency`` threads); each (prompt, class) answer is cached on disk first, so a
@@ -10,6 +11,7 @@ model, server down), classes not yet requested fail at once with that cause.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -19,17 +21,21 @@ from prompting.errors import ClassListError, LLMError
 from prompting.llm.cache import CacheKey, LLMCache
 from prompting.llm.client import ChatClient, Completion, FatalLLMError
 from prompting.llm.config import LLMConfig
-from prompting.llm.parsing import parse_concept, parse_descriptors, parse_sentence
+from prompting.llm.parsing import parse_concept, parse_descriptors, parse_differences, parse_sentence
 from prompting.llm.prompts import (
     CONCEPT_SAMPLE_SIZE,
     CUPL_IMAGENET_QUESTIONS,
+    FUDD_MAX_DIFFERENCES,
     Prompt,
     concept_prompt,
     concept_sample,
     cupl_prompt,
     dclip_prompt,
+    fudd_prompt,
     validate_questions,
 )
+from prompting.strategies.descriptions import normalize_key
+from prompting.strategies.fudd_pairs import Difference, PairDescriptions, pair_key
 
 ProgressCallback = Callable[[int, int, str], None]
 # A parser turns one reply into the values it contributes, or None if the reply is unusable.
@@ -39,6 +45,7 @@ CUPL_N = 10
 CUPL_TEMPERATURE = 0.99
 DCLIP_TEMPERATURE = 0.0
 CONCEPT_TEMPERATURE = 0.0
+FUDD_TEMPERATURE = 0.0
 # A reply cut off at the length limit is asked again with up to this many times the tokens.
 MAX_TOKENS_GROWTH = 4
 
@@ -285,3 +292,76 @@ def generate_concept(
     with ChatClient(config) as client:
         run = _Run(client, config, cache or LLMCache(), "concept", temperature)
         return run.answers(prompt, "", 1, _concept_values)[0]
+
+
+@dataclass
+class PairReport:
+    """What a FuDD batch produced: the differences of each pair that succeeded (in the order and
+    orientation asked), failures by pair label ("A | B") with causes, and request counts as in
+    ``GenerationReport``."""
+
+    pairs: list[PairDescriptions]
+    failures: dict[str, str]
+    cached: int
+    requested: int
+
+    def summary(self) -> str:
+        """One line: how many pairs succeeded, and how many requests were cached or sent."""
+        total = len(self.pairs) + len(self.failures)
+        text = (
+            f"Differences for {len(self.pairs)} of {total} pairs "
+            f"({self.cached} answers from the cache, {self.requested} requested)"
+        )
+        return text + (f"; {len(self.failures)} failed." if self.failures else ".")
+
+
+def _unique_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Trimmed pairs without repeats (in either order); ClassListError if none or if a pair
+    names one class twice."""
+    unique: dict[tuple[str, str], tuple[str, str]] = {}
+    for first, second in pairs:
+        first, second = " ".join(first.split()), " ".join(second.split())
+        if not first or not second:
+            raise ClassListError("A class pair has an empty class name.")
+        key = pair_key(first, second)
+        if key[0] == key[1]:
+            raise ClassListError(f"The pair '{first}' / '{second}' names the same class twice.")
+        unique.setdefault(key, (first, second))
+    if not unique:
+        raise ClassListError("There are no class pairs to describe.")
+    return list(unique.values())
+
+
+def generate_fudd(
+    pairs: Sequence[tuple[str, str]],
+    config: LLMConfig,
+    progress: ProgressCallback | None = None,
+    temperature: float = FUDD_TEMPERATURE,
+    cache: LLMCache | None = None,
+    limit: int = FUDD_MAX_DIFFERENCES,
+) -> PairReport:
+    """FuDD: differential descriptions of each pair, one request per unordered pair (asked, and
+    cached, in a fixed order of the two names, so "A | B" and "B | A" share one answer)."""
+    asked = {f"{first} | {second}": (first, second) for first, second in _unique_pairs(pairs)}
+    with ChatClient(config) as client:
+        run = _Run(client, config, cache or LLMCache(), "fudd", temperature)
+
+        def task(label: str) -> list[str]:
+            first, second = asked[label]
+            flipped = normalize_key(first) > normalize_key(second)
+            one, two = (second, first) if flipped else (first, second)
+
+            def parse(text: str) -> list[str] | None:
+                return [json.dumps(item) for item in parse_differences(text, one, two, limit)] or None
+
+            answers = run.answers(fudd_prompt(one, two), f"{one} | {two}", 1, parse)
+            if not flipped:
+                return answers
+            return [json.dumps([attribute, b, a]) for attribute, a, b in map(json.loads, answers)]
+
+        report = _run_classes(run, list(asked), task, "differences", progress)
+    found = [
+        PairDescriptions(*asked[label], [Difference(*json.loads(item)) for item in items])
+        for label, items in report.descriptions.items()
+    ]
+    return PairReport(found, report.failures, report.cached, report.requested)

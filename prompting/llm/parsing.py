@@ -1,8 +1,10 @@
-"""Turn a model's reply into a CuPL sentence, DCLIP phrases or a WaffleCLIP concept.
+"""Turn a model's reply into a CuPL sentence, DCLIP phrases, a WaffleCLIP concept or FuDD
+differences.
 
 Every parser tries JSON first (the reply asked for, possibly inside a ``` fence) and falls
 back to the plain text: bullet lines for DCLIP, the first sentence for CuPL, the first line for
-a concept. A reply that yields nothing usable gives ``None`` (or an empty list), so the caller
+a concept. FuDD differences are read from JSON only (items missing a side are left out). A reply
+that yields nothing usable gives ``None`` (or an empty list), so the caller
 can ask again instead of keeping garbage.
 """
 
@@ -12,6 +14,8 @@ import json
 import re
 from typing import Any
 
+from prompting.classes import spoken_name
+from prompting.llm.prompts import article
 from prompting.strategies.descriptors import clean_descriptors
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*(.*?)\s*```$", re.DOTALL)
@@ -188,3 +192,72 @@ def parse_concept(text: str) -> str | None:
         if concept is not None:
             return concept
     return None
+
+
+# FuDD replies: {"differences": [{"attribute", "first", "second"}]}; also accepted: a bare list,
+# captions under the class names, or the authors' "attr_type" / "prompt_pair" keys.
+_ATTRIBUTE_KEYS = ("attribute", "attr_type", "feature", "aspect")
+_FIRST_KEYS = ("first", "class_a", "a")
+_SECOND_KEYS = ("second", "class_b", "b")
+_CAPTION_LEADS = re.compile(r"^(?:a|an)\s+(?:photo|photograph|picture|image|close-up)\b", re.IGNORECASE)
+MAX_CAPTION_CHARS = 300
+
+
+def _items(payload: Any) -> list[Any]:
+    """The list of difference items in a JSON reply (a list, or the first list inside an object)."""
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict):
+        lists = [v for k, v in payload.items() if isinstance(v, list) and str(k).lower() == "differences"]
+        lists += [v for v in payload.values() if isinstance(v, list)]
+        return lists[0] if lists else []
+    return []
+
+
+def _pick(item: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    lowered = {str(k).lower(): v for k, v in item.items()}
+    return next((lowered[k] for k in keys if k in lowered), None)
+
+
+def clean_caption(raw: Any, name: str) -> str | None:
+    """One caption for class ``name``: whitespace collapsed, quotes and bullets gone, ending in a
+    period; a bare detail ("with rounded ears") is put after "a photo of a(n) <name>,". None when
+    it is empty, has no letters, or is longer than MAX_CAPTION_CHARS."""
+    if not isinstance(raw, str):
+        return None
+    text = re.sub(r"^(?:[-*•]|\d{1,3}[.)])\s+", "", " ".join(raw.split())).strip().strip(_QUOTES).strip()
+    text = text.rstrip(".!;:, ").strip()
+    if not text or not any(ch.isalpha() for ch in text) or len(text) > MAX_CAPTION_CHARS:
+        return None
+    spoken = spoken_name(name)
+    if spoken.casefold() not in text.casefold() and not _CAPTION_LEADS.match(text):
+        text = f"a photo of {article(spoken)} {spoken}, {text[0].lower()}{text[1:]}"
+    return text + "."
+
+
+def parse_differences(text: str, first: str, second: str, limit: int = 8) -> list[tuple[str, str, str]]:
+    """(attribute, caption of ``first``, caption of ``second``) from a FuDD reply; items missing a
+    side, or whose two captions are the same, are left out; at most ``limit``, no repeats."""
+    payload = parse_json(text)
+    found: dict[tuple[str, str, str], None] = {}
+    names = {spoken_name(n).casefold(): side for side, n in enumerate((first, second))}
+    for item in _items(payload):
+        if not isinstance(item, dict):
+            continue
+        sides = [_pick(item, _FIRST_KEYS), _pick(item, _SECOND_KEYS)]
+        pair = item.get("prompt_pair")
+        if isinstance(pair, list) and len(pair) == 2:
+            sides = list(pair)
+        for key, value in item.items():
+            side = names.get(spoken_name(str(key)).casefold())
+            if side is not None:
+                sides[side] = value
+        captions = clean_caption(sides[0], first), clean_caption(sides[1], second)
+        if captions[0] is None or captions[1] is None or captions[0].casefold() == captions[1].casefold():
+            continue
+        attribute = _pick(item, _ATTRIBUTE_KEYS)
+        attribute = " ".join(attribute.split()) if isinstance(attribute, str) else ""
+        found[(attribute, captions[0], captions[1])] = None
+        if len(found) == limit:
+            break
+    return list(found)

@@ -1,4 +1,5 @@
-"""The texts sent to the language model: CuPL questions, the DCLIP prompt, the concept prompt.
+"""The texts sent to the language model: CuPL questions, the DCLIP prompt, the concept prompt and
+our FuDD-style prompt for differential descriptions of a class pair.
 
 Each builder returns a ``Prompt``: chat messages (system + user, plus DCLIP's few-shot turns),
 whether a JSON reply is requested and a token limit. ``Prompt.text`` is the exact wording and
@@ -193,4 +194,58 @@ def concept_prompt(names: Sequence[str]) -> Prompt:
         messages=(("system", CONCEPT_SYSTEM), ("user", CONCEPT_QUESTION.format(", ".join(names)))),
         json_reply=True,
         max_tokens=CONCEPT_MAX_TOKENS,
+    )
+
+
+# FuDD (Esfandiarpoor & Bach 2024): the authors' prompt is not published in their code, so this
+# chat prompt is ours. It asks for the shape of their published descriptions: per pair, a few
+# visual attributes, each with one caption per class ("a photo of a <class>, <detail>.").
+FUDD_SYSTEM = (
+    "You help an image classifier that matches photos with captions tell two similar classes apart. "
+    "List the visual attributes that differ most between the two classes (for example shape, size, colour, "
+    "pattern, texture, parts or typical setting). For each attribute write one short caption per class, "
+    "starting 'a photo of a(n) <class name>,' and ending with how that class looks for this attribute, so "
+    "the two captions differ exactly where the classes do. Give 3 to 5 attributes. Reply with JSON only: "
+    '{"differences": [{"attribute": "...", "first": "caption for the first class", '
+    '"second": "caption for the second class"}]}.'
+)
+FUDD_QUESTION = (
+    "First class: {first}. Second class: {second}. "
+    "What visual differences tell a photo of {first_article} {first} from a photo of {second_article} {second}?"
+)
+FUDD_EXAMPLE: tuple[tuple[str, str], tuple[tuple[str, str, str], ...]] = (
+    ("cheetah", "leopard"),
+    (
+        ("coat pattern", "a photo of a cheetah, with small solid round black spots.",
+         "a photo of a leopard, with clustered rosette-shaped spots."),
+        ("face", "a photo of a cheetah, with black tear-like stripes from the eyes to the mouth.",
+         "a photo of a leopard, with a plain spotted face and no tear stripes."),
+        ("build", "a photo of a cheetah, with a slender body and long thin legs.",
+         "a photo of a leopard, with a stocky muscular body and shorter legs."),
+    ),
+)
+FUDD_MAX_TOKENS = 700
+FUDD_MAX_DIFFERENCES = 8
+
+
+def fudd_question(first: str, second: str) -> str:
+    """The user turn for one pair (names as they go into prompts)."""
+    first, second = spoken_name(first), spoken_name(second)
+    return FUDD_QUESTION.format(first=first, second=second, first_article=article(first),
+                                second_article=article(second))
+
+
+def fudd_prompt(first: str, second: str) -> Prompt:
+    """The FuDD-style request for one pair: our system prompt, one worked example, then the pair."""
+    (example_first, example_second), rows = FUDD_EXAMPLE
+    answer = json.dumps({"differences": [{"attribute": a, "first": f, "second": s} for a, f, s in rows]})
+    return Prompt(
+        messages=(
+            ("system", FUDD_SYSTEM),
+            ("user", fudd_question(example_first, example_second)),
+            ("assistant", answer),
+            ("user", fudd_question(first, second)),
+        ),
+        json_reply=True,
+        max_tokens=FUDD_MAX_TOKENS,
     )

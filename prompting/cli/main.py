@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from prompting.classes import ClassName, as_class_names, read_class_file
@@ -28,6 +29,8 @@ from prompting.storage import atomic_write_json
 from prompting.strategies.autoclip import DEFAULT_BETA, AutoClipOptions
 from prompting.strategies.classsets import get_class_set, list_class_sets
 from prompting.strategies.descriptions import load_descriptions
+from prompting.strategies.fudd import DEFAULT_K, FuddOptions
+from prompting.strategies.fudd_pairs import load_pairs
 from prompting.strategies.matching import DescriptionMatch, match_descriptions
 from prompting.strategies.registry import (
     WEIGHTED,
@@ -67,6 +70,11 @@ def add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
                         help="AutoCLIP: logsumexp over raw cosines (reference code; default) or scaled logits")
     parser.add_argument("--zpe-reference", help="ZPE: a folder of unlabelled pretraining-like images (e.g. a LAION "
                         "sample) for the paper's main normalisation; default: normalise with the scored images only")
+    parser.add_argument("--fudd", help="FuDD pair descriptions: our JSON, or the authors' <dataset>_prompt_pairs.json "
+                        "(its <dataset>_class_names.json beside it)")
+    parser.add_argument("--fudd-base", help="FuDD's base strategy (default: the template 'a photo of a {}.')")
+    parser.add_argument("--fudd-k", type=int, default=DEFAULT_K, help=f"FuDD: classes re-scored per image, 2 to 10 "
+                        f"({DEFAULT_K})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +123,8 @@ def _descriptions(args: argparse.Namespace, name: str) -> dict[str, list[str]] |
 def resolve_classes(
     args: argparse.Namespace, specs: list[StrategySpec], folder_classes: list[str] | None = None
 ) -> list[ClassName]:
-    """Classes from --classes, --preset, the image folders, or a CuPL/DCLIP file's keys."""
+    """Classes from --classes, --preset, the image folders, or a CuPL/DCLIP file's keys (or the
+    names in a FuDD pairs file)."""
     if args.classes:
         return read_class_file(args.classes)
     if args.preset:
@@ -126,6 +135,9 @@ def resolve_classes(
         data = next((spec.descriptions for spec in specs if spec.name == name and spec.descriptions), None)
         if data:
             return as_class_names(list(data))
+    pairs = next((spec.fudd.pairs for spec in specs if spec.fudd and spec.fudd.pairs), None)
+    if pairs:
+        return as_class_names(list(dict.fromkeys(name for pair in pairs for name in (pair.first, pair.second))))
     raise ClassListError("No classes given: pass --classes FILE or --preset NAME.")
 
 
@@ -143,16 +155,22 @@ def strategy_specs(args: argparse.Namespace, names: list[str]) -> list[StrategyS
         n_words=args.waffle_words, n_chars=args.waffle_chars, seeds=tuple(args.seed or [0]), concept=args.concept,
         characters=characters,
     )
-    descriptions = {name: _descriptions(args, name) for name in DESCRIBED if name in names}
+    fudd_base = args.fudd_base if "fudd" in names else None
+    descriptions = {name: _descriptions(args, name) for name in DESCRIBED if name in names or name == fudd_base}
     autoclip = AutoClipOptions(beta=args.beta, objective=args.autoclip_objective)
-    specs = []
-    for name in names:
+
+    def spec(name: str) -> StrategySpec:
         if name == "selected" and args.selected:
-            specs.append(read_selection_file(args.selected))
-            continue
+            return read_selection_file(args.selected)
         pool = own if get_strategy(name).aggregation in WEIGHTED else templates
-        specs.append(StrategySpec(name=name, templates=pool, descriptions=descriptions.get(name), waffle=waffle,
-                                  autoclip=autoclip))
+        return StrategySpec(name=name, templates=pool, descriptions=descriptions.get(name), waffle=waffle,
+                            autoclip=autoclip)
+
+    specs = [spec(name) for name in names]
+    if "fudd" in names:
+        pairs = load_pairs(Path(args.fudd)).pairs if args.fudd else []
+        options = FuddOptions(pairs, spec(fudd_base) if fudd_base else None, args.fudd_k)
+        specs = [replace(s, fudd=options) if s.name == "fudd" else s for s in specs]
     return specs
 
 
@@ -309,6 +327,7 @@ def format_table(comparison: Comparison, pairs: Sequence[PairedComparison] = ())
                 cells.append(f"{names[best][:16]} {result.probabilities[index, best]:.2f}".rjust(24))
             lines.append(f"{image.name[:28]:28s} " + " ".join(cells))
     lines += _paired_lines(list(pairs))
+    lines += _fudd_lines(comparison)
     lines += _confusable_lines(comparison)
     lines += [f"note on {result.label}: {warning}" for result in comparison.strategies.values()
               for warning in result.warnings]
@@ -329,6 +348,22 @@ def _paired_lines(pairs: list[PairedComparison]) -> list[str]:
         first, second, difference, only_first, only_second, p_value, holm, _, verdict = row
         lines.append(f"  {first} vs {second}: {difference}  only one right: {only_first} vs {only_second}  "
                      f"p={p_value}  holm={holm}  {verdict}")
+    return lines
+
+
+def _fudd_lines(comparison: Comparison) -> list[str]:
+    """What each FuDD result did: its set size and base, the images it changed, missing pairs."""
+    lines = []
+    for result in comparison.strategies.values():
+        details = result.fudd
+        if details is None:
+            continue
+        line = (f"{result.label}: top {details.k} classes of {details.base_label} re-scored; top class changed for "
+                f"{len(details.changes)} of {len(comparison.images)} images")
+        if details.missing_pairs:
+            line += (f"; {len(details.missing_pairs)} of {len(details.pairs)} look-alike pairs had no descriptions "
+                     f"({details.images_missing} images used 'a photo of a {{class}}.')")
+        lines.append(line + (" (base scored for FuDD only)" if details.base_computed else ""))
     return lines
 
 

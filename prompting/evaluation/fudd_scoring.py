@@ -11,6 +11,7 @@ import numpy as np
 from prompting.classes import ClassName, spoken_name
 from prompting.encoding.embeddings import EncodeStats, Progress, TextEmbeddingStore
 from prompting.encoding.models import DualEncoder
+from prompting.errors import PromptingError
 from prompting.evaluation.metrics import evaluate
 from prompting.evaluation.results import StrategyResult
 from prompting.evaluation.scoring import score_plan
@@ -38,9 +39,18 @@ Scored = Sequence[tuple[StrategySpec, StrategyResult]]
 MISSING_SHOWN = 5
 
 
-def same_strategy(a: StrategySpec, b: StrategySpec) -> bool:
-    """True when two specs score the same prompts (labels aside)."""
-    return replace(a, label=None) == replace(b, label=None)
+def same_strategy(a: StrategySpec, b: StrategySpec, classes: list[ClassName]) -> bool:
+    """True when two specs score the same prompts the same way for ``classes`` (labels aside)."""
+    if a.name != b.name:
+        return False
+    if replace(a, label=None) == replace(b, label=None):
+        return True
+    try:
+        first, second = build_prompts(a, classes), build_prompts(b, classes)
+    except PromptingError:
+        return False
+    return (first.prompts, first.aggregation, first.seed_groups) == (second.prompts, second.aggregation,
+                                                                      second.seed_groups)
 
 
 def base_result(
@@ -56,7 +66,7 @@ def base_result(
     """FuDD's base result: one already scored in this comparison, else scored now (True)."""
     base = fudd_base(spec)
     for earlier_spec, result in scored:
-        if same_strategy(earlier_spec, base):
+        if same_strategy(earlier_spec, base, classes):
             return result, False
     label = default_label(base)
     return score_plan(encoder, store, image_vectors, build_prompts(base, classes), base.name, label, labels,

@@ -288,13 +288,13 @@ def _class_indices(classes: list[ClassName], names: list[str]) -> dict[str, int]
 
 def match_pairs(classes: list[ClassName], pairs: list[PairDescriptions]) -> PairMatch:
     """Align pairs with ``classes``: each name matches a class as CuPL/DCLIP keys do (display
-    name first, then prompt name, ignoring case and '_')."""
+    name first, then prompt name, ignoring case and '_'). Pairs without descriptions are left out."""
     names = list(dict.fromkeys(name for pair in pairs for name in (pair.first, pair.second)))
     index = _class_indices(classes, names)
     differences: dict[tuple[int, int], list[tuple[str, str, str]]] = {}
     for pair in pairs:
         i, j = index.get(loose_key(pair.first)), index.get(loose_key(pair.second))
-        if i is None or j is None or i == j:
+        if i is None or j is None or i == j or not pair.differences:
             continue
         items = [(d.attribute, d.first, d.second) if i < j else (d.attribute, d.second, d.first)
                  for d in pair.differences]

@@ -229,7 +229,7 @@ def _build_fudd(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
     match = match_pairs(classes, options.pairs)
     if not match.differences:
         raise DescriptionsError(
-            "None of the FuDD pairs names two classes of your class list"
+            "None of the FuDD pairs with descriptions names two classes of your class list"
             + (f" (unknown: {', '.join(match.unknown[:5])})." if match.unknown else ".")
         )
     notes = [f"{len(match.unknown)} class names in the FuDD pairs match no class and their pairs were ignored: "

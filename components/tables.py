@@ -23,6 +23,7 @@ from prompting.evaluation.export import (
 from prompting.evaluation.metrics import TEMPERATURE_BOUNDS, temperature_at_limit
 from prompting.evaluation.paired import PairedComparison
 from prompting.evaluation.results import Comparison, StrategyResult
+from prompting.strategies.fudd import AmbiguousPair, FuddChange
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:])")
 PREVIEW_ITEMS = 5
@@ -299,3 +300,33 @@ def descriptions_preview(data: Mapping[str, list[str]]) -> str:
         more = f"\n  - _…and {len(items) - PREVIEW_ITEMS} more_" if len(items) > PREVIEW_ITEMS else ""
         blocks.append(f"- **{md_escape(name)}** ({len(items)})\n{shown}{more}")
     return "\n".join(blocks)
+
+
+def fudd_pairs_table(names: Sequence[str], pairs: Sequence[AmbiguousPair], k: int,
+                     changes: Sequence[FuddChange] | None) -> Table:
+    """FuDD's look-alike pairs: how many images hold both in their top k and, after a FuDD run,
+    how many images moved between the two."""
+    headers = ["Pair", f"Images with both in their top {k}", "Changed by FuDD"]
+    rows = []
+    for pair in pairs:
+        both = {pair.first, pair.second}
+        moved = "–" if changes is None else str(sum(1 for c in changes if {c.before, c.after} == both))
+        rows.append([f"{names[pair.first]} / {names[pair.second]}", str(pair.images), moved])
+    return headers, rows
+
+
+def pair_descriptions_markdown(first: str, second: str, differences: Sequence[tuple[str, str, str]],
+                               changed: Sequence[str] | None) -> str:
+    """One pair's differential descriptions as an escaped Markdown table, then the images FuDD
+    moved between the two classes (after a FuDD run)."""
+    if differences:
+        lines = [f"| Attribute | {md_escape(first)} | {md_escape(second)} |", "|---|---|---|"]
+        lines += [f"| {md_escape(attribute or '–')} | {md_escape(a)} | {md_escape(b)} |"
+                  for attribute, a, b in differences]
+    else:
+        lines = [f"_No differential descriptions for {md_escape(first)} / {md_escape(second)} yet: generate, "
+                 "write or import them. Without them FuDD uses “a photo of a {class}.” for this pair._"]
+    if changed is not None:
+        moved = ", ".join(md_escape(item) for item in changed) if changed else "none"
+        lines += ["", f"**Images FuDD moved between these two:** {moved}"]
+    return "\n".join(lines)

@@ -383,3 +383,65 @@ def test_find_better_prompts_selects_compares_weights_and_exports_a_head(page) -
     manifest = page.request.get(manifest_link.get_attribute("href")).json()
     assert manifest["strategy"] == "selected" and len(manifest["classes"]) == 10
     shot(page, "11-weights-and-head")
+def _flipping_descriptions(tiny_clip_dir: Path, images: list[Path]) -> tuple[str, list[str]]:
+    """FuDD descriptions for cat/dog/bird that change at least one image's top class under the page's
+    default run (class name + 80 templates, FuDD on the class name with k = 3), and the names of the
+    images they change, computed with the same core the page uses."""
+    from prompting.classes import parse_class_list
+    from prompting.evaluation.compare import ImageInput
+    from prompting.service.fudd_flow import add_fudd, fudd_trial
+    from prompting.service.workflows import StrategyInputs, build_specs, run_models
+    from prompting.strategies.fudd_pairs import Difference, PairDescriptions, pairs_to_json
+
+    classes = parse_class_list("cat\ndog\nbird")
+    specs, _ = build_specs(["classname", "ensemble80"], StrategyInputs())
+    record = run_models([str(tiny_clip_dir)], [ImageInput(str(p), None, p.name) for p in images], classes, specs)
+    details = ("with a long tail", "with round ears", "with feathers", "on grass", "in the snow", "with stripes")
+    for attempt in range(len(details)):
+        pairs = [PairDescriptions(a, b, [Difference("look", f"a photo of a {a}, {details[(attempt + i) % 6]}.",
+                                                    f"a photo of a {b}, {details[(attempt + i + 3) % 6]}.")])
+                 for i, (a, b) in enumerate((("cat", "dog"), ("cat", "bird"), ("dog", "bird")))]
+        text = pairs_to_json(pairs)
+        trial = fudd_trial(add_fudd(record, "classname", text, 3)[0], "classname", "fudd")
+        if trial.changes:
+            return text, [images[change.image].name for change in trial.changes]
+    pytest.fail("no candidate descriptions change a prediction of the tiny model")
+
+
+def test_fudd_in_the_class_names_tab_imports_pairs_and_shows_the_flipped_images(
+    page, tmp_path: Path, tiny_clip_dir: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    images = [make_image(tmp_path / f"look{index}.png", seed=20 + index, size=(48, 40)) for index in range(4)]
+    text, flipped = _flipping_descriptions(tiny_clip_dir, images)
+    pairs_file = tmp_path / "fudd_pairs.json"
+    pairs_file.write_text(text, encoding="utf-8")
+    upload(page, images)
+    expect(page.get_by_role("button", name="Thumbnail 4 of 4")).to_be_visible()
+    page.locator("#classes-box textarea").fill("cat\ndog\nbird")
+    expect(page.locator("#classes-status")).to_contain_text("3 classes")
+    run_and_wait(page)
+    open_tab(page, "Class names")
+    expect(page.locator("#fudd-adaptation")).to_contain_text("the authors' prompt is not published in their code")
+    expect(page.locator("#fudd-pairs")).to_contain_text("Images with both in their top 3")
+    expect(page.locator("#fudd-check")).to_contain_text("No differential descriptions yet")
+    with page.expect_file_chooser() as chooser:
+        page.locator("#fudd-import").click()
+    chooser.value.set_files(str(pairs_file))
+    expect(page.locator("#fudd-check")).to_contain_text("3 of 3 look-alike pairs described")
+    expect(page.locator("#fudd-pair-view")).to_contain_text("a photo of a")
+    page.locator("#fudd-run").click()
+    summary = page.locator("#fudd-summary")
+    expect(summary).to_contain_text(f"changed the top prediction of {len(flipped)} of 4 images",
+                                    timeout=RUN_TIMEOUT_MS)
+    expect(summary).to_contain_text("compared with Class name")
+    table = page.locator("#fudd-table")
+    for name in flipped:
+        expect(table.get_by_role("row").filter(has_text=name)).to_contain_text("yes")
+    expect(table).to_contain_text("look: “a photo of a")  # why: the descriptions that moved it, with cosines
+    expect(page.locator("#fudd-pairs")).to_contain_text("Changed by FuDD")
+    shot(page, "12-fudd")
+    open_tab(page, "Summary")
+    headers = [h.strip() for h in page.locator("#predictions-table th").all_inner_texts()]
+    assert "FuDD (k=3) · Class name" in headers

@@ -27,15 +27,17 @@ from components.panels.prompt_search_panel import (
     build_prompt_search_panel,
     render_prompt_search,
 )
+from components.panels.fudd_panel import FuddPanel, build_fudd_panel, render_fudd, wire_fudd_panel
 from components.panels.results_panel import (
     PredictionsPanel,
     build_predictions_panel,
     render_predictions,
     wire_predictions_panel,
 )
+from components.tables import unmatched_labels_note
 from prompting.evaluation.paired import paired_comparisons
 from prompting.service.config import AppConfig
-from prompting.service.session_store import ResultStore, RunRecord
+from prompting.service.session_store import CancelRegistry, ResultStore, RunRecord
 
 PLACEHOLDER = (
     "Results appear here after you press **Run**: a plain-language summary, predictions side by side, "
@@ -59,6 +61,7 @@ class ResultsArea:
     predictions: PredictionsPanel
     calibration: CalibrationPanel
     disambiguation: DisambiguationPanel
+    fudd: FuddPanel
     export: ExportPanel
     search: PromptSearchPanel
 
@@ -67,7 +70,7 @@ class ResultsArea:
         """Components ``render_results`` fills, in its order."""
         return [
             self.placeholder, self.column, self.stale, *self.predictions.outputs, *self.calibration.outputs,
-            *self.disambiguation.outputs, self.export.files, *self.search.outputs,
+            *self.disambiguation.outputs, *self.fudd.outputs, self.export.files, *self.search.outputs,
         ]
 
     def views(self) -> ViewRefresh:
@@ -94,11 +97,13 @@ def build_results_area(config: AppConfig) -> ResultsArea:
                 calibration = build_calibration_panel()
             with gr.Tab("Class names", id="tab-disambiguation"):
                 disambiguation = build_disambiguation_panel()
+                fudd = build_fudd_panel(config)
             with gr.Tab("Find better prompts", id="tab-prompt-search"):
                 search = build_prompt_search_panel(config)
             with gr.Tab("Export", id="tab-export"):
                 export = build_export_panel()
-    return ResultsArea(placeholder, column, stale, tabs, predictions, calibration, disambiguation, export, search)
+    return ResultsArea(placeholder, column, stale, tabs, predictions, calibration, disambiguation, fudd, export,
+                       search)
 
 
 def render_results(record: RunRecord, notes: list[str]) -> list[Any]:
@@ -112,6 +117,7 @@ def render_results(record: RunRecord, notes: list[str]) -> list[Any]:
         *render_predictions(record, notes, pairs),
         *render_calibration(record, pairs),
         *render_disambiguation(record),
+        *render_fudd(record),
         None,
         *render_prompt_search(record),
     ]
@@ -124,10 +130,21 @@ def stale_results(area: ResultsArea) -> list[Any]:
     return [gr.skip(), gr.Column(elem_classes=[STALE_CLASS]), gr.Markdown(STALE, visible=True), *rest]
 
 
-def wire_results_area(area: ResultsArea, token: gr.State, store: ResultStore, classes_box: gr.Textbox) -> None:
-    """Every tab's own interactions; charts are resized when their tab is shown."""
+def wire_results_area(
+    area: ResultsArea, token: gr.State, store: ResultStore, classes_box: gr.Textbox, config: AppConfig,
+    cancels: CancelRegistry,
+) -> None:
+    """Every tab's own interactions; charts are resized when their tab is shown. FuDD redraws
+    every tab with its result added."""
     area.tabs.select(None, None, None, js=RESIZE_JS, **PAGE_ONLY)
     wire_predictions_panel(area.predictions, token, store)
     wire_calibration_panel(area.calibration, token, store)
     wire_disambiguation_panel(area.disambiguation, token, store, classes_box)
     wire_export_panel(area.export, token, store)
+
+    def rerender(record: RunRecord) -> list[Any]:
+        matched = any(image.label is not None for image in record.comparison.images)
+        notes = [unmatched_labels_note(record.unmatched_labels, matched)] if record.unmatched_labels else []
+        return render_results(record, notes)
+
+    wire_fudd_panel(area.fudd, token, store, config, cancels, (area.outputs, rerender))

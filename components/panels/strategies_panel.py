@@ -22,7 +22,8 @@ PLAIN_SUMMARIES = {
     "zpe": "many templates, weighted by how confidently each one classifies your images (no labels needed)",
     "autoclip": "many templates, weighted anew for every image by how well each fits it",
 }
-PICKED_ELSEWHERE = ("selected",)  # comes from "Find better prompts", not from a tick
+# "selected" comes from "Find better prompts", FuDD from the Class names tab after a run, not from a tick.
+PICKED_ELSEWHERE = ("selected", "fudd")
 
 
 @dataclass
@@ -49,7 +50,9 @@ def build_strategies_panel(config: AppConfig) -> StrategiesPanel:
             label="Strategies", elem_id="strategy-picker",
         )
         with gr.Accordion("What do these mean?", open=False):
-            gr.Markdown("\n".join(f"- **{STRATEGIES[k].title}**: {text}." for k, text in PLAIN_SUMMARIES.items()))
+            gr.Markdown("\n".join(f"- **{STRATEGIES[k].title}**: {text}." for k, text in PLAIN_SUMMARIES.items())
+                        + "\n- **FuDD**: after a run, the *Class names* tab re-scores look-alike classes with "
+                          "language-model descriptions of how they differ.")
         menu = list(config.public_menu)  # shown names: never a server path
         with gr.Row():
             model = gr.Dropdown(menu, value=menu[0], label="Model", elem_id="model-picker", scale=3,

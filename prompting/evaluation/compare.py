@@ -128,7 +128,8 @@ def score_strategies(
     cancel: threading.Event | None = None,
 ) -> Comparison:
     """Score every strategy against already encoded images (an upload or a stored set); only
-    prompts missing from the text cache are encoded. ``strict`` as in ``compare``."""
+    prompts missing from the text cache are encoded. ``strict`` as in ``compare``. FuDD reuses its
+    base strategy's result when that was scored before it, else scores the base for itself."""
     report = progress or (lambda fraction, message: None)
     comparison = Comparison(
         model=encoder.name, classes=list(classes), images=encoded.records, strategies={}, skipped=encoded.skipped,

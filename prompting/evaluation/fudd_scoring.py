@@ -37,6 +37,7 @@ from prompting.vectors import normalise_rows
 
 Scored = Sequence[tuple[StrategySpec, StrategyResult]]
 MISSING_SHOWN = 5
+BASE_COMPUTED = "{base} (FuDD's base) was scored for FuDD only; add it to the comparison to see it beside FuDD."
 
 
 def same_strategy(a: StrategySpec, b: StrategySpec, classes: list[ClassName]) -> bool:
@@ -162,10 +163,10 @@ def fudd_notes(details: FuddDetails, classes: list[ClassName], needed: int) -> l
     notes = [
         f"FuDD re-scores each image among the {details.k} classes {base} ranks highest, using the differential "
         f"descriptions of every pair in that set; classes outside it keep {base}'s scores, and the set keeps its "
-        f"share of the probability. It changed the top class of {len(details.changes)} images."
+        f"share of the probability. It changed the top class of {_images(len(details.changes))}."
     ]
     if details.base_computed:
-        notes.append(f"{base} (FuDD's base) was scored for FuDD only; add it to the comparison to see it beside FuDD.")
+        notes.append(BASE_COMPUTED.format(base=base))
     if details.missing_pairs:
         names = [c.display for c in classes]
         shown = ", ".join(f"{names[i]} / {names[j]}" for i, j in details.missing_pairs[:MISSING_SHOWN])
@@ -173,7 +174,18 @@ def fudd_notes(details: FuddDetails, classes: list[ClassName], needed: int) -> l
             else ""
         notes.append(
             f"{len(details.missing_pairs)} of {needed} look-alike pairs have no differential descriptions ({shown}{more}); "
-            f"in the {details.images_missing} images they touch, those classes are described by "
+            f"in the {_images(details.images_missing)} they touch, those classes are described by "
             f"“{FALLBACK_TEMPLATE.format('{class}')}” instead, as in the authors' code."
         )
     return notes
+
+
+def mark_base_shown(result: StrategyResult) -> None:
+    """Say that FuDD's base is among the shown results after all (FuDD added to an existing run)."""
+    if result.fudd is not None and result.fudd.base_computed:
+        result.fudd.base_computed = False
+        result.notes = [n for n in result.notes if n != BASE_COMPUTED.format(base=result.fudd.base_label)]
+
+
+def _images(count: int) -> str:
+    return f"{count} image" + ("" if count == 1 else "s")

@@ -49,6 +49,9 @@ class RunLimits:
     of at most ``max_selected_templates``. A stored embedding set may hold up to
     ``max_stored_images`` images, and one run over it at most ``max_stored_scores`` images x
     classes x strategies (8 bytes each held while it runs).
+    FuDD scores at most ``max_fudd_pairs`` described pairs with ``max_fudd_differences`` each
+    (enough for the authors' DTD file) and asks the language model about at most
+    ``max_fudd_generate`` pairs per request.
     """
 
     max_images: int = 500
@@ -60,6 +63,9 @@ class RunLimits:
     max_folds: int = 10
     max_selected_templates: int = 20
     max_selection_cells: int = 20_000_000
+    max_fudd_pairs: int = 1200
+    max_fudd_differences: int = 10
+    max_fudd_generate: int = 30
     store_records: int = 64
     store_bytes: int = GiB
     max_stored_images: int = 100_000

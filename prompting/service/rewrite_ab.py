@@ -14,7 +14,7 @@ from prompting.encoding.models import DualEncoder
 from prompting.errors import ClassListError
 from prompting.evaluation.compare import ImageInput, compare
 from prompting.evaluation.disambiguation import with_prompt_name
-from prompting.evaluation.results import Comparison
+from prompting.evaluation.results import Comparison, ImageRecord, StrategyResult
 from prompting.strategies.registry import StrategySpec
 
 
@@ -83,15 +83,30 @@ def _mark(predicted: int, label: int | None) -> str:
     return "" if label is None else ("✓ " if predicted == label else "✗ ")
 
 
-def _trial(before: Comparison, after: Comparison, index: int, cls: ClassName, rewritten: str) -> RewriteTrial:
-    first, second = next(iter(before.strategies.values())), next(iter(after.strategies.values()))
+@dataclass
+class ABTable:
+    """Per-image predictions of two results on the same images (``headers`` name ``rows``'
+    columns): before, after, whether it changed and, with true classes, ✓/✗ marks and how the
+    true class's probability moved; with counts for summaries."""
+
+    headers: list[str]
+    rows: list[list[str]]
+    changed: int
+    correct_before: int | None
+    correct_after: int | None
+    labelled: int
+    before: list[int]
+    after: list[int]
+
+
+def ab_table(images: list[ImageRecord], names: list[str], first: StrategyResult, second: StrategyResult) -> ABTable:
+    """The A/B rows of ``first`` (before) against ``second`` (after)."""
     old, new = first.predictions(1)[:, 0], second.predictions(1)[:, 0]
-    names = [c.display for c in before.classes]
-    labelled = [i for i, image in enumerate(before.images) if image.label is not None]
+    labelled = [i for i, image in enumerate(images) if image.label is not None]
     headers = ["Image"] + (["True class"] if labelled else []) + ["Before", "After", "Changed?"]
     headers += ["True class's probability"] if labelled else []
     rows = []
-    for i, image in enumerate(before.images):
+    for i, image in enumerate(images):
         label = image.label
         row = [image.name] + ([names[label] if label is not None else "–"] if labelled else [])
         row += [
@@ -106,17 +121,32 @@ def _trial(before: Comparison, after: Comparison, index: int, cls: ClassName, re
                 row.append(probability_change(float(first.probabilities[i, label]),
                                               float(second.probabilities[i, label])))
         rows.append(row)
-    truth = [before.images[i].label for i in labelled]
-    return RewriteTrial(
+    truth = [images[i].label for i in labelled]
+    return ABTable(
         headers=headers,
-        class_display=cls.display,
-        original=cls.prompt,
-        rewritten=rewritten,
         rows=rows,
         changed=int((old != new).sum()),
         correct_before=sum(int(old[i] == t) for i, t in zip(labelled, truth)) if labelled else None,
         correct_after=sum(int(new[i] == t) for i, t in zip(labelled, truth)) if labelled else None,
         labelled=len(labelled),
-        predicted_before=int((old == index).sum()),
-        predicted_after=int((new == index).sum()),
+        before=old.tolist(),
+        after=new.tolist(),
+    )
+
+
+def _trial(before: Comparison, after: Comparison, index: int, cls: ClassName, rewritten: str) -> RewriteTrial:
+    first, second = next(iter(before.strategies.values())), next(iter(after.strategies.values()))
+    table = ab_table(before.images, [c.display for c in before.classes], first, second)
+    return RewriteTrial(
+        headers=table.headers,
+        class_display=cls.display,
+        original=cls.prompt,
+        rewritten=rewritten,
+        rows=table.rows,
+        changed=table.changed,
+        correct_before=table.correct_before,
+        correct_after=table.correct_after,
+        labelled=table.labelled,
+        predicted_before=table.before.count(index),
+        predicted_after=table.after.count(index),
     )

@@ -76,6 +76,8 @@ def record_bytes(record: RunRecord) -> int:
         total += _array_bytes([result.similarities, result.logits, result.probabilities,
                                result.prompt_similarities, result.class_text_vectors, result.seed_runs,
                                result.prompt_weights])
+        if result.fudd is not None:
+            total += _array_bytes([result.fudd.sets, result.fudd.set_cosines])
         total += sum(len(prompt) for prompts in result.prompts for prompt in prompts)
     return total
 

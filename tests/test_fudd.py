@@ -241,3 +241,48 @@ def test_the_json_export_carries_fuddds_working(store: FakeStore) -> None:
     [changed] = exported["changed"]
     assert (changed["image"], changed["before"], changed["after"]) == (0, "crane", "heron")
     assert changed["why"][0]["attribute"] == "neck" and changed["why"][0]["after"] == NECK.second
+
+
+def test_on_many_seeded_look_alike_images_contrastive_pairs_help_and_generic_ones_do_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """20 classes in 10 look-alike pairs, 500 noisy images: each image carries a little of its class's
+    distinguishing feature, which only the contrastive captions name."""
+    from itertools import combinations
+
+    rng = np.random.default_rng(0)
+    dim, groups, per_class = 64, 10, 25
+    shared, own, feature, common = (rng.normal(size=(groups, dim)), rng.normal(size=(2 * groups, dim)),
+                                    rng.normal(size=(2 * groups, dim)), rng.normal(size=dim))
+    names = [f"class{c}" for c in range(2 * groups)]
+    texts = {}
+    for c, name in enumerate(names):
+        texts[f"a photo of a {name}."] = shared[c // 2] + 0.35 * own[c]
+        texts[f"a photo of a {name}, distinct."] = shared[c // 2] + 0.35 * own[c] + 0.6 * feature[c]
+        texts[f"a photo of a {name}, generic."] = shared[c // 2] + 0.35 * own[c] + 0.6 * common
+
+    class Store:
+        def embed(self, asked: list[str], stats=None, progress=None) -> np.ndarray:
+            return normalise_rows(np.stack([texts[t] for t in asked]))
+
+    monkeypatch.setattr(compare_module, "text_store", lambda enc: Store())
+    labels = np.repeat(np.arange(2 * groups), per_class)
+    images = normalise_rows(np.stack([shared[c // 2] + 0.15 * own[c] + 0.2 * feature[c] + 1.6 * rng.normal(size=dim)
+                                      for c in labels]))
+    records = [ImageRecord(f"{i}.png", f"{i}.png", int(label)) for i, label in enumerate(labels)]
+    classes = [ClassName.plain(n) for n in names]
+
+    def fudd(kind: str) -> StrategySpec:
+        pairs = [PairDescriptions(names[i], names[j], [Difference("x", f"a photo of a {names[i]}, {kind}.",
+                                                                  f"a photo of a {names[j]}, {kind}.")])
+                 for i, j in combinations(range(len(names)), 2)]
+        return StrategySpec("fudd", fudd=FuddOptions(pairs, None, 10))
+
+    comparison = score_strategies(encoder(), EncodedImages(images, records, []), classes,
+                                  [TEMPLATE, fudd("distinct"), fudd("generic")])
+    base, contrastive, generic = (comparison.strategies[k].metrics["top1"] for k in ("template", "fudd", "fudd-2"))
+    assert contrastive > base + 0.05 and generic <= base
+    changes = comparison.strategies["fudd"].fudd.changes
+    fixed = sum(1 for c in changes if c.after == labels[c.image])
+    broke = sum(1 for c in changes if c.before == labels[c.image])
+    assert fixed - broke == round((contrastive - base) * len(labels))

@@ -160,11 +160,11 @@ def _images_touching(sets: np.ndarray, pairs: set[tuple[int, int]]) -> int:
 def fudd_notes(details: FuddDetails, classes: list[ClassName], needed: int) -> list[str]:
     """Plain sentences on what FuDD did: the set, the base, the missing pairs."""
     base = details.base_label
-    notes = [
+    notes = [(
         f"FuDD re-scores each image among the {details.k} classes {base} ranks highest, using the differential "
         f"descriptions of every pair in that set; classes outside it keep {base}'s scores, and the set keeps its "
         f"share of the probability. It changed the top class of {_images(len(details.changes))}."
-    ]
+    )]
     if details.base_computed:
         notes.append(BASE_COMPUTED.format(base=base))
     if details.missing_pairs:

@@ -70,12 +70,14 @@ class GenerationReport:
 
     def summary(self) -> str:
         """One line: how many classes succeeded, and how many requests were cached or sent."""
-        total = len(self.descriptions) + len(self.failures)
-        text = (
-            f"Descriptions for {len(self.descriptions)} of {total} classes "
-            f"({self.cached} answers from the cache, {self.requested} requested)"
-        )
-        return text + (f"; {len(self.failures)} failed." if self.failures else ".")
+        return batch_summary("Descriptions", "classes", len(self.descriptions), len(self.failures), self.cached,
+                             self.requested)
+
+
+def batch_summary(what: str, unit: str, done: int, failed: int, cached: int, requested: int) -> str:
+    """"<what> for 2 of 3 <unit> (1 answers from the cache, 2 requested); 1 failed."."""
+    text = f"{what} for {done} of {done + failed} {unit} ({cached} answers from the cache, {requested} requested)"
+    return text + (f"; {failed} failed." if failed else ".")
 
 
 class _Run:
@@ -307,12 +309,7 @@ class PairReport:
 
     def summary(self) -> str:
         """One line: how many pairs succeeded, and how many requests were cached or sent."""
-        total = len(self.pairs) + len(self.failures)
-        text = (
-            f"Differences for {len(self.pairs)} of {total} pairs "
-            f"({self.cached} answers from the cache, {self.requested} requested)"
-        )
-        return text + (f"; {len(self.failures)} failed." if self.failures else ".")
+        return batch_summary("Differences", "pairs", len(self.pairs), len(self.failures), self.cached, self.requested)
 
 
 def _unique_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -68,7 +68,7 @@ def latest_fudd(record: RunRecord) -> tuple[str, str] | None:
     return None
 
 
-def clamp_k(k: float | int | None, n_classes: int) -> int:
+def clamp_k(k: float | None, n_classes: int) -> int:
     """A usable k for the run: the paper's 10 by default, within 2..10, at most the class count."""
     value = DEFAULT_K if k is None else int(k)
     return max(2, min(value, DEFAULT_K, max(n_classes, 2)))

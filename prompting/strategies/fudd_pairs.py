@@ -162,15 +162,17 @@ def _our_pairs(entries: list[Any], name: str) -> list[tuple[PairDescriptions, in
         items = entry.get("descriptions", [])
         if not isinstance(items, list):
             raise DescriptionsError(f"{where} ('{first}' / '{second}'): \"descriptions\" must be a list.")
-        differences, dropped = [], 0
-        for position, item in enumerate(items, start=1):
-            found = _named_difference(item, first, second, f"{where} ('{first}' / '{second}'), description {position}")
-            if found is None:
-                dropped += 1
-            else:
-                differences.append(found)
-        pairs.append((PairDescriptions(first, second, differences), dropped))
+        pairs.append(_pair(first, second, [
+            _named_difference(item, first, second, f"{where} ('{first}' / '{second}'), description {position}")
+            for position, item in enumerate(items, start=1)
+        ]))
     return pairs
+
+
+def _pair(first: str, second: str, found: list[Difference | None]) -> tuple[PairDescriptions, int]:
+    """The pair with its usable differences, and how many were dropped."""
+    differences = [d for d in found if d is not None]
+    return PairDescriptions(first, second, differences), len(found) - len(differences)
 
 
 def _named_difference(item: Any, first: str, second: str, where: str) -> Difference | None:
@@ -221,18 +223,14 @@ def _numbered_pairs(data: dict[str, Any], names: Any, name: str) -> list[tuple[P
         items = entry.get("prompt_pairs")
         if not isinstance(items, list):
             raise DescriptionsError(f"{where}: \"prompt_pairs\" must be a list.")
-        differences, dropped = [], 0
+        found = []
         for position, item in enumerate(items, start=1):
             here = f"{where}, item {position}"
             pair = item.get("prompt_pair") if isinstance(item, dict) else None
             if not isinstance(pair, list) or len(pair) != 2:
                 raise DescriptionsError(f"{here} needs \"prompt_pair\": [caption for {first}, caption for {second}].")
-            found = _difference(item.get("attr_type"), pair[0], pair[1], here)
-            if found is None:
-                dropped += 1
-            else:
-                differences.append(found)
-        pairs.append((PairDescriptions(first, second, differences), dropped))
+            found.append(_difference(item.get("attr_type"), pair[0], pair[1], here))
+        pairs.append(_pair(first, second, found))
     return pairs
 
 

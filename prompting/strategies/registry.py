@@ -232,8 +232,8 @@ def _build_fudd(classes: list[ClassName], spec: StrategySpec) -> PromptPlan:
             "None of the FuDD pairs with descriptions names two classes of your class list"
             + (f" (unknown: {', '.join(match.unknown[:5])})." if match.unknown else ".")
         )
-    notes = [f"{len(match.unknown)} class names in the FuDD pairs match no class and their pairs were ignored: "
-             f"{', '.join(match.unknown[:10])}"] if match.unknown else []
+    notes = [(f"{len(match.unknown)} class names in the FuDD pairs match no class and their pairs were ignored: "
+              f"{', '.join(match.unknown[:10])}")] if match.unknown else []
     return PromptPlan([match.texts_for(i) for i in range(len(classes))], "fudd", notes=notes)
 
 

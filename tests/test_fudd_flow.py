@@ -147,3 +147,9 @@ def test_descriptions_for_other_classes_are_refused_before_any_scoring(record) -
     other = pairs_to_json([PairDescriptions("owl", "hawk", [Difference("", "a photo of an owl.", "a photo of a hawk.")])])
     with pytest.raises(DescriptionsError, match=r"None of the FuDD pairs .*\(unknown: owl, hawk\)"):
         add_fudd(record, "template", other, 3, loader=lambda name: pytest.fail("no model may be loaded"))
+
+
+def test_the_run_endpoints_say_where_fudd_is_run() -> None:
+    specs, errors = build_specs(["classname", "fudd"], StrategyInputs())
+    assert [spec.name for spec in specs] == ["classname"]
+    assert "Class names tab" in errors["FuDD"] and "evaluate --strategy fudd" in errors["FuDD"]

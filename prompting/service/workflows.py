@@ -113,6 +113,11 @@ def _spec(name: str, inputs: StrategyInputs, limits: RunLimits | None) -> Strate
             concept=inputs.waffle_concept.strip() or None,
         )
         return StrategySpec(name, waffle=waffle)
+    if name == "fudd":
+        raise StrategyError(
+            "FuDD is added after a run, from the page's Class names tab, or with the CLI (evaluate --strategy fudd "
+            "--fudd FILE); these endpoints take no pair descriptions."
+        )
     return StrategySpec(name)
 
 

@@ -78,3 +78,18 @@ def test_user_and_llm_text_is_shown_literally(stored) -> None:
     assert _pair_markdown(record, "0,7", text) == "" and _pair_markdown(record, "x", text) == ""
     assert _toast(EVIL).startswith("&lt;img")
     assert _check(record, "classname", 3, "{oops").startswith("⚠️")
+
+
+@pytest.mark.parametrize("names", ["cat", "cat\ndog", "cat\ndog\nbird"])
+def test_the_section_renders_for_any_class_count(tmp_path: Path, tiny_clip_dir: Path, names: str) -> None:
+    from components.panels.fudd_panel import render_fudd
+    from prompting.strategies.fudd import MIN_K
+
+    specs, _ = build_specs(["classname"], StrategyInputs())
+    image = ImageInput(str(make_image(tmp_path / "one.png", seed=3)), None, "one.png")
+    record = run_models([str(tiny_clip_dir)], [image], parse_class_list(names), specs)
+    base, slider, *_ = render_fudd(record)
+    assert base.value == "classname"
+    # Gradio merges an update into the component's settings: the slider must stay valid
+    merged = gr.Slider(minimum=MIN_K, maximum=slider.maximum, value=slider.value)
+    assert merged.minimum < merged.maximum and MIN_K <= slider.value <= max(MIN_K, len(record.comparison.classes))

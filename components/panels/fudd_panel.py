@@ -93,7 +93,7 @@ def build_fudd_panel(config: AppConfig) -> FuddPanel:
                 with gr.Row():
                     base = gr.Dropdown(label="Base strategy (its top k classes are re-scored)", elem_id="fudd-base")
                     k = gr.Slider(MIN_K, MAX_K, value=MAX_K, step=1, label="k: classes per image",
-                                  elem_id="fudd-k")
+                                  info="The paper uses 10; capped by the number of classes.", elem_id="fudd-k")
                 pairs = gr.Dataframe(interactive=False, wrap=True, max_height=320, elem_id="fudd-pairs",
                                      label="Look-alike pairs (most images first)")
                 pair = gr.Dropdown(label="Pair to read", elem_id="fudd-pair")
@@ -131,7 +131,7 @@ def render_fudd(record: RunRecord) -> list[Any]:
     table, pair_choices = _pairs_view(record, base, k)
     values = [
         gr.Dropdown(choices=choices, value=base),
-        gr.Slider(maximum=max(MIN_K, min(MAX_K, n_classes)), value=k),
+        gr.Slider(maximum=slider_max(n_classes), value=k),
         table,
         gr.Dropdown(choices=pair_choices, value=pair_choices[0][1] if pair_choices else None),
     ]
@@ -142,11 +142,18 @@ def render_fudd(record: RunRecord) -> list[Any]:
                      gr.Dataframe(value=trial.table.rows, headers=trial.table.headers, visible=True)]
 
 
+def slider_max(n_classes: int) -> int:
+    """The k slider's top: the class count within 2..10 (a slider needs its top above its bottom,
+    so at least 3; the run caps k by the class count)."""
+    return max(MIN_K + 1, min(MAX_K, n_classes))
+
+
 def _pairs_view(record: RunRecord, base: str | None, k: int) -> tuple[Any, list[tuple[str, str]]]:
     """The look-alike pairs table and the pair menu for ``base`` and ``k``."""
     names = [c.display for c in record.comparison.classes]
     if base is None or len(names) < 2:
         return gr.Dataframe(value=[], headers=["Pair"]), []
+    k = clamp_k(k, len(names))
     pairs = look_alike_pairs(record, base, k)
     latest = latest_fudd(record)
     changes = None
@@ -215,7 +222,8 @@ def wire_fudd_panel(
         try:
             if base is None:
                 raise StrategyError("Choose a base strategy first.")
-            extended, _ = add_fudd(record, base, text or "", int(k), limits,
+            k = clamp_k(k, len(record.comparison.classes))
+            extended, _ = add_fudd(record, base, text or "", k, limits,
                                    progress=lambda fraction, message: progress(fraction, desc=message), cancel=event)
         except Cancelled:
             return [gr.skip()] * (len(outputs) + 1)
@@ -289,7 +297,7 @@ def _check(record: RunRecord, base: str | None, k: int, text: str) -> str:
     match = match_pairs(record.comparison.classes, loaded.pairs)
     line = md_escape(loaded.summary())
     if base is not None and len(record.comparison.classes) > 1:
-        pairs = look_alike_pairs(record, base, k)
+        pairs = look_alike_pairs(record, base, clamp_k(k, len(record.comparison.classes)))
         covered = sum(1 for p in pairs if match.differences.get((p.first, p.second)))
         mark = "✓" if covered == len(pairs) else "⚠️"
         line = f"{mark} {covered} of {len(pairs)} look-alike pairs described. {line}"

@@ -14,7 +14,7 @@ from prompting.encoding.models import DualEncoder
 from prompting.errors import PromptingError
 from prompting.evaluation.metrics import evaluate
 from prompting.evaluation.results import StrategyResult
-from prompting.evaluation.scoring import score_plan
+from prompting.evaluation.scoring import PromptScores, score_plan
 from prompting.strategies.fudd import (
     FALLBACK_TEMPLATE,
     FuddDetails,
@@ -125,28 +125,30 @@ def score_fudd(
 
 def _class_views(
     image_vectors: np.ndarray, base: StrategyResult, table: TextTable, text_vectors: np.ndarray | None
-) -> tuple[list[list[str]], list[np.ndarray], np.ndarray | None]:
-    """Per class: the captions FuDD used for it with the images' cosines, and its mean caption
-    vector; a class FuDD never described keeps the base's prompts and vector."""
-    prompts, per_prompt = [], []
+) -> tuple[list[list[str]], PromptScores, np.ndarray | None]:
+    """Per class: the captions FuDD used for it (their cosines with the images computed on demand,
+    as for every strategy) and its mean caption vector; a class FuDD never described keeps the
+    base's prompts and vector."""
+    base_vectors = base.prompt_similarities.prompt_vectors if isinstance(base.prompt_similarities, PromptScores) \
+        else None
     class_vectors = None if base.class_text_vectors is None else np.array(base.class_text_vectors, dtype=np.float64)
     used: dict[int, dict[int, None]] = {}
     for (c, _), side in table.sides.items():
         used.setdefault(c, {}).update(dict.fromkeys(own for _, own, _ in side))
     for c, row in table.fallback.items():
         used.setdefault(c, {})[row] = None
+    prompts, vectors = [], []
     for c in range(len(base.prompts)):
         rows = list(used.get(c, {}))
         if not rows or text_vectors is None:
             prompts.append(list(base.prompts[c]))
-            per_prompt.append(base.prompt_similarities[c])
+            vectors.append(base_vectors[c] if base_vectors is not None else np.zeros((0, image_vectors.shape[1])))
             continue
-        vectors = text_vectors[rows]
         prompts.append([table.texts[r] for r in rows])
-        per_prompt.append(np.asarray(image_vectors @ vectors.T, dtype=np.float64))
+        vectors.append(text_vectors[rows])
         if class_vectors is not None:
-            class_vectors[c] = normalise_rows(vectors.mean(axis=0, keepdims=True))[0]
-    return prompts, per_prompt, class_vectors
+            class_vectors[c] = normalise_rows(text_vectors[rows].mean(axis=0, keepdims=True))[0]
+    return prompts, PromptScores(image_vectors, vectors), class_vectors
 
 
 def _images_touching(sets: np.ndarray, pairs: set[tuple[int, int]]) -> int:

@@ -34,7 +34,7 @@ from prompting.llm.prompts import (
     fudd_prompt,
     validate_questions,
 )
-from prompting.strategies.descriptions import normalize_key
+from prompting.strategies.matching import loose_key
 from prompting.strategies.fudd_pairs import Difference, PairDescriptions, pair_key
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -345,7 +345,7 @@ def generate_fudd(
 
         def task(label: str) -> list[str]:
             first, second = asked[label]
-            flipped = normalize_key(first) > normalize_key(second)
+            flipped = loose_key(first) > loose_key(second)
             one, two = (second, first) if flipped else (first, second)
 
             def parse(text: str) -> list[str] | None:

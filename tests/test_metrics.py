@@ -195,7 +195,7 @@ def test_evaluate_hand_case() -> None:
     assert result["mean_per_class_recall"] == 0.5
     assert result["nll"] == pytest.approx(-(math.log(p0) + math.log(p1)) / 2)
     assert result["brier"] == pytest.approx((2 * (1 - p0) ** 2 + 2 * (1 - p1) ** 2) / 2)
-    assert result["confusion"] == [[1, 1], [0, 0]]
+    assert result["confusion"] == {"n_classes": 2, "cells": [[0, 0, 1], [0, 1, 1]]}
     # bins: 0.881 -> (13/15, 14/15] correct; 0.731 -> (10/15, 11/15] wrong
     assert result["ece"] == pytest.approx(((1 - p0) + (1 - p1)) / 2)
     assert result["mce"] == pytest.approx(1 - p1)
@@ -220,7 +220,7 @@ def test_evaluate_single_image_and_single_class() -> None:
     one_image = evaluate(np.array([[0.0, 3.0, 1.0]]), np.array([2]))
     assert one_image["top1"] == 0.0
     assert one_image["mean_per_class_recall"] == 0.0
-    assert one_image["confusion"] == [[0, 0, 0], [0, 0, 0], [0, 1, 0]]
+    assert one_image["confusion"] == {"n_classes": 3, "cells": [[2, 1, 1]]}
 
 
 @pytest.mark.parametrize(

@@ -207,11 +207,27 @@ def test_result_store_keeps_one_record_per_session() -> None:
     assert store.total_bytes == record_bytes(second) + record_bytes(other)
 
 
+def test_record_bytes_counts_everything_a_record_holds() -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    record = _sized_record(10_000)
+    record.comparison.strategies["s"].metrics = {"confusion": {"n_classes": 3, "cells": [[0, 1, 2]] * 500}}
+    record.comparison.strategies["s"].prompts = [[f"prompt number {i}" for i in range(2000)]]
+    allocated = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    counted = record_bytes(record)
+    # every byte allocated for the record is counted; shared objects (interned strings, small
+    # ints) are counted too, which is all the surplus may be
+    assert allocated <= counted <= allocated + 4096, (allocated, counted)
+
+
 def test_result_store_is_bounded_by_bytes_but_keeps_the_newest() -> None:
-    assert record_bytes(_sized_record(100)) == 100 * 8 + 2 * 8 + 2  # arrays plus prompt text
-    store = ResultStore(capacity=10, max_bytes=2000)
-    tokens = [store.put(_sized_record(100), owner=f"s{i}") for i in range(3)]  # 818 bytes each
-    assert len(store) == 2 and store.total_bytes <= 2000
+    size = record_bytes(_sized_record(100))
+    store = ResultStore(capacity=10, max_bytes=2 * size + size // 2)
+    tokens = [store.put(_sized_record(100), owner=f"s{i}") for i in range(3)]
+    assert len(store) == 2 and store.total_bytes <= 2 * size + size // 2
     with pytest.raises(ResultsExpiredError):
         store.get(tokens[0])
     huge = store.put(_sized_record(1000), owner="big")

@@ -17,7 +17,7 @@ from prompting.vectors import softmax
 
 DECIMALS = 6
 SUMMARY_METRICS = ("top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll")
-ENCODER_KEYS = ("prompts_encoded", "prompts_cached")
+ENCODER_KEYS = ("prompts_encoded", "prompts_cached", "images_encoded", "images_cached")
 SMALL_SAMPLE = 30
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PROBABILITY_MEANINGS = {
@@ -93,6 +93,7 @@ def comparison_to_dict(comparison: Comparison, pairs: list[PairedComparison] | N
     names = [cls.display for cls in comparison.classes]
     return {
         "model": comparison.model,
+        "quantization": comparison.quantization,
         "classes": names,
         "class_prompt_names": [cls.prompt for cls in comparison.classes],
         "images": [{"path": img.path, "label": _label_name(img.label, names)} for img in comparison.images],

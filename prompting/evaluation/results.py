@@ -65,7 +65,11 @@ class ImageRecord:
 
 @dataclass
 class Comparison:
-    """Everything one comparison produced: the inputs' identities and each strategy's scores."""
+    """Everything one comparison produced: the inputs' identities and each strategy's scores.
+
+    ``encoder_stats`` counts the distinct prompts and images encoded and served from the cache;
+    ``quantization`` is "int8" when the model ran dynamically quantised (else None).
+    """
 
     model: str
     classes: list[ClassName]
@@ -81,6 +85,7 @@ class Comparison:
     sample_of: int | None = None
     summary: list[str] | None = None
     paired: list[PairedComparison] | None = None
+    quantization: str | None = None
 
     @property
     def labels(self) -> np.ndarray | None:

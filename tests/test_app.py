@@ -43,7 +43,7 @@ def app_url(tiny_clip_dir: Path, tiny_siglip_dir: Path) -> Iterator[str]:
     """The app on a free local port with the tiny CLIP (and tiny SigLIP as second model), with
     small run limits so going over them is cheap to test."""
     config = AppConfig(model=str(tiny_clip_dir), models=(str(tiny_siglip_dir), MISSING_MODEL), max_upload_mb=5,
-                       limits=RunLimits(max_images=4, max_waffle_seeds=3))
+                       limits=RunLimits(max_images=4, max_waffle_seeds=3, max_pixels=20_000_000))
     demo = build_demo(config)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url
@@ -361,3 +361,21 @@ def test_a_disabled_concept_button_says_why() -> None:
     blocks = {getattr(block, "elem_id", None): block for block in demo.blocks.values()}
     assert blocks["concept-btn"].interactive is False
     assert "no language model is configured" in blocks["concept-why"].value
+
+
+def test_an_over_budget_request_is_refused_while_another_goes_on(
+    client: Client, images: list[Path], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    huge = tmp_path / "huge.png"
+    Image.new("L", (8000, 8000), 120).save(huge)  # 64 million pixels in a file of ~200 kB
+    over = client.submit(images=[handle_file(str(huge)), handle_file(str(images[0]))], classes=CLASSES,
+                         strategies=["classname"], api_name="/compare")
+    fine = client.submit(images=[handle_file(str(p)) for p in images], classes=CLASSES, strategies=["classname"],
+                         api_name="/compare")
+    with pytest.raises(AppError, match=r"would need 64 million pixels decoded \(the largest, 'huge\.png', 64 "
+                                       r"million\); this server decodes at most 20 million per run"):
+        over.result(timeout=120)
+    result = fine.result(timeout=120)
+    assert [image["name"] for image in result["images"]] == [p.name for p in images]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -149,3 +150,76 @@ def test_image_settings_key_follows_the_preprocessing(tiny_clip_dir: Path) -> No
     processor.image_processor.image_mean = [0.1, 0.2, 0.3]
     assert replace(encoder, processor=processor).image_settings_key != key
     assert replace(encoder, dtype=torch.float16).image_settings_key != key
+
+
+@pytest.mark.parametrize("fixture", ["tiny_clip_dir", "tiny_siglip_dir"])
+def test_int8_embeddings_stay_close_to_float32(fixture: str, request: pytest.FixtureRequest) -> None:
+    import warnings
+
+    directory = str(request.getfixturevalue(fixture))
+    full = load_model(directory)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's deprecation notices are silenced where they are known
+        quantized = load_model(directory, quantize="int8")
+        text = quantized.encode_text(PROMPTS)
+        images = quantized.encode_images(_images())
+    assert quantized is not full and quantized.quantization == "int8" and full.quantization is None
+    assert isinstance(quantized.model.text_projection if hasattr(quantized.model, "text_projection")
+                      else quantized.model.text_model.head, torch.ao.nn.quantized.dynamic.Linear)
+    # measured on these tiny models: text >= 0.9990, images >= 0.9998
+    assert np.min(np.sum(text * full.encode_text(PROMPTS), axis=1)) >= 0.995
+    assert np.min(np.sum(images * full.encode_images(_images()), axis=1)) >= 0.995
+    np.testing.assert_allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-5)
+    assert quantized.image_settings_key != full.image_settings_key
+    assert quantized.text_settings_key != full.text_settings_key and "quant=int8" in quantized.text_settings_key
+
+
+def test_int8_is_cpu_only_and_named(tiny_clip_dir: Path) -> None:
+    with pytest.raises(ModelLoadError, match="int8 quantisation runs on the CPU only"):
+        load_model(str(tiny_clip_dir), device="cuda", quantize="int8")
+    with pytest.raises(ModelLoadError, match="Unknown quantisation 'int4'"):
+        load_model(str(tiny_clip_dir), quantize="int4")
+
+
+@pytest.mark.parametrize("fixture", ["tiny_clip_dir", "tiny_siglip_dir"])
+def test_embedding_dim_and_input_side_come_from_the_config(fixture: str, request: pytest.FixtureRequest) -> None:
+    encoder = load_model(str(request.getfixturevalue(fixture)))
+    assert encoder.embedding_dim == encoder.encode_text(["cat"]).shape[1] == encoder.encode_images(_images()).shape[1]
+    assert encoder.image_input_side == 30
+    processor = copy.deepcopy(encoder.processor)
+    processor.image_processor.do_resize = False
+    assert dataclasses.replace(encoder, processor=processor).image_input_side is None
+
+
+def test_measure_speed_times_one_batch_of_each_kind(tiny_clip_dir: Path) -> None:
+    encoder = dataclasses.replace(load_model(str(tiny_clip_dir)))
+    encoder.speed = type(encoder.speed)()
+    speed = encoder.measure_speed()
+    assert speed.text is not None and speed.image is not None and speed.text > 0 and speed.image > 0
+    before = (speed.text, speed.image)
+    encoder.measure_speed()  # measured already: nothing is timed again
+    assert (speed.text, speed.image) == before
+    speed.record("text", 10, 1.0)
+    assert speed.text == pytest.approx(0.7 * before[0] + 0.3 * 0.1)
+
+
+def test_weights_fingerprint_is_remembered_across_processes(
+    tiny_clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import shutil
+
+    from prompting import storage
+    from prompting.encoding.models import weights_fingerprint
+
+    copy_dir = Path(shutil.copytree(tiny_clip_dir, tmp_path / "model"))
+    first = weights_fingerprint(copy_dir)
+    storage._DIGESTS.clear()  # a new process: only the memo in the cache dir remains
+    monkeypatch.setattr(hashlib, "file_digest", lambda *args: pytest.fail("an unchanged file was read again"))
+    assert weights_fingerprint(copy_dir) == first
+    monkeypatch.undo()
+    weights = copy_dir / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert weights_fingerprint(copy_dir) != first

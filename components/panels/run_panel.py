@@ -253,7 +253,7 @@ def _done(comparison: Comparison, seconds: float) -> str:
     strategies = plural(len(comparison.strategies), "strategy", "strategies")
     text = (
         f"✓ **Done in {seconds:.1f} s**: {plural(comparison.sample_of or len(comparison.images), 'image')} × "
-        f"{plural(len(comparison.classes), 'class')} × {strategies}, model {md_escape(comparison.model)}."
+        f"{plural(len(comparison.classes), 'class')} × {strategies}, model {md_escape(comparison.model_label)}."
     )
     problems = []
     skipped = comparison.skipped

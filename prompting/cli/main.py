@@ -289,9 +289,8 @@ def format_table(comparison: Comparison, pairs: Sequence[PairedComparison] = ())
     """A readable table: accuracy and calibration per strategy (and the paired comparisons of
     ``pairs``), or predictions when unlabelled."""
     stats = comparison.encoder_stats
-    quantized = f" ({comparison.quantization} quantised)" if comparison.quantization else ""
     lines = [
-        f"model: {comparison.model}{quantized}   images: {len(comparison.images)}   "
+        f"model: {comparison.model_label}   images: {len(comparison.images)}   "
         f"classes: {len(comparison.classes)}   skipped: {len(comparison.skipped)}",
         f"encoded: {stats.get('prompts_encoded', 0)} prompts, {stats.get('images_encoded', 0)} images   "
         f"from cache: {stats.get('prompts_cached', 0)} prompts, {stats.get('images_cached', 0)} images",

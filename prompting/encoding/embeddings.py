@@ -15,7 +15,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -164,11 +164,12 @@ def set_cache_limit(max_bytes: int | None) -> None:
     _LIMIT_OVERRIDE[0] = max_bytes
 
 
-def cache_limit() -> int:
-    """The embedding cache's bound in bytes (see ``set_cache_limit``)."""
+def cache_limit(env: Mapping[str, str] | None = None) -> int:
+    """The embedding cache's bound in bytes (see ``set_cache_limit``; ``env`` defaults to the
+    process's environment)."""
     if _LIMIT_OVERRIDE[0] is not None:
         return _LIMIT_OVERRIDE[0]
-    text = os.environ.get(MAX_MB_ENV, "").strip()
+    text = (os.environ if env is None else env).get(MAX_MB_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_MB * MiB
     try:

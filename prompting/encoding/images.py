@@ -121,7 +121,7 @@ def _draft(image: Image.Image, min_side: int) -> None:
 def _reduce(image: Image.Image, min_side: int | None) -> Image.Image:
     """Shrink by the largest whole factor that keeps the shorter side >= the target (box
     filter); unchanged without ``min_side``, when small enough, or in a mode Pillow cannot
-    reduce (palette, 16-bit: those are reduced after conversion to RGB)."""
+    reduce (palette, bilevel, 16-bit: those are reduced after conversion to RGB)."""
     if not min_side:
         return image
     factor = min(image.size) // _target_side(min_side)

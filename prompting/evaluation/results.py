@@ -88,6 +88,11 @@ class Comparison:
     quantization: str | None = None
 
     @property
+    def model_label(self) -> str:
+        """The model's name as results show it, saying when it ran quantised."""
+        return f"{self.model} ({self.quantization} quantised)" if self.quantization else self.model
+
+    @property
     def labels(self) -> np.ndarray | None:
         """Label indices for all images, or None unless every image is labelled."""
         if not self.images or any(img.label is None for img in self.images):

@@ -310,3 +310,24 @@ def test_describe_help_shows_the_generators_defaults() -> None:
     assert describe.HELP_TEMPERATURES == describe.default_temperatures() == {
         "cupl": generate.CUPL_TEMPERATURE, "dclip": generate.DCLIP_TEMPERATURE,
         "concept": generate.CONCEPT_TEMPERATURE}
+
+
+def test_a_fully_cached_run_starts_without_transformers(tiny_clip_dir: Path, flat_folder: Path,
+                                                         tmp_path: Path) -> None:
+    import os
+
+    classes = _write(tmp_path / "c.txt", "cat\ndog\n")
+    args = ["evaluate", "--model", str(tiny_clip_dir), "--images", str(flat_folder), "--classes", classes,
+            "--strategy", "ensemble7"]
+    assert _cli(args, tmp_path / "cache").returncode == 0
+    code = (
+        "import sys\n"
+        "from prompting.cli.main import main\n"
+        f"status = main({args!r})\n"
+        "print('loaded transformers:', 'transformers' in sys.modules, 'status:', status)\n"
+    )
+    env = {**os.environ, "ZSP_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert proc.stdout.strip().splitlines()[-1] == "loaded transformers: False status: 0", proc.stderr
+    assert "encoded: 0 prompts, 0 images   from cache: 14 prompts, 3 images" in proc.stdout

@@ -25,7 +25,8 @@ PROBABILITY_FLOOR = 1e-12
 DEFAULT_BINS = 15
 TEMPERATURE_BOUNDS = (1e-3, 1e3)
 TEMPERATURE_TOLERANCE = 1e-6  # on log T
-GOLDEN = (math.sqrt(5) - 1) / 2
+INVERSE_GOLDEN = (3 - math.sqrt(5)) / 2
+SQRT_EPS = math.sqrt(np.finfo(float).eps)
 SIGMOID_CALIBRATION_NOTE = (
     "This model scores each class with an independent sigmoid; top-label calibration "
     "(NLL, Brier, ECE, MCE, reliability, temperature) is computed on the softmax over its logits."
@@ -207,7 +208,7 @@ def temperature_at_limit(temperature: float) -> bool:
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The scalar T > 0 minimising the NLL of ``softmax(logits / T)`` (temperature scaling).
 
-    Optimises log T by golden-section search to 1e-6; T is limited to [1e-3, 1e3]. The NLL is
+    Optimises log T by Brent's bounded search to 1e-6; T is limited to [1e-3, 1e3]. The NLL is
     unimodal in log T (it is convex in 1/T), so the bounded search finds the optimum (the
     tests compare it with scipy's bounded Brent search).
     Returns 1.0 when the NLL does not depend on T (one class, or all logits in a row equal).
@@ -229,27 +230,59 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         return float(np.mean(np.log(buffer.sum(axis=1)) - true))
 
     low, high = np.log(TEMPERATURE_BOUNDS)
-    return float(np.exp(golden_section_minimum(nll, float(low), float(high), TEMPERATURE_TOLERANCE)))
+    return float(np.exp(bounded_minimum(nll, float(low), float(high), TEMPERATURE_TOLERANCE)))
 
 
-def golden_section_minimum(function: Callable[[float], float], low: float, high: float, tolerance: float) -> float:
-    """The minimiser of a unimodal ``function`` on [low, high], to within ``tolerance``. Where
-    the minimum is a flat stretch (e.g. an NLL that underflows to 0 for every small T), the
-    largest minimiser is returned: the least extreme temperature that fits as well."""
+def bounded_minimum(function: Callable[[float], float], low: float, high: float, tolerance: float) -> float:
+    """The minimiser of a unimodal ``function`` on [low, high] to within ``tolerance``, by
+    Brent's method (golden-section steps with parabolic interpolation, as in Forsythe, Malcolm
+    and Moler's ``fmin``; scipy's bounded ``minimize_scalar`` is the same algorithm): about 15
+    evaluations where golden section alone needs about 40. Where the minimum is a flat stretch
+    (an NLL that underflows to 0 for every small T), a point of that stretch is returned."""
     a, b = low, high
-    c, d = b - GOLDEN * (b - a), a + GOLDEN * (b - a)
-    fc, fd = function(c), function(d)
-    while b - a > tolerance:
-        if fc < fd:
-            b, d, fd = d, c, fc
-            c = b - GOLDEN * (b - a)
-            fc = function(c)
+    x = w = v = a + INVERSE_GOLDEN * (b - a)
+    fx = fw = fv = function(x)
+    d = e = 0.0
+    while True:
+        middle = (a + b) / 2
+        tol1 = SQRT_EPS * abs(x) + tolerance / 3
+        tol2 = 2 * tol1
+        if abs(x - middle) <= tol2 - (b - a) / 2:
+            return x
+        parabolic = False
+        if abs(e) > tol1:
+            r = (x - w) * (fx - fv)
+            q = (x - v) * (fx - fw)
+            p = (x - v) * q - (x - w) * r
+            q = 2 * (q - r)
+            if q > 0:
+                p = -p
+            q = abs(q)
+            r, e = e, d
+            if abs(p) < abs(q * r / 2) and q * (a - x) < p < q * (b - x):
+                d, parabolic = p / q, True
+                if (x + d) - a < tol2 or b - (x + d) < tol2:
+                    d = tol1 if x < middle else -tol1
+        if not parabolic:
+            e = (b - x) if x < middle else (a - x)
+            d = INVERSE_GOLDEN * e
+        u = x + (d if abs(d) >= tol1 else math.copysign(tol1, d))
+        fu = function(u)
+        if fu <= fx:
+            if u >= x:
+                a = x
+            else:
+                b = x
+            v, fv, w, fw, x, fx = w, fw, x, fx, u, fu
         else:
-            a, c, fc = c, d, fd
-            d = a + GOLDEN * (b - a)
-            fd = function(d)
-    return (a + b) / 2
-
+            if u < x:
+                a = u
+            else:
+                b = u
+            if fu <= fw or w == x:
+                v, fv, w, fw = w, fw, u, fu
+            elif fu <= fv or v in (x, w):
+                v, fv = u, fu
 
 def evaluate(logits: np.ndarray, labels: np.ndarray, probability_kind: ProbabilityKind = "softmax") -> dict[str, Any]:
     """All metrics for one strategy as plain JSON-able values.

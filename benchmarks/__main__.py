@@ -1,5 +1,7 @@
-"""``python -m benchmarks``: every performance figure of this project, measured side by side in
-one run, written to BENCHMARKS.md. See BENCHMARKS.md for what each section measures.
+"""``python -m benchmarks``: the encoding, start-up, scaling, payload and memory figures, measured
+side by side in one run, written to their own section of BENCHMARKS.md (between two marker
+comments; the rest of the file, e.g. the embedding-store figures of ``benchmarks.bench_store``,
+is kept). See BENCHMARKS.md for what each part measures.
 
     python -m benchmarks                  # everything, 3 interleaved repetitions (about 40 min on 2 cores)
     python -m benchmarks --quick          # smaller sizes, 1 repetition: a smoke test (a few minutes)
@@ -24,6 +26,8 @@ from benchmarks import sections
 from benchmarks.fixtures import build_vit_b32, write_photos
 from benchmarks.measure import ROOT
 
+BEGIN = "<!-- python -m benchmarks: begin (generated; edit benchmarks/, not this section) -->"
+END = "<!-- python -m benchmarks: end -->"
 SECTIONS = {
     "end_to_end": sections.end_to_end,
     "encoders": sections.encoders,
@@ -83,7 +87,7 @@ def _targets(figures: dict) -> list[str]:
     if "text" in speedup:
         rows.append(f"| int8 text encoding speed-up | >= 1.8x | {speedup['text']:.2f}x | "
                     f"{'met' if speedup['text'] >= 1.8 else '**not met**'} |")
-    return ["## Targets", "", "| target | goal | measured | |", "|---|---|---|---|", *rows]
+    return ["### Targets", "", "| target | goal | measured | |", "|---|---|---|---|", *rows]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     minutes = (time.perf_counter() - started) / 60
     command = "python -m benchmarks" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     header = [
-        "# Benchmarks",
+        "## Encoding, start-up, scaling, payload and memory (`python -m benchmarks`)",
         "",
         f"Written by `{command}` on {datetime.date.today().isoformat()} in {minutes:.0f} minutes. Every figure "
         "comes from this one run: variants are interleaved (each repetition runs them all, in a rotating order) "
@@ -130,9 +134,23 @@ def main(argv: list[str] | None = None) -> None:
         "JPEG. A GPU was not available to this run, so there is no half-precision section.",
         "",
     ]
-    text = "\n".join(header + _targets(bench.figures) + [""] + ["\n\n".join(parts)]) + "\n"
-    Path(args.out).write_text(text, encoding="utf-8")
+    block = "\n".join([BEGIN, *header, *_targets(bench.figures), "", "\n\n".join(parts), END])
+    out = Path(args.out)
+    out.write_text(with_section(out.read_text(encoding="utf-8") if out.is_file() else "", block), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
+
+
+def with_section(text: str, block: str) -> str:
+    """``text`` with the generated block replaced (or, the first time, put before the first
+    second-level section; in an empty file, under a title)."""
+    if BEGIN in text and END in text:
+        return text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    if not text.strip():
+        return f"# Benchmarks\n\n{block}\n"
+    cut = text.find("\n## ")
+    if cut < 0:
+        return text.rstrip("\n") + "\n\n" + block + "\n"
+    return text[: cut + 1] + block + "\n\n" + text[cut + 1:]
 
 
 if __name__ == "__main__":

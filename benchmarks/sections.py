@@ -21,6 +21,9 @@ import numpy as np
 from benchmarks.measure import ProcessRun, interleave, median, run_process, spread, timed
 
 TEMPLATE = "a photo of a {}."
+ENCODER_CLASSES = 50  # x 7 templates = 350 prompts
+ENCODER_PHOTOS = 32
+ENCODER_REPETITIONS = 5  # the forward-limit fractions are ratios of close figures: more repetitions
 PIPELINE_PAIRS = 1000  # the pipeline encodes photos x classes prompts: beyond this it takes many minutes
 
 
@@ -168,7 +171,7 @@ def end_to_end(bench: Bench) -> str:
     loads = {name: median([r.json()["load"] for r in runs[key]]) for name, key in
              (("pipeline", "pipeline"), ("plain loop", "loop"))}
     return "\n".join([
-        "## 1. End to end: 10 photos x 100 classes, \"a photo of a {}.\"",
+        "### 1. End to end: 10 photos x 100 classes, \"a photo of a {}.\"",
         "",
         "Whole processes (start-up, model load, decoding, encoding, scoring, exit), then the same work inside one "
         "process with the model loaded (what the app does on a re-run). Seconds: median (min-max) of "
@@ -224,9 +227,10 @@ def encoders(bench: Bench) -> str:
     from prompting.evaluation.compare import encode_images
     from prompting.strategies.templates import IMAGENET_TEMPLATES_7
 
-    names = [c.prompt for c in _class_list(bench.classes(100))]
+    names = [c.prompt for c in _class_list(bench.classes(100))][:ENCODER_CLASSES]
     prompts = [t.replace("{}", name) for name in names for t in IMAGENET_TEMPLATES_7]
-    inputs = _inputs(bench.folder(50))
+    inputs = _inputs(bench.folder(ENCODER_PHOTOS))
+    repetitions = bench.repetitions if bench.quick else max(bench.repetitions, ENCODER_REPETITIONS)
     models = {"float32": load_model(str(bench.model)), "int8": load_model(str(bench.model), quantize="int8")}
     decoded = [load_image(item.path, min_side=models["float32"].image_input_side) for item in inputs]
     processor = models["float32"].processor.image_processor
@@ -247,7 +251,7 @@ def encoders(bench: Bench) -> str:
         variants[f"{kind} text, project"] = ours_text
         variants[f"{kind} images, forward limit"] = _image_limit(encoder, pixels)
         variants[f"{kind} images, project"] = ours_images
-    samples = interleave(variants, bench.repetitions)
+    samples = interleave(variants, repetitions)
     fraction = {f"{kind} {what}": median(samples[f"{kind} {what}, forward limit"])
                 / median(samples[f"{kind} {what}, project"]) for kind in models for what in ("text", "images")}
     speedup = {what: median(samples[f"float32 {what}, project"]) / median(samples[f"int8 {what}, project"])
@@ -273,17 +277,17 @@ def encoders(bench: Bench) -> str:
         "arrival order": lambda: timed(lambda: [encoder.encode_text(shuffled[i : i + batch])
                                                 for i in range(0, len(shuffled), batch)]),
         "length-sorted": lambda: timed(lambda: list(text_store(encoder)._encode_sorted(shuffled))),
-    }, bench.repetitions)
+    }, repetitions)
     bench.figures.update(fraction=fraction, int8_speedup=speedup, int8_fidelity=fidelity)
     cold = median(samples["float32 text, project"])
     return "\n".join([
-        "## 2. Encoders against the model's forward limit",
+        "### 2. Encoders against the model's forward limit",
         "",
-        f"Text: {len(prompts)} prompts (100 classes x the 7-template ensemble). Images: {len(inputs)} photos of "
+        f"Text: {len(prompts)} prompts ({len(names)} classes x the 7-template ensemble). Images: {len(inputs)} photos of "
         "about 1600 x 1200. The *forward limit* is the model's own forward passes alone (pre-tokenised "
         "length-sorted batches of 64; pre-processed batches of 16); the project's figure is its whole path "
         "(tokenising, sorting, decoding at model size, preprocessing, forward, normalising, writing the cache). "
-        f"Seconds, median (min-max) of {bench.repetitions} interleaved repetitions.",
+        f"Seconds, median (min-max) of {repetitions} interleaved repetitions.",
         "",
         "| measure | seconds |",
         "|---|---|",
@@ -297,7 +301,9 @@ def encoders(bench: Bench) -> str:
         f"**{speedup['images']:.2f}x**.",
         "",
         "**int8 fidelity**: each embedding's cosine to its float32 one; and the template classifier "
-        f"(\"{TEMPLATE}\") over 100 classes on the {len(inputs)} photos:",
+        f"(\"{TEMPLATE}\") over {len(names)} classes on the {len(inputs)} photos. With random weights every class "
+        "gets almost the same probability, so a tiny change can swap the top class: the agreement of top-1 "
+        "predictions says little here; the cosines and the probability difference are the informative figures.",
         "",
         "| measure | value |",
         "|---|---|",
@@ -339,33 +345,45 @@ def _int8_fidelity(bench: Bench, models: dict[str, Any], names: list[str], promp
 
 
 def startup(bench: Bench) -> str:
-    """Start-up + model load: one photo, one class, warm, vs the pipeline script."""
+    """Start-up + model load: one photo, one class, vs the pipeline script."""
     images, classes = bench.folder(1), bench.classes(1)
     warm = bench.work / "cache-startup"
     _cli(bench, images, classes, warm)
     _cli(bench, images, classes, warm, "--quantize", "int8")
+    fresh = iter(range(1_000_000))
+
+    def new_class() -> float:
+        path = bench.work / "startup-class.txt"
+        path.write_text(f"class number {next(fresh)}\n", encoding="utf-8")
+        return _cli(bench, images, path, warm).seconds
+
     samples = interleave({
         "python -c 'import torch, transformers' (floor)": lambda: run_process(
             ["-c", "import torch, transformers"]).seconds,
         "pipeline script, 1 photo x 1 class": lambda: _baseline("pipeline", bench, images, classes).seconds,
-        "CLI evaluate, 1 photo x 1 class, warm": lambda: _cli(bench, images, classes, warm).seconds,
-        "CLI evaluate, 1 photo x 1 class, warm, --quantize int8": lambda: _cli(
+        "CLI, 1 photo x 1 class, all cached (no weights loaded)": lambda: _cli(bench, images, classes, warm).seconds,
+        "CLI, 1 photo x 1 new class (loads the model, encodes 1 prompt)": new_class,
+        "CLI, 1 photo x 1 class, all cached, --quantize int8": lambda: _cli(
             bench, images, classes, warm, "--quantize", "int8").seconds,
     }, bench.repetitions)
     pipeline = median(samples["pipeline script, 1 photo x 1 class"])
-    ours = median(samples["CLI evaluate, 1 photo x 1 class, warm"])
-    bench.figures["startup_ratio"] = ours / pipeline
+    loading = median(samples["CLI, 1 photo x 1 new class (loads the model, encodes 1 prompt)"])
+    cached = median(samples["CLI, 1 photo x 1 class, all cached (no weights loaded)"])
+    bench.figures["startup_ratio"] = loading / pipeline
     return "\n".join([
-        "## 3. Start-up and model load",
+        "### 3. Start-up and model load",
         "",
-        "Whole processes doing trivial work, so start-up and model load are all there is. Seconds, median "
-        f"(min-max) of {bench.repetitions} interleaved repetitions.",
+        "Whole processes doing trivial work, so start-up and model load are almost all there is. A run whose "
+        "prompts and images are all cached starts from the model's remembered card and loads no weights; one new "
+        "class makes it load the model like the pipeline does. Seconds, median (min-max) of "
+        f"{bench.repetitions} interleaved repetitions.",
         "",
         "| process | seconds |",
         "|---|---|",
         *[f"| {name} | {spread(values)} |" for name, values in samples.items()],
         "",
-        f"CLI / pipeline script: **{ours / pipeline:.2f}** (target: at most 1).",
+        f"CLI loading the model / pipeline script: **{loading / pipeline:.2f}** (target: at most 1); all cached: "
+        f"**{cached / pipeline:.2f}**.",
     ])
 
 
@@ -404,7 +422,7 @@ def scaling(bench: Bench) -> str:
         rows.append(f"| {n_images} x {n_classes} | {spread(samples['cold'])} | {spread(samples['warm'])} | "
                     f"{pipeline} | {ratio} |")
     return "\n".join([
-        "## 4. Scaling (in process, model loaded)",
+        "### 4. Scaling (in process, model loaded)",
         "",
         f"Seconds, median (min-max) of {bench.repetitions} interleaved repetitions. The pipeline encodes every "
         f"class prompt again for every photo, so it is run only up to {PIPELINE_PAIRS:,} photo x class pairs (at "
@@ -437,7 +455,7 @@ def payload(bench: Bench) -> str:
     dense = len(json.dumps(np.zeros((1000, 1000), dtype=int).tolist()).encode())
     bench.figures["payload_mb"] = api / 2**20
     return "\n".join([
-        "## 5. Payload at 1000 classes",
+        "### 5. Payload at 1000 classes",
         "",
         "10 labelled photos x 1000 classes, strategies `classname` and `template` (with metrics).",
         "",
@@ -471,7 +489,7 @@ def memory(bench: Bench) -> str:
     sessions = _app_sessions(bench)
     bench.figures["app_rss_ratio"] = sessions[-1][1] / sessions[0][1]
     return "\n".join([
-        "## 6. Memory",
+        "### 6. Memory",
         "",
         f"Peak resident memory of whole processes doing {count} photos (about 1600 x 1200 JPEG) x 100 classes "
         "(one run each: peak memory hardly varies between runs).",

@@ -24,7 +24,7 @@ from components.panels.settings_panel import build_settings_panel, wire_settings
 from components.panels.stored_set_panel import build_mistakes_panel, build_stored_set_panel, wire_stored_set_panel
 from components.panels.strategies_panel import build_strategies_panel
 from components.panels.theme import build_theme, page_css
-from prompting.service.config import AppConfig, parse_app_args
+from prompting.service.config import AppConfig, apply_cache_size, parse_app_args
 from prompting.service.session_store import CancelRegistry, ResultStore
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -58,6 +58,7 @@ class Workbench(gr.Blocks):
 def build_demo(config: AppConfig) -> Workbench:
     """The whole page: three input steps, the run bar, the results tabs and the API endpoints."""
     limits = config.limits
+    apply_cache_size(config)
     store, cancels = ResultStore(limits.store_records, limits.store_bytes), CancelRegistry()
     with Workbench(config) as demo:
         token = gr.State(None)

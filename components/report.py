@@ -23,6 +23,7 @@ from components.figures.heatmaps import similarity_heatmap
 from components.figures.style import probability_label
 from prompting.evaluation.export import (
     PAIRED_HEADERS,
+    encoder_summary,
     finite,
     paired_rows,
     plain_language_summary,
@@ -154,7 +155,8 @@ def render_html_report(
     sections = [
         "<h1>Prompt Workbench report</h1>",
         (
-            f'<p class="meta">Model <b>{escape(_model_name(comparison.model))}</b> · {escape(when)} · '
+            f'<p class="meta">Model <b>{escape(_model_name(comparison.model))}</b>{_quantized(comparison)} · '
+            f"{escape(when)} · "
             f"{len(comparison.images)} images · {len(comparison.classes)} classes · "
             f"{len(comparison.strategies)} strategies{_encoder_text(comparison)}</p>"
         ),
@@ -180,11 +182,12 @@ def render_html_report(
 
 
 def _encoder_text(comparison: Comparison) -> str:
-    encoded = comparison.encoder_stats.get("prompts_encoded")
-    cached = comparison.encoder_stats.get("prompts_cached")
-    if encoded is None and cached is None:
-        return ""
-    return f" · {encoded or 0} prompts encoded, {cached or 0} from cache"
+    summary = encoder_summary(comparison)
+    return f" · {escape(summary)}" if summary else ""
+
+
+def _quantized(comparison: Comparison) -> str:
+    return f" ({escape(comparison.quantization)} quantised)" if comparison.quantization else ""
 
 
 def _classes_section(comparison: Comparison) -> str:

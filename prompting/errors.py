@@ -35,3 +35,11 @@ class LLMError(PromptingError):
 
 class StoreError(PromptingError):
     """An embedding store is missing, incomplete, corrupt, or was built for another model or source."""
+
+
+class CacheError(PromptingError):
+    """The persistent cache is unusable as configured (its directory is a file or unwritable, a bad size)."""
+
+
+class BudgetError(PromptingError):
+    """A request asks for more work than this server allows (pixels to decode, prompts to encode)."""

@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
+from prompting.errors import CacheError
+
 CACHE_ENV_VAR = "ZSP_CACHE_DIR"
+DIGESTS_FILE = "file_digests.json"
+DIGEST_MEMO_ENTRIES = 4096
+_DIGESTS: OrderedDict[str, tuple[tuple[int, ...], str]] = OrderedDict()
+_DIGESTS_LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
-    """The root of all persistent caches: ``$ZSP_CACHE_DIR`` or the user cache dir."""
+    """The root of all persistent caches: ``$ZSP_CACHE_DIR`` or the user cache dir.
+
+    Raises ``CacheError`` (saying which setting to change) when it cannot be a writable
+    directory: a file is in the way, a parent is missing rights, or it is read-only.
+    """
     override = os.environ.get(CACHE_ENV_VAR)
     root = Path(override) if override else Path(platformdirs.user_cache_dir("prompt-workbench"))
-    root.mkdir(parents=True, exist_ok=True)
+    setting = f"${CACHE_ENV_VAR}" if override else "the user cache directory"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise CacheError(f"The cache directory '{root}' ({setting}) is a file, not a directory; "
+                            f"point {CACHE_ENV_VAR} at a directory.") from exc
+    except OSError as exc:
+        raise CacheError(f"The cache directory '{root}' ({setting}) cannot be created "
+                            f"({exc.strerror or exc}); point {CACHE_ENV_VAR} at a writable directory.") from exc
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise CacheError(f"The cache directory '{root}' ({setting}) is not writable; "
+                            f"point {CACHE_ENV_VAR} at a writable directory.")
     return root
 
 
@@ -58,3 +82,56 @@ def quarantine(path: Path) -> Path:
     target = path.with_name(path.name + ".corrupt")
     os.replace(path, target)
     return target
+
+
+def _signature(stat: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file is rewritten: size, modification and change times, inode."""
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+def file_sha256(path: str | Path, remember: bool = False) -> str:
+    """SHA-256 (hex) of a file's bytes, remembered by path, size, times and inode so an
+    unchanged file is hashed once per process; with ``remember`` also across processes (in
+    the cache directory: for large files read at every start, such as model weights).
+    Raises OSError when the file cannot be read."""
+    resolved = str(Path(path).resolve())
+    signature = _signature(os.stat(resolved))
+    with _DIGESTS_LOCK:
+        known = _DIGESTS.get(resolved)
+    if known is None and remember:
+        stored = _read_digests().get(resolved)
+        if stored and tuple(stored[0]) == signature:
+            known = (signature, stored[1])
+    if known is not None and known[0] == signature:
+        digest = known[1]
+    else:
+        with open(resolved, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        if remember:
+            _write_digest(resolved, signature, digest)
+    with _DIGESTS_LOCK:
+        _DIGESTS[resolved] = (signature, digest)
+        _DIGESTS.move_to_end(resolved)
+        while len(_DIGESTS) > DIGEST_MEMO_ENTRIES:
+            _DIGESTS.popitem(last=False)
+    return digest
+
+
+def _read_digests() -> dict[str, Any]:
+    try:
+        data = json.loads((cache_dir() / DIGESTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, CacheError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_digest(path: str, signature: tuple[int, ...], digest: str) -> None:
+    """Add one digest to the cross-process memo (best effort: a failure only costs re-hashing)."""
+    digests = _read_digests()
+    digests.pop(path, None)
+    digests[path] = [list(signature), digest]
+    kept = dict(list(digests.items())[-DIGEST_MEMO_ENTRIES:])
+    try:
+        atomic_write_json(cache_dir() / DIGESTS_FILE, kept)
+    except (OSError, CacheError):
+        pass

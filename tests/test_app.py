@@ -19,7 +19,6 @@ from gradio_client.exceptions import AppError
 from app import build_demo
 from prompting.classes import as_class_names, parse_class_list
 from prompting.data.datasets import scan_folder
-from prompting.encoding.embeddings import ImageEmbeddingCache
 from prompting.encoding.models import load_model
 from prompting.evaluation.compare import ImageInput, compare
 from prompting.service.config import AppConfig, RunLimits
@@ -44,7 +43,7 @@ def app_url(tiny_clip_dir: Path, tiny_siglip_dir: Path) -> Iterator[str]:
     """The app on a free local port with the tiny CLIP (and tiny SigLIP as second model), with
     small run limits so going over them is cheap to test."""
     config = AppConfig(model=str(tiny_clip_dir), models=(str(tiny_siglip_dir), MISSING_MODEL), max_upload_mb=5,
-                       limits=RunLimits(max_images=4, max_waffle_seeds=3))
+                       limits=RunLimits(max_images=4, max_waffle_seeds=3, max_pixels=20_000_000))
     demo = build_demo(config)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url
@@ -104,10 +103,9 @@ def test_compare_returns_the_export_json_with_metrics_when_labelled(client: Clie
 
 
 def _recompute_from_scratch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Point the in-process run at an empty text cache and a fresh image cache, so it encodes
-    every prompt and image itself instead of reading what the app's run just stored."""
+    """Point the in-process run at an empty embedding cache, so it encodes every prompt and
+    image itself instead of reading what the app's run just stored."""
     monkeypatch.setenv("ZSP_CACHE_DIR", str(tmp_path / "in-process-cache"))
-    monkeypatch.setattr("prompting.evaluation.compare.IMAGE_CACHE", ImageEmbeddingCache())
 
 
 def test_compare_probabilities_equal_an_in_process_comparison(
@@ -131,7 +129,8 @@ def test_compare_probabilities_equal_an_in_process_comparison(
                     parse_class_list(CLASSES), specs)
     # really computed here, not read back from the app's cache: 3 class names, 3 x 7 ensemble, 3 for the
     # template "a photo of a {}." ("art of the {}." is one of the 7), 3 x 2 seeds x 6 Waffle descriptors
-    assert local.encoder_stats == {"prompts_encoded": 3 + 21 + 3 + 36, "prompts_cached": 3}
+    assert local.encoder_stats == {"prompts_encoded": 3 + 21 + 3 + 36, "prompts_cached": 3,
+                                   "images_encoded": 3, "images_cached": 0}
     assert list(result["strategies"]) == list(local.strategies)
     for key, expected in local.strategies.items():
         served = result["strategies"][key]
@@ -237,7 +236,8 @@ def test_evaluate_a_labelled_zip_returns_metrics(client: Client, tmp_path: Path)
     assert result["n_images"] == 4
     for metrics in result["metrics"].values():
         assert set(metrics) >= {"top1", "mean_per_class_recall", "ece", "mce", "brier", "nll", "temperature"}
-        assert metrics["confusion"] is not None and sum(map(sum, metrics["confusion"])) == 4
+        assert metrics["confusion"]["n_classes"] == 2
+        assert sum(count for _, _, count in metrics["confusion"]["cells"]) == 4
 
 
 def test_evaluate_metrics_equal_an_in_process_evaluation(
@@ -258,7 +258,8 @@ def test_evaluate_metrics_equal_an_in_process_evaluation(
               for path, label in scanned.items]
     local = compare(load_model(str(tiny_clip_dir)), inputs, as_class_names(scanned.classes),
                     [StrategySpec("classname"), StrategySpec("ensemble7")])
-    assert local.encoder_stats == {"prompts_encoded": 3 + 21, "prompts_cached": 0}
+    assert local.encoder_stats == {"prompts_encoded": 3 + 21, "prompts_cached": 0, "images_encoded": 4,
+                                   "images_cached": 0}
     assert result["classes"] == scanned.classes == ["bird", "cat", "dog"]
     assert [image["name"] for image in result["images"]] == [image.name for image in local.images]
     assert list(result["metrics"]) == ["classname", "ensemble7"]
@@ -267,7 +268,7 @@ def test_evaluate_metrics_equal_an_in_process_evaluation(
         assert served["top1"] == pytest.approx(expected.metrics["top1"], abs=1e-6), key
         for metric in ("mean_per_class_recall", "nll", "brier", "ece"):
             assert served[metric] == pytest.approx(expected.metrics[metric], abs=1e-5), (key, metric)
-        assert served["confusion"] == np.asarray(expected.metrics["confusion"]).tolist()
+        assert served["confusion"] == expected.metrics["confusion"]
         np.testing.assert_allclose(np.array(result["strategies"][key]["probabilities"]), expected.probabilities,
                                    rtol=0, atol=1e-5, err_msg=key)
 
@@ -313,8 +314,10 @@ def test_reruns_reuse_cached_prompts_and_an_edit_encodes_only_that_class(client:
 
     first = encoder_stats(CLASSES)
     assert first["prompts_encoded"] == 3 * 7
-    assert encoder_stats(CLASSES) == {"prompts_encoded": 0, "prompts_cached": 21}
-    assert encoder_stats(CLASSES.replace("bird", "bird | songbird")) == {"prompts_encoded": 7, "prompts_cached": 14}
+    assert encoder_stats(CLASSES) == {"prompts_encoded": 0, "prompts_cached": 21, "images_encoded": 0,
+                                      "images_cached": 1}
+    assert encoder_stats(CLASSES.replace("bird", "bird | songbird")) == {
+        "prompts_encoded": 7, "prompts_cached": 14, "images_encoded": 0, "images_cached": 1}
 
 
 def test_uploads_over_the_size_limit_are_refused(app_url: str, client: Client, tmp_path: Path) -> None:
@@ -358,3 +361,21 @@ def test_a_disabled_concept_button_says_why() -> None:
     blocks = {getattr(block, "elem_id", None): block for block in demo.blocks.values()}
     assert blocks["concept-btn"].interactive is False
     assert "no language model is configured" in blocks["concept-why"].value
+
+
+def test_an_over_budget_request_is_refused_while_another_goes_on(
+    client: Client, images: list[Path], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    huge = tmp_path / "huge.png"
+    Image.new("L", (8000, 8000), 120).save(huge)  # 64 million pixels in a file of ~200 kB
+    over = client.submit(images=[handle_file(str(huge)), handle_file(str(images[0]))], classes=CLASSES,
+                         strategies=["classname"], api_name="/compare")
+    fine = client.submit(images=[handle_file(str(p)) for p in images], classes=CLASSES, strategies=["classname"],
+                         api_name="/compare")
+    with pytest.raises(AppError, match=r"would need 64 million pixels decoded \(the largest, 'huge\.png', 64 "
+                                       r"million\); this server decodes at most 20 million per run"):
+        over.result(timeout=120)
+    result = fine.result(timeout=120)
+    assert [image["name"] for image in result["images"]] == [p.name for p in images]

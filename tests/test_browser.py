@@ -62,19 +62,15 @@ def _wait_until_ready(url: str, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"The app did not answer within {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def app_url(tiny_clip_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python app.py`` on a free port with the tiny model, offline, with its own cache."""
-    chromium = _chromium()
-    assert chromium
-    folder = tmp_path_factory.mktemp("browser-app")
+def _serve(model: Path, folder: Path, *flags: str) -> Iterator[str]:
+    """``python app.py`` on a free port with ``model``, offline, with its own cache."""
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ZSP_CACHE_DIR": str(folder / "cache"),
            "GRADIO_ANALYTICS_ENABLED": "False"}
     log = folder / "app.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "app.py", "--model", str(tiny_clip_dir), "--port", str(port)],
+            [sys.executable, "app.py", "--model", str(model), "--port", str(port), *flags],
             cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
@@ -87,6 +83,13 @@ def app_url(tiny_clip_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_clip_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app with the tiny model."""
+    assert _chromium()
+    yield from _serve(tiny_clip_dir, tmp_path_factory.mktemp("browser-app"))
 
 
 @pytest.fixture(scope="module")
@@ -383,6 +386,8 @@ def test_find_better_prompts_selects_compares_weights_and_exports_a_head(page) -
     manifest = page.request.get(manifest_link.get_attribute("href")).json()
     assert manifest["strategy"] == "selected" and len(manifest["classes"]) == 10
     shot(page, "11-weights-and-head")
+
+
 def _flipping_descriptions(tiny_clip_dir: Path, images: list[Path]) -> tuple[str, list[str]]:
     """FuDD descriptions for cat/dog/bird that change at least one image's top class under the page's
     default run (class name + 80 templates, FuDD on the class name with k = 3), and the names of the
@@ -445,3 +450,39 @@ def test_fudd_in_the_class_names_tab_imports_pairs_and_shows_the_flipped_images(
     open_tab(page, "Summary")
     headers = [h.strip() for h in page.locator("#predictions-table th").all_inner_texts()]
     assert "FuDD (k=3) · Class name" in headers
+
+
+def test_a_long_run_asks_first_and_runs_only_on_go_on(browser, tiny_clip_dir: Path,
+                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    # an operator who wants every run confirmed: any estimate is "long"
+    for url in _serve(tiny_clip_dir, tmp_path_factory.mktemp("confirm-app"), "--long-run-seconds", "0"):
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        try:
+            page.goto(url)
+            page.locator("#examples-btn").click()
+            expect(page.locator("#labels-table")).to_contain_text("astronaut")
+            page.locator("#run-btn").click()
+            question = page.locator("#long-run-text")
+            expect(question).to_contain_text("This run will take about", timeout=RUN_TIMEOUT_MS)
+            expect(question).to_contain_text("10 new images")
+            shot(page, "12-long-run-question")
+            page.locator("#long-run-cancel").click()
+            expect(page.locator("#run-status")).to_contain_text("Not run")
+            expect(page.locator("#long-run")).to_be_hidden()
+            expect(page.locator("#results")).to_be_hidden()
+            page.locator("#run-btn").click()
+            expect(question).to_contain_text("This run will take about", timeout=RUN_TIMEOUT_MS)
+            page.locator("#long-run-go").click()
+            expect(page.locator("#run-status")).to_contain_text("Done in", timeout=RUN_TIMEOUT_MS)
+            expect(page.locator("#long-run")).to_be_hidden()
+            expect(page.locator("#summary")).to_contain_text("of 10 images were classified correctly")
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure-long-run.png"), full_page=True)
+            raise
+        finally:
+            context.close()

@@ -123,7 +123,9 @@ def test_evaluate_writes_json_in_the_documented_shape(tiny_clip_dir: Path, label
         assert set(strategy["predictions"]) <= {"bird", "cat", "dog"}
         assert {"top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll"} <= set(strategy["metrics"])
         assert strategy["metrics"]["top5"] is None  # only 3 classes
-    assert data["encoder"] == {"prompts_encoded": 3 + 21, "prompts_cached": 0}
+    assert data["encoder"] == {"prompts_encoded": 3 + 21, "prompts_cached": 0, "images_encoded": 6,
+                               "images_cached": 0}
+    assert data["quantization"] is None
     [pair] = data["paired"]
     assert (pair["a"], pair["b"]) == ("classname", "ensemble7")
     truth = [i["label"] for i in data["images"]]
@@ -233,3 +235,99 @@ def test_presets_print_a_valid_class_file_and_the_templates(tmp_path: Path, caps
     assert [c.display for c in read_class_file(str(path))] == list(get_class_set("cifar10").classes)
     assert main(["presets", "cifar10", "--templates"]) == 0
     assert capsys.readouterr().out.splitlines() == list(get_class_set("cifar10").templates)
+
+
+def _cli(args: list[str], cache: Path, timeout: int = 180) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "ZSP_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "prompting", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def test_a_warm_rerun_in_a_new_process_encodes_nothing(
+    tiny_clip_dir: Path, labeled_folder: Path, tmp_path: Path
+) -> None:
+    args = ["evaluate", "--model", str(tiny_clip_dir), "--images", str(labeled_folder), "--strategy", "classname",
+            "--strategy", "ensemble7"]
+    runs = []
+    for number in range(2):
+        out = tmp_path / f"run{number}.json"
+        proc = _cli([*args, "--json", str(out)], tmp_path / "cache")
+        assert proc.returncode == 0, proc.stderr
+        runs.append(json.loads(out.read_text()))
+    assert runs[0]["encoder"] == {"prompts_encoded": 24, "prompts_cached": 0, "images_encoded": 6, "images_cached": 0}
+    assert runs[1]["encoder"] == {"prompts_encoded": 0, "prompts_cached": 24, "images_encoded": 0, "images_cached": 6}
+    assert runs[1]["strategies"]["ensemble7"]["probabilities"] == runs[0]["strategies"]["ensemble7"]["probabilities"]
+    assert "encoded: 0 prompts, 0 images   from cache: 24 prompts, 6 images" in proc.stdout
+
+
+def test_an_unusable_cache_dir_is_one_clear_line(tiny_clip_dir: Path, flat_folder: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("not a directory")
+    proc = _cli(["evaluate", "--model", str(tiny_clip_dir), "--images", str(flat_folder), "--strategy", "classname",
+                 "--classes", _write(tmp_path / "c.txt", "cat\ndog\n")], blocker)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: The cache directory '{blocker}' ($ZSP_CACHE_DIR) is a file, not a directory; point ZSP_CACHE_DIR "
+        "at a directory.")
+    assert "Traceback" not in proc.stderr
+
+
+def test_quantize_int8_says_so_in_the_results(tiny_clip_dir: Path, flat_folder: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    classes = _write(tmp_path / "c.txt", "cat\ndog\n")
+    out = tmp_path / "q.json"
+    assert main(["evaluate", "--model", str(tiny_clip_dir), "--images", str(flat_folder), "--classes", classes,
+                 "--strategy", "classname", "--quantize", "int8", "--json", str(out)]) == 0
+    assert "(int8 quantised)" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["quantization"] == "int8" and data["encoder"]["prompts_encoded"] == 2
+    # float32 results are cached apart: the same prompts are encoded again without --quantize
+    assert main(["evaluate", "--model", str(tiny_clip_dir), "--images", str(flat_folder), "--classes", classes,
+                 "--strategy", "classname", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["encoder"]["prompts_encoded"] == 2
+
+
+def test_start_up_imports_neither_the_llm_client_nor_scikit_learn() -> None:
+    code = (
+        "import sys\n"
+        "from prompting.cli.main import build_parser\n"
+        "build_parser().parse_args(['evaluate', '--images', 'x', '--strategy', 'classname'])\n"
+        "import prompting.evaluation.compare, prompting.evaluation.metrics\n"
+        "print(sorted(name for name in ('openai', 'sklearn', 'scipy', 'gradio') if name in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_describe_help_shows_the_generators_defaults() -> None:
+    from prompting.cli import describe
+    from prompting.llm import generate
+
+    assert describe.HELP_CUPL_N == generate.CUPL_N
+    assert describe.HELP_TEMPERATURES == describe.default_temperatures() == {
+        "cupl": generate.CUPL_TEMPERATURE, "dclip": generate.DCLIP_TEMPERATURE,
+        "concept": generate.CONCEPT_TEMPERATURE, "fudd": generate.FUDD_TEMPERATURE}
+
+
+def test_a_fully_cached_run_starts_without_transformers(tiny_clip_dir: Path, flat_folder: Path,
+                                                         tmp_path: Path) -> None:
+    import os
+
+    classes = _write(tmp_path / "c.txt", "cat\ndog\n")
+    args = ["evaluate", "--model", str(tiny_clip_dir), "--images", str(flat_folder), "--classes", classes,
+            "--strategy", "ensemble7"]
+    assert _cli(args, tmp_path / "cache").returncode == 0
+    code = (
+        "import sys\n"
+        "from prompting.cli.main import main\n"
+        f"status = main({args!r})\n"
+        "print('loaded transformers:', 'transformers' in sys.modules, 'status:', status)\n"
+    )
+    env = {**os.environ, "ZSP_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert proc.stdout.strip().splitlines()[-1] == "loaded transformers: False status: 0", proc.stderr
+    assert "encoded: 0 prompts, 0 images   from cache: 14 prompts, 3 images" in proc.stdout

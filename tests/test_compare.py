@@ -57,7 +57,8 @@ def test_compare_scores_every_strategy_and_skips_bad_images(tiny_clip_dir: Path,
     # the waffle score is the mean of the per-prompt cosines over all seeds
     np.testing.assert_allclose(waffle.similarities[:, 1], waffle.prompt_similarities[1].mean(axis=1))
     distinct = 3 + 3 * 80 + 3 * 3 * 8
-    assert result.encoder_stats == {"prompts_encoded": distinct, "prompts_cached": 0}
+    assert result.encoder_stats == {"prompts_encoded": distinct, "prompts_cached": 0, "images_encoded": 6,
+                                    "images_cached": 0}
 
 
 def test_rerun_encodes_nothing_and_one_edited_class_encodes_only_its_prompts(
@@ -128,6 +129,99 @@ def test_cancel_during_text_encoding_stops_between_batches_and_keeps_work(
     with pytest.raises(Cancelled):
         compare(encoder, inputs, CLASSES, [StrategySpec("ensemble80")], progress=progress, cancel=stop)
     # the stop is noticed at the next batch boundary: 3 batches of 8 were encoded and cached
-    assert [m for m in messages if "encoded" in m][-1].endswith("encoded 16 of 240 new prompts")
+    assert "encoded 16 of 240 new prompts" in [m for m in messages if "new prompts" in m][-1]
     resumed = compare(encoder, inputs, CLASSES, [StrategySpec("ensemble80")])
-    assert resumed.encoder_stats == {"prompts_encoded": 240 - 24, "prompts_cached": 24}
+    assert resumed.encoder_stats == {"prompts_encoded": 240 - 24, "prompts_cached": 24, "images_encoded": 0,
+                                     "images_cached": 3}
+
+
+def _big_png(path: Path, side: int = 8000) -> Path:
+    """A small file declaring side x side pixels (one grey value compresses to almost nothing)."""
+    from PIL import Image
+
+    Image.new("L", (side, side), 90).save(path)
+    return path
+
+
+def test_pixel_budget_refuses_an_over_budget_run_before_decoding_and_others_go_on(
+    tiny_clip_dir: Path, flat_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prompting.encoding import images as image_module
+    from prompting.errors import BudgetError
+
+    encoder = load_model(str(tiny_clip_dir))
+    small = [ImageInput(str(p)) for p in sorted(flat_folder.iterdir())]
+    big = ImageInput(str(_big_png(tmp_path / "huge.png")), name="holiday <b>big</b>.png")
+    decoded: list[str] = []
+    real = image_module._decode
+    monkeypatch.setattr(image_module, "_decode", lambda stream, label, min_side=None: decoded.append(label) or
+                        real(stream, label, min_side))
+    with pytest.raises(BudgetError) as refused:
+        compare(encoder, small + [big], CLASSES, [StrategySpec("classname")], max_pixels=10_000_000)
+    message = str(refused.value)
+    assert "64 million pixels decoded" in message and "'holiday <b>big</b>.png', 64 million" in message
+    assert "at most 10 million per run" in message
+    assert decoded == []  # refused up front: nothing was decoded
+    within = compare(encoder, small, CLASSES, [StrategySpec("classname")], max_pixels=10_000_000)
+    assert within.encoder_stats["images_encoded"] == 3
+    # cached images cost nothing: the budget counts only what a run would decode
+    again = compare(encoder, small, CLASSES, [StrategySpec("classname")], max_pixels=1)
+    assert again.encoder_stats["images_cached"] == 3
+
+
+def test_plan_work_counts_what_a_run_would_encode_without_encoding(
+    tiny_clip_dir: Path, flat_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prompting.evaluation.compare import plan_work
+
+    encoder = load_model(str(tiny_clip_dir))
+    paths = sorted(flat_folder.iterdir())
+    inputs = [ImageInput(str(p)) for p in paths] + [ImageInput(str(paths[0]), name="again.png")]
+    inputs.append(ImageInput(str(tmp_path / "missing.png")))
+    specs = [StrategySpec("classname"), StrategySpec("ensemble7"), StrategySpec("dclip", descriptions={})]
+    for name in ("encode_text", "encode_images"):
+        monkeypatch.setattr(encoder, name, lambda *args: pytest.fail("planning must not encode"))
+    plan = plan_work(encoder, inputs, CLASSES, specs)
+    assert plan.as_dict() == {"prompts_to_encode": 3 + 21, "prompts_cached": 0, "images_to_encode": 3,
+                              "images_cached": 0, "pixels_to_decode": 3 * 40 * 32}
+    monkeypatch.undo()
+    compare(encoder, inputs[:2], CLASSES, [StrategySpec("classname")])
+    after = plan_work(encoder, inputs, CLASSES, specs)
+    assert (after.prompts_to_encode, after.prompts_cached, after.images_to_encode, after.images_cached) == (
+        21, 3, 1, 2)
+
+
+def test_progress_counts_work_and_says_how_long_is_left() -> None:
+    from prompting.encoding.models import Throughput
+    from prompting.evaluation.compare import RunMeter, WorkPlan, format_duration
+
+    plan = WorkPlan(prompts_to_encode=100, prompts_cached=0, images_to_encode=10, images_cached=0,
+                    pixels_to_decode=0)
+    reports: list[tuple[float, str]] = []
+    meter = RunMeter(Throughput(text=0.5, image=2.0), plan, lambda f, m: reports.append((f, m)))
+    meter.images(0.5, "Encoded 5 of 10 new images")
+    assert reports[-1] == (pytest.approx(10 / 70), "Encoded 5 of 10 new images · about 1 min left")
+    meter.images(1.0, "Encoded 10 of 10 new images")
+    meter.prompts(0.9, "Names: encoded 90 of 100 new prompts")
+    assert reports[-1] == (pytest.approx(65 / 70), "Names: encoded 90 of 100 new prompts · about 5 s left")
+    meter.prompts(1.0, "Done")
+    assert reports[-1] == (1.0, "Done")
+    assert [f for f, _ in reports] == sorted(f for f, _ in reports)
+    unmeasured = RunMeter(Throughput(), plan, lambda f, m: reports.append((f, m)))
+    unmeasured.images(0.5, "Encoded 5 of 10 new images")
+    assert reports[-1][1] == "Encoded 5 of 10 new images"  # no guess at the time before anything was timed
+    assert [format_duration(s) for s in (0.2, 44, 61, 150, 3900)] == [
+        "about 1 s", "about 44 s", "about 1 min", "about 2 min", "about 1 h 5 min"]
+
+
+def test_compare_reports_progress_by_work_to_the_end(tiny_clip_dir: Path, flat_folder: Path) -> None:
+    encoder = load_model(str(tiny_clip_dir))
+    inputs = [ImageInput(str(p)) for p in sorted(flat_folder.iterdir())]
+    reports: list[tuple[float, str]] = []
+    compare(encoder, inputs, CLASSES, [StrategySpec("classname"), StrategySpec("ensemble80")],
+            progress=lambda f, m: reports.append((f, m)))
+    fractions = [f for f, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    messages = [m for _, m in reports]
+    assert any(m.startswith("Encoded 3 of 3 new images") for m in messages)
+    assert any("encoded 243 of 243 new prompts" in m for m in messages)

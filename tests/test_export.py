@@ -64,20 +64,22 @@ def test_comparison_to_dict_shape_and_values() -> None:
     result = comparison.strategies["names"]
     result.metrics = {"nll": np.float32(0.5), "top1": 2 / 3, "ece": float("nan"), "temperature": 1.23456789,
                       "reliability": [{"lower": 0.0, "upper": 0.5, "count": np.int64(0), "confidence": None}],
-                      "confusion": np.array([[1, 0], [0, 1]])}
+                      "confusion": {"n_classes": 2, "cells": [[0, 0, np.int64(1)], [1, 1, 1]]}}
     result.seed_runs = [{"seed": 1, "top1": np.float64(0.5), "predictions": np.array([0, 1, 2])}]
     result.notes = ["note"]
     data = comparison_to_dict(comparison)
     assert list(data) == [
-        "model", "classes", "class_prompt_names", "images", "skipped", "strategies", "strategy_errors",
-        "probability_meaning", "encoder", "paired",
+        "model", "quantization", "classes", "class_prompt_names", "images", "skipped", "strategies",
+        "strategy_errors", "probability_meaning", "encoder", "paired",
     ]
+    assert data["quantization"] is None
     assert data["classes"] == ["cat", "dog", "car"]
     assert data["class_prompt_names"] == ["cat", "domestic dog", "car"]
     assert data["images"] == [{"path": "/data/img0.jpg", "label": "cat"}, {"path": "/data/img1.jpg", "label": "dog"},
                               {"path": "/data/img2.jpg", "label": None}]
     assert data["skipped"] == [{"path": "x.txt", "reason": "not an image"}]
-    assert data["encoder"] == {"prompts_encoded": 3, "prompts_cached": 1}
+    assert data["encoder"] == {"prompts_encoded": 3, "prompts_cached": 1, "images_encoded": None,
+                               "images_cached": None}
     names = data["strategies"]["names"]
     assert list(names) == [
         "label", "probability_kind", "probability_meaning", "probabilities", "predictions", "metrics", "seed_runs", "notes",
@@ -90,7 +92,8 @@ def test_comparison_to_dict_shape_and_values() -> None:
     assert list(metrics)[:7] == ["top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll"]
     assert metrics["top1"] == 0.666667 and metrics["top5"] is None and metrics["ece"] is None
     assert metrics["nll"] == 0.5 and metrics["temperature"] == 1.234568
-    assert metrics["confusion"] == [[1, 0], [0, 1]] and metrics["reliability"][0]["count"] == 0
+    assert metrics["confusion"] == {"n_classes": 2, "cells": [[0, 0, 1], [1, 1, 1]]}
+    assert metrics["reliability"][0]["count"] == 0
     assert names["seed_runs"] == [{"seed": 1, "top1": 0.5, "predictions": [0, 1, 2]}]
     assert names["notes"] == ["note"]
     json.dumps(data, allow_nan=False)
@@ -99,7 +102,7 @@ def test_comparison_to_dict_shape_and_values() -> None:
 def test_comparison_to_dict_without_labels_or_stats() -> None:
     data = comparison_to_dict(make_comparison([None, None], {"Names": [0, 1]}))
     assert data["strategies"]["names"]["metrics"] is None
-    assert data["encoder"] == {"prompts_encoded": None, "prompts_cached": None}
+    assert data["encoder"] == dict.fromkeys(["prompts_encoded", "prompts_cached", "images_encoded", "images_cached"])
     assert all(type(x) is float for row in data["strategies"]["names"]["probabilities"] for x in row)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -308,9 +310,16 @@ def test_reliability_diagram_without_labels_needs_labels() -> None:
     assert "Needs labels" in annotation_texts(reliability_diagram({"names": empty_bins}))
 
 
+def _cells(matrix: Any) -> dict[str, Any]:
+    """A dense confusion matrix in the results' sparse form."""
+    dense = np.asarray(matrix)
+    rows, cols = np.nonzero(dense)
+    return {"n_classes": len(dense), "cells": [[int(r), int(c), int(dense[r, c])] for r, c in zip(rows, cols)]}
+
+
 def test_confusion_matrix_row_normalised_with_counts() -> None:
     confusion = [[3, 1, 0], [0, 0, 0], [2, 0, 2]]
-    result = make_result([[0.4, 0.3, 0.3]], metrics={"confusion": confusion})
+    result = make_result([[0.4, 0.3, 0.3]], metrics={"confusion": _cells(confusion)})
     fig = confusion_matrix_figure(result, ["cat", "dog", XSS])
     z = np.asarray(fig.data[0].z)
     np.testing.assert_allclose(z, [[0.75, 0.25, 0], [0, 0, 0], [0.5, 0, 0.5]])
@@ -327,7 +336,7 @@ def test_confusion_matrix_row_normalised_with_counts() -> None:
 def test_confusion_matrix_many_classes_keeps_occurring_ones() -> None:
     confusion = np.zeros((100, 100), dtype=int)
     confusion[3, 3], confusion[3, 50], confusion[50, 50], confusion[70, 3] = 4, 1, 2, 3
-    result = make_result(np.full((1, 100), 0.01).tolist(), metrics={"confusion": confusion.tolist()})
+    result = make_result(np.full((1, 100), 0.01).tolist(), metrics={"confusion": _cells(confusion)})
     names = [f"class {k}" for k in range(100)]
     fig = confusion_matrix_figure(result, names)
     assert list(fig.layout.xaxis.ticktext) == ["class 3", "class 50", "class 70"]
@@ -344,7 +353,7 @@ def test_confusion_matrix_caps_at_most_mistaken_with_other_column() -> None:
         confusion[k, k + 20] += 1
     shown, note = confusion_classes(confusion)
     assert len(shown) == CLASS_LIMIT and note is not None and "most mistakes, of 60 (60 occur" in note
-    result = make_result(np.full((1, c), 1 / c).tolist(), metrics={"confusion": confusion.tolist()})
+    result = make_result(np.full((1, c), 1 / c).tolist(), metrics={"confusion": _cells(confusion)})
     fig = confusion_matrix_figure(result, [f"k{j}" for j in range(c)])
     ticks = list(fig.layout.xaxis.ticktext)
     assert len(ticks) == CLASS_LIMIT + 1 and ticks[-1] == f"other classes ({c - CLASS_LIMIT})"
@@ -463,7 +472,7 @@ def test_class_similarity_heatmap_masks_diagonal_and_flags_pairs() -> None:
 
 def test_every_figure_serialises_for_one_image_and_one_class() -> None:
     metrics = {"top1": 1.0, "top5": None, "mean_per_class_recall": 1.0, "ece": 0.0,
-               "reliability": bins((1.0, 1.0, 1)), "confusion": [[1]]}
+               "reliability": bins((1.0, 1.0, 1)), "confusion": _cells([[1]])}
     result = make_result([[1.0]], metrics=metrics)
     figures = [
         similarity_heatmap(result, ["a"], ["cat"], labels=[0]),

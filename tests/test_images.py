@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from prompting.encoding.images import IMAGE_EXTENSIONS, image_fingerprint, load_image
+from prompting.encoding.images import IMAGE_EXTENSIONS, decode_size, image_fingerprint, load_image
 from prompting.errors import ImageDecodeError
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
@@ -155,3 +155,61 @@ def test_fingerprint_depends_on_pixels_mode_and_size() -> None:
 def test_image_extensions_are_lowercase_with_dot() -> None:
     assert {".jpg", ".jpeg", ".png", ".webp"} <= IMAGE_EXTENSIONS
     assert all(ext.startswith(".") and ext == ext.lower() for ext in IMAGE_EXTENSIONS)
+
+
+def _processed(image: Image.Image, side: int = 30) -> np.ndarray:
+    """What a CLIP processor resizing to ``side`` feeds the model."""
+    from transformers import CLIPImageProcessor
+
+    processor = CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
+    return processor(images=[image], return_tensors="np")["pixel_values"][0]
+
+
+def _photo_like(width: int, height: int) -> Image.Image:
+    """A real photograph (scikit-image's cat) at a camera's resolution."""
+    from skimage import data
+
+    return Image.fromarray(data.chelsea()).resize((width, height), Image.Resampling.BICUBIC)
+
+
+def test_large_jpeg_is_decoded_in_draft_mode_at_model_size(tmp_path: Path) -> None:
+    path = tmp_path / "big.jpg"
+    _photo_like(2400, 1600).save(path, quality=92)
+    assert decode_size(path) == (2400, 1600)
+    assert decode_size(path, min_side=30) == (300, 200)  # DCT scaling by 1/8 keeps >= 3 x 30 on the short side
+    small = load_image(path, min_side=30)
+    assert small.mode == "RGB" and small.size == (150, 100)  # then halved: still >= 90 on the short side
+    full = load_image(path)
+    assert full.size == (2400, 1600)
+    # what the model sees differs by resampling only
+    assert np.abs(_processed(small) - _processed(full)).mean() < 0.01  # measured: 0.005
+
+
+def test_small_png_declaring_8000_by_8000_is_reduced_right_after_decoding(tmp_path: Path) -> None:
+    path = tmp_path / "huge.png"
+    Image.new("L", (8000, 8000), 200).save(path)
+    assert path.stat().st_size < 300_000
+    assert decode_size(path, min_side=30) == (8000, 8000)  # PNG has no draft mode: all of it is decoded once
+    loaded = load_image(path, name="huge.png", min_side=224)
+    assert loaded.size == (728, 728) and loaded.mode == "RGB"  # reduced by 11: short side >= 3 x 224
+    assert loaded.getpixel((5, 5)) == (200, 200, 200)
+
+
+def test_reduced_decoding_keeps_orientation_transparency_and_palettes() -> None:
+    image = _photo_like(1600, 800)
+    image.paste(RED, (0, 0, 800, 800))  # left half red
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = load_image(_encode(image, "JPEG", exif=exif, quality=95), min_side=30)
+    assert rotated.width < rotated.height and min(rotated.size) >= 90
+    assert _close(rotated.getpixel((rotated.width // 2, 5)), RED, tolerance=12)  # the red half is on top
+    palette = image.convert("P", palette=Image.Palette.ADAPTIVE)
+    palette.info["transparency"] = palette.getpixel((1500, 400))
+    loaded = load_image(_encode(palette, "PNG", transparency=palette.info["transparency"]), min_side=30)
+    assert loaded.mode == "RGB" and loaded.size == (200, 100)  # reduced by 8
+
+
+def test_decode_size_of_what_is_no_image_is_none(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert decode_size(tmp_path / "notes.txt", 30) is None
+    assert decode_size(tmp_path / "missing.png", 30) is None

@@ -14,6 +14,7 @@ from prompting.errors import DatasetError
 from prompting.evaluation.metrics import (
     brier_score,
     confusion,
+    dense_confusion,
     evaluate,
     expected_calibration_error,
     fit_temperature,
@@ -21,6 +22,7 @@ from prompting.evaluation.metrics import (
     mean_per_class_recall,
     negative_log_likelihood,
     reliability_bins,
+    sparse_confusion,
     topk_accuracy,
 )
 from prompting.vectors import softmax
@@ -74,6 +76,19 @@ def test_confusion_matches_sklearn_with_absent_classes() -> None:
     np.testing.assert_array_equal(confusion(preds, labels, 5), expected)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_sparse_confusion_holds_exactly_the_non_zero_cells(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_classes = int(rng.integers(1, 40))
+    labels = rng.integers(0, n_classes, 60)
+    preds = np.where(rng.random(60) < 0.5, labels, rng.integers(0, n_classes, 60))
+    sparse = sparse_confusion(preds, labels, n_classes)
+    expected = confusion_matrix(labels, preds, labels=range(n_classes))
+    assert sparse["n_classes"] == n_classes and len(sparse["cells"]) == np.count_nonzero(expected)
+    np.testing.assert_array_equal(dense_confusion(sparse), expected)
+    assert json.loads(json.dumps(sparse)) == sparse
+
+
 def test_mean_per_class_recall_ignores_absent_classes() -> None:
     # class 0: 2 of 3 right, class 1: 1 of 1 right, classes 2 and 3 have no images.
     value = mean_per_class_recall(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 1]), 4)
@@ -81,11 +96,34 @@ def test_mean_per_class_recall_ignores_absent_classes() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
-def test_mean_per_class_recall_matches_balanced_accuracy() -> None:
-    rng = np.random.default_rng(3)
-    labels = rng.integers(0, 4, 150)
-    preds = np.where(rng.random(150) < 0.6, labels, rng.integers(0, 6, 150))
-    assert mean_per_class_recall(preds, labels, 6) == pytest.approx(balanced_accuracy_score(labels, preds))
+@pytest.mark.parametrize("seed", range(6))
+def test_mean_per_class_recall_matches_balanced_accuracy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 200))
+    labels = rng.integers(0, 4, n)
+    preds = np.where(rng.random(n) < 0.6, labels, rng.integers(0, 6, n))
+    assert mean_per_class_recall(preds, labels, 6) == pytest.approx(balanced_accuracy_score(labels, preds), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fitted_temperature_matches_scipys_bounded_brent_search(seed: int) -> None:
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    rng = np.random.default_rng(seed)
+    n, c = int(rng.integers(5, 300)), int(rng.integers(2, 50))
+    labels = rng.integers(0, c, n)
+    scale = [0.1, 1.0, 5.0, 30.0][seed % 4]  # under- to over-confident
+    logits = scale * (rng.normal(size=(n, c)) + 2.0 * np.eye(c)[labels] * rng.random((n, 1)))
+    rows = np.arange(n)
+
+    def nll(log_t: float) -> float:
+        return float(-np.mean(log_softmax(logits / np.exp(log_t), axis=1)[rows, labels]))
+
+    reference = minimize_scalar(nll, bounds=np.log([1e-3, 1e3]), method="bounded", options={"xatol": 1e-6})
+    ours = fit_temperature(logits, labels)
+    assert ours == pytest.approx(np.exp(reference.x), rel=1e-4)
+    assert nll(np.log(ours)) <= reference.fun + 1e-9
 
 
 def test_negative_log_likelihood_known_values() -> None:
@@ -195,7 +233,7 @@ def test_evaluate_hand_case() -> None:
     assert result["mean_per_class_recall"] == 0.5
     assert result["nll"] == pytest.approx(-(math.log(p0) + math.log(p1)) / 2)
     assert result["brier"] == pytest.approx((2 * (1 - p0) ** 2 + 2 * (1 - p1) ** 2) / 2)
-    assert result["confusion"] == [[1, 1], [0, 0]]
+    assert result["confusion"] == {"n_classes": 2, "cells": [[0, 0, 1], [0, 1, 1]]}
     # bins: 0.881 -> (13/15, 14/15] correct; 0.731 -> (10/15, 11/15] wrong
     assert result["ece"] == pytest.approx(((1 - p0) + (1 - p1)) / 2)
     assert result["mce"] == pytest.approx(1 - p1)
@@ -220,7 +258,7 @@ def test_evaluate_single_image_and_single_class() -> None:
     one_image = evaluate(np.array([[0.0, 3.0, 1.0]]), np.array([2]))
     assert one_image["top1"] == 0.0
     assert one_image["mean_per_class_recall"] == 0.0
-    assert one_image["confusion"] == [[0, 0, 0], [0, 0, 0], [0, 1, 0]]
+    assert one_image["confusion"] == {"n_classes": 3, "cells": [[2, 1, 1]]}
 
 
 @pytest.mark.parametrize(

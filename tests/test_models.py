@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from prompting.encoding.models import load_model
+from prompting.encoding.models import image_input_side, image_settings_key, load_model
 from prompting.errors import ModelLoadError
 
 PROMPTS = ["a photo of a cat.", "a bad photo of the small red bird with long wings.", "dog"]
@@ -46,7 +47,9 @@ def test_logits_match_the_models_own_forward(fixture: str, request: pytest.Fixtu
         encoder.model.logit_scale.fill_(2.5)
         if encoder.family == "siglip":
             encoder.model.logit_bias.fill_(-3.0)
-    encoder.logit_scale, encoder.logit_bias = float(np.exp(2.5)), (-3.0 if encoder.family == "siglip" else 0.0)
+    card = dataclasses.replace(encoder.card, logit_scale=float(np.exp(2.5)),
+                               logit_bias=-3.0 if encoder.family == "siglip" else 0.0)
+    encoder = dataclasses.replace(encoder, card=card)
     images = _images()
     ours = encoder.logits(encoder.encode_images(images) @ encoder.encode_text(PROMPTS).T)
     settings = encoder.text_settings
@@ -140,12 +143,159 @@ def test_text_only_model_is_not_a_dual_encoder(tiny_clip_dir: Path, tmp_path: Pa
 
 
 def test_image_settings_key_follows_the_preprocessing(tiny_clip_dir: Path) -> None:
-    from dataclasses import replace
-
     encoder = load_model(str(tiny_clip_dir))
     key = encoder.image_settings_key
     assert key == load_model(str(tiny_clip_dir)).image_settings_key
-    processor = copy.deepcopy(encoder.processor)
-    processor.image_processor.image_mean = [0.1, 0.2, 0.3]
-    assert replace(encoder, processor=processor).image_settings_key != key
-    assert replace(encoder, dtype=torch.float16).image_settings_key != key
+    assert key == image_settings_key(encoder.processor.image_processor, torch.float32)
+    processor = copy.deepcopy(encoder.processor.image_processor)
+    processor.image_mean = [0.1, 0.2, 0.3]
+    assert image_settings_key(processor, torch.float32) != key
+    assert image_settings_key(encoder.processor.image_processor, torch.float16) != key
+
+
+@pytest.mark.parametrize("fixture", ["tiny_clip_dir", "tiny_siglip_dir"])
+def test_int8_embeddings_stay_close_to_float32(fixture: str, request: pytest.FixtureRequest) -> None:
+    import warnings
+
+    directory = str(request.getfixturevalue(fixture))
+    full = load_model(directory)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's deprecation notices are silenced where they are known
+        quantized = load_model(directory, quantize="int8")
+        text = quantized.encode_text(PROMPTS)
+        images = quantized.encode_images(_images())
+    assert quantized is not full and quantized.quantization == "int8" and full.quantization is None
+    assert isinstance(quantized.model.text_projection if hasattr(quantized.model, "text_projection")
+                      else quantized.model.text_model.head, torch.ao.nn.quantized.dynamic.Linear)
+    # measured on these tiny models: text >= 0.9990, images >= 0.9998
+    assert np.min(np.sum(text * full.encode_text(PROMPTS), axis=1)) >= 0.995
+    assert np.min(np.sum(images * full.encode_images(_images()), axis=1)) >= 0.995
+    np.testing.assert_allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-5)
+    assert quantized.image_settings_key != full.image_settings_key
+    assert quantized.text_settings_key != full.text_settings_key and "quant=int8" in quantized.text_settings_key
+
+
+def test_int8_is_cpu_only_and_named(tiny_clip_dir: Path) -> None:
+    with pytest.raises(ModelLoadError, match="int8 quantisation runs on the CPU only"):
+        load_model(str(tiny_clip_dir), device="cuda", quantize="int8")
+    with pytest.raises(ModelLoadError, match="Unknown quantisation 'int4'"):
+        load_model(str(tiny_clip_dir), quantize="int4")
+
+
+@pytest.mark.parametrize("fixture", ["tiny_clip_dir", "tiny_siglip_dir"])
+def test_embedding_dim_and_input_side_come_from_the_config(fixture: str, request: pytest.FixtureRequest) -> None:
+    encoder = load_model(str(request.getfixturevalue(fixture)))
+    assert encoder.embedding_dim == encoder.encode_text(["cat"]).shape[1] == encoder.encode_images(_images()).shape[1]
+    assert encoder.image_input_side == 30
+    processor = copy.deepcopy(encoder.processor.image_processor)
+    processor.do_resize = False
+    assert image_input_side(processor) is None
+
+
+def test_measure_speed_times_one_batch_of_each_kind(tiny_clip_dir: Path) -> None:
+    encoder = dataclasses.replace(load_model(str(tiny_clip_dir)))
+    encoder.speed = type(encoder.speed)()
+    speed = encoder.measure_speed()
+    assert speed.text is not None and speed.image is not None and speed.text > 0 and speed.image > 0
+    before = (speed.text, speed.image)
+    encoder.measure_speed()  # measured already: nothing is timed again
+    assert (speed.text, speed.image) == before
+    speed.record("text", 10, 1.0)
+    assert speed.text == pytest.approx(0.7 * before[0] + 0.3 * 0.1)
+
+
+def test_weights_fingerprint_is_remembered_across_processes(
+    tiny_clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import shutil
+
+    from prompting import storage
+    from prompting.encoding.models import weights_fingerprint
+
+    copy_dir = Path(shutil.copytree(tiny_clip_dir, tmp_path / "model"))
+    first = weights_fingerprint(copy_dir)
+    storage._DIGESTS.clear()  # a new process: only the memo in the cache dir remains
+    monkeypatch.setattr(hashlib, "file_digest", lambda *args: pytest.fail("an unchanged file was read again"))
+    assert weights_fingerprint(copy_dir) == first
+    monkeypatch.undo()
+    weights = copy_dir / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert weights_fingerprint(copy_dir) != first
+
+
+def test_a_checkpoint_seen_before_starts_from_its_card_and_loads_its_weights_only_to_encode(
+    tiny_clip_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from prompting.classes import as_class_names
+    from prompting.encoding.models import forget_models
+    from prompting.evaluation.compare import ImageInput, compare
+    from prompting.strategies.registry import StrategySpec
+    from tests.conftest import make_image
+
+    folder = Path(shutil.copytree(tiny_clip_dir, tmp_path / "model"))
+    inputs = [ImageInput(str(make_image(tmp_path / f"{i}.png", i))) for i in range(2)]
+    first = compare(load_model(str(folder)), inputs, as_class_names(["cat", "dog"]), [StrategySpec("classname")])
+    forget_models()  # a new process
+    encoder = load_model(str(folder))
+    assert not encoder.parts.loaded and encoder.card == load_model(str(folder)).card
+    cached = compare(encoder, inputs, as_class_names(["cat", "dog"]), [StrategySpec("classname")])
+    assert not encoder.parts.loaded  # everything came from the cache
+    np.testing.assert_array_equal(cached.strategies["classname"].probabilities,
+                                  first.strategies["classname"].probabilities)
+    more = compare(encoder, inputs, as_class_names(["cat", "dog", "bird"]), [StrategySpec("classname")])
+    assert encoder.parts.loaded and more.encoder_stats["prompts_encoded"] == 1
+    forget_models()
+    config = folder / "processor_config.json"
+    config.write_text(config.read_text().replace('"do_normalize": true', '"do_normalize": false'))
+    changed = load_model(str(folder))
+    assert changed.parts.loaded and changed.image_settings_key != encoder.image_settings_key  # no stale card
+    forget_models()
+
+
+def test_weights_changed_under_a_card_are_refused_not_mixed(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from prompting.encoding import model_cards
+    from prompting.encoding.models import forget_models
+
+    folder = Path(shutil.copytree(tiny_clip_dir, tmp_path / "model"))
+    load_model(str(folder))
+    forget_models()
+    encoder = load_model(str(folder))
+    assert not encoder.parts.loaded
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="changed on disk while in use"):
+        encoder.encode_text(["cat"])
+    forget_models()
+    assert model_cards.remembered_card("nothing") is None
+
+
+def test_a_hub_checkpoint_offline_starts_from_its_card(tiny_clip_dir: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from prompting.encoding.models import forget_models
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--tiny-clip"
+    shutil.copytree(tiny_clip_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    full = load_model("someone/tiny-clip")
+    assert full.identity == f"hub:someone/tiny-clip@{commit}"
+    forget_models()
+    lite = load_model("someone/tiny-clip")
+    assert not lite.parts.loaded and lite.card == full.card
+    np.testing.assert_allclose(lite.encode_text(["cat"]), full.encode_text(["cat"]), atol=1e-6)
+    forget_models()

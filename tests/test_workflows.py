@@ -82,6 +82,67 @@ def test_bad_settings_exit_with_usage() -> None:
         parse_app_args(["--max-upload-mb", "0"], {})
 
 
+def test_operator_settings_for_quantisation_cache_size_and_long_runs() -> None:
+    default = parse_app_args([], {})
+    assert (default.quantize, default.cache_max_mb, default.long_run_seconds) == (None, None, 60.0)
+    assert RunLimits().max_pixels == 400_000_000
+    config = parse_app_args(["--quantize", "int8", "--cache-max-mb", "256", "--long-run-seconds", "0"], {})
+    assert (config.quantize, config.cache_max_mb, config.long_run_seconds) == ("int8", 256.0, 0.0)
+    assert parse_app_args([], {"ZSP_QUANTIZE": "int8"}).quantize == "int8"
+    for argv, env in ((["--quantize", "int4"], {}), ([], {"ZSP_QUANTIZE": "fp4"}), (["--cache-max-mb", "0"], {}),
+                      (["--long-run-seconds", "-1"], {}), ([], {"ZSP_CACHE_MAX_MB": "lots"})):
+        with pytest.raises(SystemExit):
+            parse_app_args(argv, env)
+
+
+def test_an_unusable_cache_dir_stops_the_app_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("ZSP_CACHE_DIR", str(blocker))
+    with pytest.raises(SystemExit):
+        parse_app_args([], {})
+    assert "is a file, not a directory" in capsys.readouterr().err
+
+
+def test_the_operators_loader_quantises_and_results_say_so(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    from prompting.encoding.embeddings import cache_limit, set_cache_limit
+    from prompting.evaluation.export import QUANTIZED_NOTE, plain_language_summary
+    from prompting.service.config import apply_cache_size
+
+    config = AppConfig(model=str(tiny_clip_dir), quantize="int8", cache_max_mb=64)
+    apply_cache_size(config)
+    try:
+        assert cache_limit() == 64 * 2**20
+    finally:
+        set_cache_limit(None)
+    image = make_image(tmp_path / "a.png", 1)
+    record = run_models([str(tiny_clip_dir)], [ImageInput(str(image))], parse_class_list("cat\ndog"),
+                        [StrategySpec("classname")], loader=config.load)
+    assert record.comparison.quantization == "int8"
+    assert record.comparison.model_label.endswith("(int8 quantised)")
+    assert QUANTIZED_NOTE in plain_language_summary(record.comparison)
+
+
+def test_estimate_run_counts_new_work_per_model(tiny_clip_dir: Path, tiny_siglip_dir: Path, tmp_path: Path) -> None:
+    from components.panels.run_panel import long_run_question
+    from prompting.service.workflows import estimate_run
+
+    images = [ImageInput(str(make_image(tmp_path / f"{i}.png", i))) for i in range(2)]
+    classes = parse_class_list("cat\ndog\nbird")
+    models = [str(tiny_clip_dir), str(tiny_siglip_dir)]
+    estimate = estimate_run(models, images, classes, [StrategySpec("ensemble7")])
+    assert (estimate.prompts_to_encode, estimate.images_to_encode, estimate.models) == (2 * 21, 2 * 2, 2)
+    assert estimate.seconds > 0
+    run_models(models[:1], images, classes, [StrategySpec("ensemble7")])
+    after = estimate_run(models, images, classes, [StrategySpec("ensemble7")])
+    assert (after.prompts_to_encode, after.images_to_encode) == (21, 2)  # the first model's work is cached
+    question = long_run_question(type(after)(seconds=250, prompts_to_encode=12000, images_to_encode=1,
+                                             models=1))
+    assert question.startswith("**This run will take about 4 min** on this server: it encodes 12000 new "
+                               "prompts and 1 new image (what was encoded before is reused).")
+
+
 def test_build_specs_keeps_good_strategies_and_names_bad_ones() -> None:
     inputs = StrategyInputs(templates_text="a photo of a {}.\nno placeholder", waffle_seeds=(0, 1), waffle_words=2,
                             waffle_chars=2, waffle_concept="animal")
@@ -207,11 +268,27 @@ def test_result_store_keeps_one_record_per_session() -> None:
     assert store.total_bytes == record_bytes(second) + record_bytes(other)
 
 
+def test_record_bytes_counts_everything_a_record_holds() -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    record = _sized_record(10_000)
+    record.comparison.strategies["s"].metrics = {"confusion": {"n_classes": 3, "cells": [[0, 1, 2]] * 500}}
+    record.comparison.strategies["s"].prompts = [[f"prompt number {i}" for i in range(2000)]]
+    allocated = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    counted = record_bytes(record)
+    # every byte allocated for the record is counted; shared objects (interned strings, small
+    # ints) are counted too, which is all the surplus may be
+    assert allocated <= counted <= allocated + 4096, (allocated, counted)
+
+
 def test_result_store_is_bounded_by_bytes_but_keeps_the_newest() -> None:
-    assert record_bytes(_sized_record(100)) == 100 * 8 + 2 * 8 + 2  # arrays plus prompt text
-    store = ResultStore(capacity=10, max_bytes=2000)
-    tokens = [store.put(_sized_record(100), owner=f"s{i}") for i in range(3)]  # 818 bytes each
-    assert len(store) == 2 and store.total_bytes <= 2000
+    size = record_bytes(_sized_record(100))
+    store = ResultStore(capacity=10, max_bytes=2 * size + size // 2)
+    tokens = [store.put(_sized_record(100), owner=f"s{i}") for i in range(3)]
+    assert len(store) == 2 and store.total_bytes <= 2 * size + size // 2
     with pytest.raises(ResultsExpiredError):
         store.get(tokens[0])
     huge = store.put(_sized_record(1000), owner="big")

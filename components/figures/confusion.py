@@ -17,6 +17,7 @@ from components.figures.style import (
     message_figure,
     wrap,
 )
+from prompting.evaluation.metrics import dense_confusion
 from prompting.evaluation.results import StrategyResult
 
 
@@ -51,7 +52,7 @@ def confusion_matrix_figure(result: StrategyResult, class_names: Sequence[str]) 
     confusion = (result.metrics or {}).get("confusion")
     if confusion is None:
         return message_figure(heading, NEEDS_LABELS.format(what="the confusion matrix"))
-    full = np.asarray(confusion, dtype=float)
+    full = dense_confusion(confusion).astype(float)
     c = len(class_names)
     if full.shape != (c, c):
         raise ValueError(f"confusion is {full.shape} but there are {c} class names.")

@@ -11,7 +11,8 @@ the images, and optional strategy settings as a JSON object::
 
 The components live in a hidden column; nothing of this shows in the page. Every request is
 held to the same limits as the page (``AppConfig.limits``: images, classes, templates,
-descriptions per class, WaffleCLIP seeds and counts); going over one is a readable error.
+descriptions per class, WaffleCLIP seeds and counts, pixels to decode); going over one is a readable
+error.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _score(config: AppConfig, inputs: list[ImageInput], classes: list[ClassName]
     specs, errors = build_specs(strategies or DEFAULT_STRATEGIES, strategy_inputs_from_options(options, limits), limits)
     if not specs:
         raise StrategyError("None of the strategies can run: " + " ".join(errors.values()))
-    comparison = run_models(models, inputs, classes, specs, limits=limits).comparison
+    comparison = run_models(models, inputs, classes, specs, limits=limits, loader=config.load).comparison
     comparison.strategy_errors.update(errors)
     return comparison
 

@@ -143,7 +143,7 @@ def wire_disambiguation_panel(
     def suggest(tok: str | None, key: str, index: int) -> Any:
         record = lookup(store, tok)
         try:
-            encoder = load_model(record.sources[key].model)
+            encoder = load_model(record.sources[key].model, quantize=record.comparison.quantization)
             partner = closest_class(record, key, int(index))
             options = suggest_rewrites(encoder, record.comparison.classes, int(index), partner=partner)
         except PromptingError as exc:
@@ -154,8 +154,9 @@ def wire_disambiguation_panel(
         record = lookup(store, tok)
         source = record.sources[key]
         try:
-            trial = ab_test_rewrite(load_model(source.model), record.images, record.comparison.classes,
-                                    source.spec, int(index), rewritten or "")
+            encoder = load_model(source.model, quantize=record.comparison.quantization)
+            trial = ab_test_rewrite(encoder, record.images, record.comparison.classes, source.spec, int(index),
+                                    rewritten or "")
         except PromptingError as exc:
             raise gr.Error(str(exc), title="Could not run the A/B test") from exc
         summary = gr.Markdown(md_escape(trial.summary()), visible=True)

@@ -50,7 +50,7 @@ def build_prompt_search_api(config: AppConfig) -> None:
         candidates = selection_pool(pool or ["imagenet80"], text, limits)
         selection = select_for_images(
             chosen_models(config, model, None)[0], inputs, class_names, candidates, int(folds or DEFAULT_FOLDS),
-            int(max_templates or DEFAULT_MAX_TEMPLATES), int(seed or 0), limits, load_model,
+            int(max_templates or DEFAULT_MAX_TEMPLATES), int(seed or 0), limits, config.load,
         )
         return to_jsonable(selection.to_dict())
 

@@ -233,7 +233,7 @@ def wire_prompt_search_panel(
             candidates = selection_pool(pool or [], templates or "", limits)
             selection = select_for_images(
                 first_model(record), record.images, record.comparison.classes, candidates, int(folds), int(size),
-                int(seed or 0), limits, load_model, lambda fraction, message: progress(fraction, desc=message), event,
+                int(seed or 0), limits, config.load, lambda fraction, message: progress(fraction, desc=message), event,
             )
         except Cancelled:
             return [gr.Markdown(SELECTING_STOPPED), gr.skip(), gr.skip(), gr.skip(), gr.skip()]
@@ -262,7 +262,7 @@ def wire_prompt_search_panel(
         record = lookup(store, tok)
         spec = StrategySpec("selected", templates=list(chosen["templates"]), label=chosen["label"])
         try:
-            updated, added = extend_run(record, [spec])
+            updated, added = extend_run(record, [spec], loader=config.load)
         except PromptingError as exc:
             raise gr.Error(str(exc), title="Could not add the selected templates") from exc
         new_token = store.put(updated, owner=request.session_hash or "")

@@ -1,4 +1,8 @@
-"""The Run / Stop bar and the run itself: read the three steps, compare, store, render."""
+"""The Run / Stop bar and the run itself: read the three steps, compare, store, render.
+
+Before a run estimated to take longer than the operator's ``long_run_seconds``, the bar says
+how long and what it would encode, and the visitor goes on or cancels (nothing runs until then).
+"""
 
 from __future__ import annotations
 
@@ -20,17 +24,18 @@ from components.panels.strategies_panel import NO_SECOND_MODEL, StrategiesPanel
 from components.tables import md_escape, plural, unmatched_labels_note
 from prompting.classes import parse_class_list
 from prompting.errors import DatasetError, ModelLoadError, PromptingError, StrategyError
-from prompting.evaluation.compare import Cancelled, ProgressFn
+from prompting.evaluation.compare import Cancelled, ProgressFn, format_duration
 from prompting.evaluation.results import Comparison
 from prompting.service.config import AppConfig
 from prompting.service.session_store import CancelRegistry, ResultStore, RunRecord
-from prompting.service.workflows import build_specs, check_run_size, run_models
+from prompting.service.workflows import RunEstimate, build_specs, check_run_size, estimate_run, run_models
 from prompting.strategies.registry import STRATEGIES
 
 LOG = logging.getLogger(__name__)
 READY = "Ready when you are: add images, check the classes, tick strategies, then press **Run**."
 STOPPED = "⏹ Stopped. The previous results, if any, are still shown."
 NOTHING_TO_STOP = "Nothing to stop: no run is in progress (the last one had already finished)."
+NOT_RUN = "Not run. Trim the images, classes or strategies, or press **Run** again and go on."
 ONE_CLASS = (
     "Only one class: a softmax over one class is always 1.00, so its probabilities say nothing. Add the "
     "classes the images could be mistaken for."
@@ -39,20 +44,40 @@ ONE_CLASS = (
 
 @dataclass
 class RunBar:
-    """Handles of the run bar."""
+    """Handles of the run bar, with the question asked before a long run."""
 
     run: gr.Button
     stop: gr.Button
     status: gr.Markdown
+    confirm: gr.Group
+    confirm_text: gr.Markdown
+    go_on: gr.Button
+    cancel: gr.Button
 
 
 def build_run_bar() -> RunBar:
-    """A large Run button, a Stop button and a status line."""
+    """A large Run button, a Stop button, a status line and the (hidden) long-run question."""
     with gr.Row(elem_classes=["run-bar"], equal_height=True):
         run = gr.Button("▶  Run comparison", variant="primary", size="lg", scale=4, elem_id="run-btn")
         stop = gr.Button("Stop", variant="stop", size="lg", scale=1, elem_id="stop-btn")
+    with gr.Group(visible=False, elem_id="long-run") as confirm:
+        confirm_text = gr.Markdown(elem_id="long-run-text", elem_classes=["caution-box"])
+        with gr.Row():
+            go_on = gr.Button("Go on", variant="primary", elem_id="long-run-go")
+            cancel = gr.Button("Cancel", elem_id="long-run-cancel")
     status = gr.Markdown(READY, elem_id="run-status", elem_classes=["status-line"])
-    return RunBar(run, stop, status)
+    return RunBar(run, stop, status, confirm, confirm_text, go_on, cancel)
+
+
+def long_run_question(estimate: RunEstimate) -> str:
+    """What the visitor is asked before a long run: how long, and what makes it long."""
+    work = [plural(estimate.prompts_to_encode, "new prompt"), plural(estimate.images_to_encode, "new image")]
+    models = f" with {estimate.models} models" if estimate.models > 1 else ""
+    return (
+        f"**This run will take {format_duration(estimate.seconds)}** on this server: it encodes "
+        f"{' and '.join(work)}{models} (what was encoded before is reused). Go on, or cancel and trim the images, "
+        "classes, templates or descriptions?"
+    )
 
 
 def chosen_models(config: AppConfig, model: str | None, second: str | None) -> list[str]:
@@ -143,26 +168,54 @@ def wire_run(
     limits = config.limits
     execute = run_executor(results, store, cancels)
 
-    def run(gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
+    def prepare(gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
+                templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
+                concept: str, pool: str, beta: float | None,
+                objective: str) -> tuple[list[str], list[Any], list[Any], list[Any], dict[str, str], list[str]]:
+        """The three steps as (models, images, classes, specs, strategies that cannot run, true
+        classes not in the list); what the visitor must fix raises."""
+        classes = parse_class_list(classes_text or "")
+        if not gallery:
+            raise DatasetError("Add at least one image first (upload, paste, or use the example photos).")
+        check_run_size(len(gallery), len(classes), limits)
+        inputs, unknown = image_inputs(gallery, labels, classes)
+        chosen = strategy_inputs(templates, cupl, dclip, seeds, words, chars, concept, limits, pool, beta, objective)
+        specs, spec_errors = build_specs(picker_order(names), chosen, limits)
+        if not specs:
+            raise StrategyError("None of the chosen strategies can run. " + " ".join(spec_errors.values()))
+        return chosen_models(config, model, second), inputs, classes, specs, spec_errors, unknown
+
+    def ask(*steps: Any) -> list[Any]:
+        """Before the run: estimate it; a long one shows the question and does not start. A
+        problem with the inputs is left for the run to report."""
+        try:
+            models, inputs, classes, specs, _, _ = prepare(*steps)
+            estimate = estimate_run(models, inputs, classes, specs, loader=config.load)
+        except PromptingError:
+            return [True, gr.Group(visible=False), gr.skip()]
+        if estimate.seconds <= config.long_run_seconds:
+            return [True, gr.Group(visible=False), gr.skip()]
+        return [False, gr.Group(visible=True), long_run_question(estimate)]
+
+    def run(go: bool, gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
             templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
             concept: str, pool: str, beta: float | None, objective: str, request: gr.Request,
             progress: gr.Progress = gr.Progress()) -> list[Any]:
+        """The run, unless ``go`` is False: the visitor was asked first and it waits for Go on."""
+        steps = (gallery, labels, classes_text, names, model, second, templates, cupl, dclip, seeds, words, chars,
+                 concept, pool, beta, objective)
+        session = request.session_hash or ""
+        if not go:
+            cancels.finish(session, cancels.current(session))
+            return [gr.skip()] * (2 + len(results.outputs))
+
         def work(event: threading.Event, report: ProgressFn) -> tuple[RunRecord, dict[str, str], list[str]]:
-            classes = parse_class_list(classes_text or "")
-            if not gallery:
-                raise DatasetError("Add at least one image first (upload, paste, or use the example photos).")
-            check_run_size(len(gallery), len(classes), limits)
-            inputs, unknown = image_inputs(gallery, labels, classes)
-            chosen = strategy_inputs(templates, cupl, dclip, seeds, words, chars, concept, limits, pool, beta,
-                                     objective)
-            specs, spec_errors = build_specs(picker_order(names), chosen, limits)
-            if not specs:
-                raise StrategyError("None of the chosen strategies can run. " + " ".join(spec_errors.values()))
-            record = run_models(chosen_models(config, model, second), inputs, classes, specs, progress=report,
-                                cancel=event, limits=limits)
+            models, inputs, classes, specs, spec_errors, unknown = prepare(*steps)
+            record = run_models(models, inputs, classes, specs, progress=report, cancel=event, limits=limits,
+                                loader=config.load)
             return record, spec_errors, unknown
 
-        return execute(work, request.session_hash or "", progress)
+        return execute(work, session, progress)
 
     def stop(request: gr.Request) -> Any:
         if cancels.cancel(request.session_hash or ""):
@@ -172,11 +225,20 @@ def wire_run(
 
     run_inputs = [images.gallery, images.labels, classes_box, strategies.picker, strategies.model,
                   strategies.second_model, *settings.inputs]
-    event = bar.run.click(queued_handler(cancels), None, None, queue=False, show_progress="hidden", **PAGE_ONLY).then(
-        run, run_inputs, [token, bar.status, *results.outputs],
-        concurrency_id="model", concurrency_limit=2, show_progress_on=bar.status, **PAGE_ONLY,
-    )
-    event.then(None, bar.status, None, js=AFTER_RUN_JS, **PAGE_ONLY)
+    run_outputs = [token, bar.status, *results.outputs]
+    go, confirmed = gr.State(True), gr.State(True)
+    queued = queued_handler(cancels)
+    in_model_queue = {"concurrency_id": "model", "concurrency_limit": 2, "show_progress_on": bar.status, **PAGE_ONLY}
+    asked = bar.run.click(queued, None, None, queue=False, show_progress="hidden", **PAGE_ONLY).then(
+        ask, run_inputs, [go, bar.confirm, bar.confirm_text], **in_model_queue,
+    ).then(run, [go, *run_inputs], run_outputs, **in_model_queue)
+    went_on = bar.go_on.click(lambda: gr.Group(visible=False), None, bar.confirm, queue=False, **PAGE_ONLY).then(
+        queued, None, None, queue=False, show_progress="hidden", **PAGE_ONLY,
+    ).then(run, [confirmed, *run_inputs], run_outputs, **in_model_queue)
+    for event in (asked, went_on):
+        event.then(None, bar.status, None, js=AFTER_RUN_JS, **PAGE_ONLY)
+    bar.cancel.click(lambda: (gr.Group(visible=False), _status(NOT_RUN)), None, [bar.confirm, bar.status],
+                     queue=False, **PAGE_ONLY)
     # Stop works through the registry: the run ends at its next step and keeps its last results.
     # (Gradio's own ``cancels`` would also drop the outputs of a run that had just finished.)
     bar.stop.click(stop, None, bar.status, concurrency_limit=None, show_progress="hidden", **PAGE_ONLY)
@@ -191,7 +253,7 @@ def _done(comparison: Comparison, seconds: float) -> str:
     strategies = plural(len(comparison.strategies), "strategy", "strategies")
     text = (
         f"✓ **Done in {seconds:.1f} s**: {plural(comparison.sample_of or len(comparison.images), 'image')} × "
-        f"{plural(len(comparison.classes), 'class')} × {strategies}, model {md_escape(comparison.model)}."
+        f"{plural(len(comparison.classes), 'class')} × {strategies}, model {md_escape(comparison.model_label)}."
     )
     problems = []
     skipped = comparison.skipped

@@ -9,6 +9,9 @@ Exit status: 0 when every class succeeded; 1 when any class (or the concept) fai
 line per failed class on stderr and a summary; the file is still written when at least one
 class succeeded, so a rerun (answers are cached) only pays for the failures; 2 for usage or
 input errors (bad class file, question file, URL or arguments), before anything is requested.
+
+The language-model client (``openai``) is imported only when ``describe`` runs, so the other
+subcommands start without it.
 """
 
 from __future__ import annotations
@@ -17,35 +20,33 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 from prompting.classes import ClassName, read_class_file
-from prompting.cli.describe_fudd import read_pairs_input, write_fudd
 from prompting.errors import ClassListError, LLMError, PromptingError, StrategyError
 from prompting.llm.config import BASE_URL_ENV, MODEL_ENV, LLMConfig
-from prompting.llm.generate import (
-    CONCEPT_TEMPERATURE,
-    CUPL_N,
-    CUPL_TEMPERATURE,
-    DCLIP_TEMPERATURE,
-    FUDD_TEMPERATURE,
-    GenerationReport,
-    generate_concept,
-    generate_cupl,
-    generate_dclip,
-)
 from prompting.llm.prompts import CUPL_IMAGENET_QUESTIONS, parse_questions
 from prompting.storage import atomic_write_json
 from prompting.strategies.descriptions import save_descriptions
+
+if TYPE_CHECKING:
+    from prompting.llm.generate import GenerationReport
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 METHODS = ("cupl", "dclip", "concept", "fudd")
-DEFAULT_TEMPERATURES = {"cupl": CUPL_TEMPERATURE, "dclip": DCLIP_TEMPERATURE, "concept": CONCEPT_TEMPERATURE,
-                        "fudd": FUDD_TEMPERATURE}
+# Shown in --help without importing the generator; tests hold them equal to llm.generate's.
+HELP_CUPL_N = 10
+HELP_TEMPERATURES = {"cupl": 0.99, "dclip": 0.0, "concept": 0.0, "fudd": 0.0}
+
+
+def default_temperatures() -> dict[str, float]:
+    """The sampling temperature each method uses unless --temperature is given."""
+    from prompting.llm.generate import CONCEPT_TEMPERATURE, CUPL_TEMPERATURE, DCLIP_TEMPERATURE, FUDD_TEMPERATURE
+
+    return {"cupl": CUPL_TEMPERATURE, "dclip": DCLIP_TEMPERATURE, "concept": CONCEPT_TEMPERATURE,
+            "fudd": FUDD_TEMPERATURE}
 
 
 def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -89,8 +90,11 @@ def add_describe_parser(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--llm-model", help=f"model name (default: ${MODEL_ENV} or gpt-4o-mini)")
     parser.add_argument("--base-url", help=f"endpoint, e.g. http://127.0.0.1:11434/v1 (default: ${BASE_URL_ENV})")
-    parser.add_argument("--n", type=positive(int), help=f"cupl: answers per question ({CUPL_N})")
-    parser.add_argument("--temperature", type=_temperature, help="sampling temperature (cupl 0.99, dclip/concept 0)")
+    parser.add_argument("--n", type=positive(int), help=f"cupl: answers per question ({HELP_CUPL_N})")
+    parser.add_argument(
+        "--temperature", type=_temperature,
+        help=f"sampling temperature (cupl {HELP_TEMPERATURES['cupl']:g}, dclip/concept/fudd {HELP_TEMPERATURES['dclip']:g})",
+    )
     parser.add_argument("--questions", help="cupl: question file, one per line, with 'a(n) {}' or '{}' for the class")
     parser.add_argument("--concurrency", type=positive(int), help="classes requested at once (4)")
     parser.add_argument("--timeout", type=positive(float), help="seconds per request (60)")
@@ -109,6 +113,8 @@ def _usage_error(message: str) -> int:
 
 def run_describe(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status (see the module notes)."""
+    from prompting.cli.describe_fudd import read_pairs_input, write_fudd
+
     try:
         config = LLMConfig.from_env(
             base_url=args.base_url, model=args.llm_model, concurrency=args.concurrency, timeout=args.timeout
@@ -125,7 +131,9 @@ def run_describe(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         return _usage_error(f"--out '{out}' is a directory; give a file name.")
-    temperature = DEFAULT_TEMPERATURES[args.method] if args.temperature is None else args.temperature
+    from prompting.llm.generate import CUPL_N
+
+    temperature = default_temperatures()[args.method] if args.temperature is None else args.temperature
     print(f"describe --method {args.method}: {config.describe()}", file=sys.stderr)
     try:
         if args.method == "fudd":
@@ -161,6 +169,8 @@ def _questions(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def _write_concept(classes: list[ClassName], config: LLMConfig, temperature: float, out: Path) -> int:
+    from prompting.llm.generate import generate_concept
+
     try:
         concept = generate_concept([c.prompt for c in classes], config, temperature=temperature)
     except LLMError as exc:
@@ -180,6 +190,10 @@ def _write_descriptions(
     temperature: float,
     out: Path,
 ) -> int:
+    from tqdm import tqdm
+
+    from prompting.llm.generate import generate_cupl, generate_dclip
+
     prompts = [c.prompt for c in classes]
     with tqdm(total=len(set(prompts)), desc=method, unit="class", file=sys.stderr, disable=None) as bar:
 

@@ -1,65 +1,81 @@
-"""Text and image embeddings with caches: only prompts never seen before are encoded.
+"""Text and image embeddings cached on disk: only prompts and images never seen are encoded.
 
-Text embeddings persist on disk, keyed by (model identity, tokenisation settings, exact
-prompt). Each encode call appends one shard file written atomically, so a crash never
-corrupts earlier work; a corrupt or foreign shard is set aside with a warning and its
-prompts are simply encoded again. Image embeddings are cached by content hash in memory
-for the life of the process.
+Both kinds live in one byte-bounded LRU file (``vector_cache.VectorCache``) under
+``cache_dir()``, shared by the CLI and the app and across restarts. Text is keyed by (model
+identity, tokenisation settings, quantisation; prompt text), images by (model identity, image
+preprocessing, decoding at model size, quantisation; SHA-256 of the file's bytes), so a cached
+image is neither decoded nor encoded again. Every batch is saved as soon as it is encoded: a
+stopped or killed run resumes where it stopped. The cache's size is set by the operator
+(``$ZSP_CACHE_MAX_MB``, or ``set_cache_limit``); the least recently used embeddings go first.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
-import logging
+import os
 import threading
-import zipfile
-from collections import OrderedDict
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
-from PIL import Image
 
-from prompting.encoding.images import image_fingerprint
+from prompting.encoding.images import DECODE_MARGIN
 from prompting.encoding.models import DualEncoder
-from prompting.storage import atomic_write_bytes, cache_dir, quarantine
+from prompting.encoding.vector_cache import VectorCache
+from prompting.errors import CacheError
+from prompting.storage import cache_dir, file_sha256
 
-LOG = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 TEXT_BATCH_SIZE = 64
 IMAGE_BATCH_SIZE = 16
-IMAGE_CACHE_ENTRIES = 4096
+CACHE_FILE = "embeddings.sqlite3"
+MAX_MB_ENV = "ZSP_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 1024
+MiB = 2**20
+DECODE_POLICY = f"model-size;margin={DECODE_MARGIN}"
 Progress = Callable[[int, int], None]
 
 
 @dataclass
 class EncodeStats:
-    """How many prompts were encoded by the model vs served from the cache."""
+    """How many distinct prompts and images were encoded by the model vs served from the cache."""
 
     prompts_encoded: int = 0
     prompts_cached: int = 0
+    images_encoded: int = 0
+    images_cached: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Plain dict for JSON and the UI."""
-        return {"prompts_encoded": self.prompts_encoded, "prompts_cached": self.prompts_cached}
+        return asdict(self)
+
+    def add(self, other: EncodeStats) -> None:
+        """Add ``other``'s counts to these."""
+        for key, value in other.as_dict().items():
+            setattr(self, key, getattr(self, key) + value)
+
+
+def _digest(text: str, length: int = 32) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
 class TextEmbeddingStore:
-    """Persistent text-embedding cache for one model and tokenisation setting."""
+    """Cached text embeddings of one model with its tokenisation (and quantisation)."""
 
-    def __init__(self, encoder: DualEncoder, root: Path | None = None) -> None:
+    def __init__(self, encoder: DualEncoder, cache: VectorCache) -> None:
         self.encoder = encoder
-        self.cache_key = hashlib.sha256(
-            f"{encoder.identity}|{encoder.text_settings.key()}|v{FORMAT_VERSION}".encode()
-        ).hexdigest()[:24]
-        self.directory = (root or cache_dir()) / "text" / self.cache_key
+        self.cache = cache
+        self.space = _digest(f"text|{encoder.identity}|{encoder.text_settings_key}|v{FORMAT_VERSION}", 24)
         self.stats = EncodeStats()
-        self._vectors: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
-        self._load_shards()
+
+    def missing(self, prompts: Sequence[str]) -> list[str]:
+        """The distinct prompts a run would encode (not cached), in first-seen order. Cheap: no
+        vector is read and nothing is encoded, so budgets and estimates can use it up front."""
+        unique = list(dict.fromkeys(prompts))
+        present = self.cache.contains(self.space, [_digest(p) for p in unique])
+        return [p for p in unique if _digest(p) not in present]
 
     def embed(
         self, prompts: list[str], stats: EncodeStats | None = None, progress: Progress | None = None
@@ -67,33 +83,27 @@ class TextEmbeddingStore:
         """Normalised embeddings for ``prompts`` (in order), encoding only cache misses.
 
         Counts (distinct prompts) go to the store's running totals and to ``stats`` if given.
-        ``progress(done, total)`` is called after each batch; if it raises (e.g. the user
-        cancelled), the prompts encoded so far are still saved to the cache.
+        ``progress(done, total)`` is called after each batch, once that batch is saved; if it
+        raises (e.g. the user cancelled), everything encoded so far stays cached.
         """
-        with self._lock:
-            missing = list(dict.fromkeys(p for p in prompts if p not in self._vectors))
-        cached = len(set(prompts)) - len(missing)
-        encoded: list[str] = []
-        vectors: list[np.ndarray] = []
-        try:
-            for batch, batch_vectors in self._encode_sorted(missing):
-                encoded.extend(batch)
-                vectors.extend(batch_vectors)
-                with self._lock:
-                    self._vectors.update(zip(batch, batch_vectors))
-                if progress:
-                    progress(len(encoded), len(missing))
-        finally:
-            if encoded:
-                self._write_shard(encoded, np.stack(vectors))
+        if not prompts:
+            return np.zeros((0, 0), dtype=np.float32)
+        keys = {prompt: _digest(prompt) for prompt in dict.fromkeys(prompts)}
+        found = self.cache.get(self.space, list(keys.values()), self.encoder.embedding_dim)
+        vectors = {prompt: found[key] for prompt, key in keys.items() if key in found}
+        missing = [prompt for prompt in keys if prompt not in vectors]
+        done = 0
+        for batch, batch_vectors in self._encode_sorted(missing):
+            self.cache.put(self.space, [keys[prompt] for prompt in batch], batch_vectors)
+            vectors.update(zip(batch, batch_vectors))
+            done += len(batch)
+            if progress:
+                progress(done, len(missing))
         for counter in (self.stats, stats):
             if counter is not None:
-                counter.prompts_cached += cached
+                counter.prompts_cached += len(keys) - len(missing)
                 counter.prompts_encoded += len(missing)
-        with self._lock:
-            if not prompts:
-                return np.zeros((0, 0), dtype=np.float32)
-            return np.stack([self._vectors[p] for p in prompts])
+        return np.stack([vectors[prompt] for prompt in prompts])
 
     def _encode_sorted(self, prompts: list[str]) -> Iterator[tuple[list[str], np.ndarray]]:
         """Encode in batches of similar token length, so dynamic padding wastes little."""
@@ -103,81 +113,112 @@ class TextEmbeddingStore:
         ordered = [prompts[i] for i in sorted(range(len(prompts)), key=lambda i: lengths[i])]
         for start in range(0, len(ordered), TEXT_BATCH_SIZE):
             batch = ordered[start : start + TEXT_BATCH_SIZE]
-            yield batch, self.encoder.encode_text(batch)
-
-    def _write_shard(self, prompts: list[str], vectors: np.ndarray) -> None:
-        buffer = io.BytesIO()
-        meta = json.dumps({"version": FORMAT_VERSION, "key": self.cache_key, "identity": self.encoder.identity})
-        np.savez(buffer, meta=np.array(meta), prompts=np.array(prompts, dtype=str), vectors=vectors)
-        digest = hashlib.sha256(buffer.getvalue()).hexdigest()[:16]
-        try:
-            atomic_write_bytes(self.directory / f"{digest}.npz", buffer.getvalue())
-        except OSError as exc:
-            LOG.warning("Could not write text-embedding cache in %s: %s (continuing without it).", self.directory, exc)
-
-    def _load_shards(self) -> None:
-        if not self.directory.is_dir():
-            return
-        for shard in sorted(self.directory.glob("*.npz")):
-            try:
-                with np.load(shard, allow_pickle=False) as data:
-                    meta = json.loads(str(data["meta"]))
-                    if meta.get("version") != FORMAT_VERSION or meta.get("key") != self.cache_key:
-                        raise ValueError("written for another model or cache format")
-                    prompts, vectors = data["prompts"], data["vectors"]
-                    if vectors.ndim != 2 or len(prompts) != len(vectors):
-                        raise ValueError("inconsistent shapes")
-                    self._vectors.update(zip(prompts.tolist(), vectors.astype(np.float32)))
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-                moved = quarantine(shard)
-                LOG.warning("Text-embedding cache file %s is unusable (%s); moved to %s and will be rebuilt.",
-                            shard.name, exc, moved.name)
+            began = time.perf_counter()
+            vectors = self.encoder.encode_text(batch)
+            self.encoder.speed.record("text", len(batch), time.perf_counter() - began)
+            yield batch, vectors
 
 
-class ImageEmbeddingCache:
-    """In-process LRU cache of image embeddings keyed by (model identity, image content hash)."""
+class ImageEmbeddingStore:
+    """Cached image embeddings of one model with its preprocessing, keyed by file content."""
 
-    def __init__(self, capacity: int = IMAGE_CACHE_ENTRIES) -> None:
-        self.capacity = capacity
-        self._entries: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, encoder: DualEncoder, cache: VectorCache) -> None:
+        self.encoder = encoder
+        self.cache = cache
+        self.space = _digest(
+            f"image|{encoder.identity}|{encoder.image_settings_key}|{DECODE_POLICY}|v{FORMAT_VERSION}", 24
+        )
 
-    def embed(self, encoder: DualEncoder, images: list[Image.Image], progress: Progress | None = None) -> np.ndarray:
-        """Normalised embeddings for ``images``, encoding only those not seen before."""
-        keys = [(encoder.identity, image_fingerprint(image)) for image in images]
-        with self._lock:
-            missing = [i for i, key in enumerate(keys) if key not in self._entries]
-        for start in range(0, len(missing), IMAGE_BATCH_SIZE):
-            batch = missing[start : start + IMAGE_BATCH_SIZE]
-            vectors = encoder.encode_images([images[i] for i in batch])
-            with self._lock:
-                for index, vector in zip(batch, vectors):
-                    self._entries[keys[index]] = vector
-                    self._entries.move_to_end(keys[index])
-                while len(self._entries) > self.capacity:
-                    self._entries.popitem(last=False)
-            if progress:
-                progress(min(start + IMAGE_BATCH_SIZE, len(missing)), len(missing))
-        with self._lock:
-            return np.stack([self._entries[key] for key in keys]) if keys else np.zeros((0, 0), np.float32)
+    @staticmethod
+    def key(path: str | Path) -> str:
+        """The cache key of an image file: its content's SHA-256 (OSError if unreadable)."""
+        return file_sha256(path)[:32]
+
+    def cached(self, keys: Sequence[str]) -> set[str]:
+        """Which keys are cached (cheap: nothing is read or decoded)."""
+        return self.cache.contains(self.space, keys)
+
+    def lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached, valid vectors among ``keys``."""
+        if not keys:
+            return {}
+        return self.cache.get(self.space, keys, self.encoder.embedding_dim)
+
+    def save(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        """Cache one encoded batch (one transaction)."""
+        self.cache.put(self.space, keys, vectors)
 
 
-_STORES: dict[str, TextEmbeddingStore] = {}
-_STORES_LOCK = threading.Lock()
-IMAGE_CACHE = ImageEmbeddingCache()
+_CACHES: dict[str, VectorCache] = {}
+_TEXT: dict[tuple[str, ...], TextEmbeddingStore] = {}
+_IMAGE: dict[tuple[str, ...], ImageEmbeddingStore] = {}
+_LOCK = threading.Lock()
+_LIMIT_OVERRIDE: list[int | None] = [None]
+
+
+def set_cache_limit(max_bytes: int | None) -> None:
+    """The operator's cache size for this process (bytes; None: ``$ZSP_CACHE_MAX_MB`` or the
+    default of 1 GiB)."""
+    if max_bytes is not None and max_bytes <= 0:
+        raise CacheError(f"The embedding cache size must be positive, got {max_bytes} bytes.")
+    _LIMIT_OVERRIDE[0] = max_bytes
+
+
+def cache_limit(env: Mapping[str, str] | None = None) -> int:
+    """The embedding cache's bound in bytes (see ``set_cache_limit``; ``env`` defaults to the
+    process's environment)."""
+    if _LIMIT_OVERRIDE[0] is not None:
+        return _LIMIT_OVERRIDE[0]
+    text = (os.environ if env is None else env).get(MAX_MB_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_MB * MiB
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = -1.0
+    if not megabytes > 0:
+        raise CacheError(f"{MAX_MB_ENV} must be a positive number of MiB (e.g. 1024), got '{text}'.")
+    return int(megabytes * MiB)
+
+
+def vector_cache() -> VectorCache:
+    """The process-wide embedding cache file under ``cache_dir()`` (opened once per path)."""
+    path = cache_dir() / CACHE_FILE
+    limit = cache_limit()
+    with _LOCK:
+        cache = _CACHES.get(str(path))
+        if cache is None:
+            cache = _CACHES[str(path)] = VectorCache(path, limit)
+        cache.max_bytes = limit
+        return cache
 
 
 def text_store(encoder: DualEncoder) -> TextEmbeddingStore:
-    """The process-wide text store for ``encoder`` (one per model identity and cache root)."""
-    root = cache_dir()
-    key = f"{root}|{encoder.identity}|{encoder.text_settings.key()}"
-    with _STORES_LOCK:
-        if key not in _STORES:
-            _STORES[key] = TextEmbeddingStore(encoder, root)
-        return _STORES[key]
+    """The process-wide text store for ``encoder`` (one per model settings and cache file)."""
+    cache = vector_cache()
+    key = (str(cache.path), encoder.identity, encoder.text_settings_key)
+    with _LOCK:
+        if key not in _TEXT or _TEXT[key].encoder is not encoder:
+            _TEXT[key] = TextEmbeddingStore(encoder, cache)
+        return _TEXT[key]
+
+
+def image_store(encoder: DualEncoder) -> ImageEmbeddingStore:
+    """The process-wide image store for ``encoder`` (one per model settings and cache file)."""
+    cache = vector_cache()
+    key = (str(cache.path), encoder.identity, encoder.image_settings_key)
+    with _LOCK:
+        if key not in _IMAGE or _IMAGE[key].encoder is not encoder:
+            _IMAGE[key] = ImageEmbeddingStore(encoder, cache)
+        return _IMAGE[key]
 
 
 def reset_stores() -> None:
-    """Forget in-process stores (the next use reloads from disk), as a process restart would."""
-    with _STORES_LOCK:
-        _STORES.clear()
+    """Forget in-process stores and close cache files (the next use reopens them), as a
+    process restart would."""
+    with _LOCK:
+        for cache in _CACHES.values():
+            cache.close()
+        _CACHES.clear()
+        _TEXT.clear()
+        _IMAGE.clear()

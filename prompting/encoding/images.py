@@ -1,4 +1,14 @@
-"""Robust image decoding to RGB: EXIF orientation, odd modes, bit depth, bombs, bad files."""
+"""Robust image decoding to RGB: EXIF orientation, odd modes, bit depth, bombs, bad files;
+decoded no larger than the model needs.
+
+Decoding at model size: a model resizes every image to a few hundred pixels, so holding a
+photo's full resolution only costs memory and time. With ``min_side`` (the model's input
+side), JPEGs are decoded in draft mode (the decoder's DCT scaling by 1/2, 1/4 or 1/8) and other
+formats are reduced by a whole factor with a box filter right after decoding, in both cases
+keeping the shorter side at least ``DECODE_MARGIN`` times ``min_side``. The model's own resize
+then still starts from three times its size, which Pillow documents as indistinguishable from
+resampling the full image (``reducing_gap``); what the model sees differs only by resampling.
+"""
 
 from __future__ import annotations
 
@@ -23,35 +33,64 @@ ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 MAX_16_BIT = 65535
 # What Pillow raises on data it cannot decode, besides OSError.
 CORRUPT_DATA_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+DECODE_MARGIN = 3
 
 
-def load_image(source: str | Path | bytes, name: str | None = None) -> Image.Image:
+def load_image(source: str | Path | bytes, name: str | None = None, min_side: int | None = None) -> Image.Image:
     """Decode a file path or raw bytes into an 8-bit RGB image (first frame of animations).
 
     EXIF orientation is applied, transparency is composited on white and 16-bit / 32-bit
     images are scaled (not clipped) to 8 bits. Pillow's decompression-bomb limit
-    (``Image.MAX_IMAGE_PIXELS``) is enforced, already at its warning threshold. Any failure
-    raises ``ImageDecodeError`` naming ``name`` (default: the file name).
+    (``Image.MAX_IMAGE_PIXELS``) is enforced, already at its warning threshold. With
+    ``min_side`` the image is decoded at reduced size (see the module notes); the result's
+    shorter side is then at least ``DECODE_MARGIN * min_side`` unless the file is smaller.
+    Any failure raises ``ImageDecodeError`` naming ``name`` (default: the file name).
     """
     if isinstance(source, bytes):
-        return _decode(io.BytesIO(source), name or BYTES_LABEL)
+        return _decode(io.BytesIO(source), name or BYTES_LABEL, min_side)
     path = Path(source)
     label = name or path.name
     try:
         with open(path, "rb") as handle:
-            return _decode(handle, label)
+            return _decode(handle, label, min_side)
     except OSError as exc:
-        raise ImageDecodeError(f"'{label}' could not be read ({exc.strerror or exc}).") from exc
+        raise unreadable_file(label, exc) from exc
 
 
-def _decode(stream: BinaryIO, label: str) -> Image.Image:
-    """Open, fully load, orient and convert one image from ``stream``."""
+def unreadable_file(label: str, exc: OSError) -> ImageDecodeError:
+    """The error for a file that cannot be opened or read (missing, no permission, a folder)."""
+    return ImageDecodeError(f"'{label}' could not be read ({exc.strerror or exc}).")
+
+
+def decode_size(source: str | Path, min_side: int | None = None) -> tuple[int, int] | None:
+    """The size ``load_image(source, min_side=min_side)`` decodes at before any reduction (the
+    memory it needs), read from the header alone; None when the file is no readable image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source) as image:
+                if min_side:
+                    _draft(image, min_side)
+                return image.size
+    except (Image.DecompressionBombError, UnidentifiedImageError, *CORRUPT_DATA_ERRORS):
+        return None
+
+
+def _decode(stream: BinaryIO, label: str, min_side: int | None = None) -> Image.Image:
+    """Open, load (at reduced size with ``min_side``), orient and convert one image.
+
+    The caller owns ``stream``; the image is not closed here because closing drops its pixels,
+    and copying them instead would double the memory of a large image.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(stream) as image:
-                image.load()
-                oriented = ImageOps.exif_transpose(image)
+            image = Image.open(stream)
+            if min_side:
+                _draft(image, min_side)
+            image.load()
+            ImageOps.exif_transpose(image, in_place=True)
+            oriented = _reduce(image, min_side)
     except UnidentifiedImageError as exc:
         raise ImageDecodeError(f"'{label}' is not an image (cannot identify image file).") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -59,11 +98,39 @@ def _decode(stream: BinaryIO, label: str) -> Image.Image:
     except CORRUPT_DATA_ERRORS as exc:
         raise ImageDecodeError(f"'{label}' is truncated or corrupt ({exc}).") from exc
     try:
-        return _to_rgb(oriented)
+        return _reduce(_to_rgb(oriented), min_side)
     except ValueError as exc:
         raise ImageDecodeError(
             f"'{label}' uses colour mode {oriented.mode}, which cannot be converted to RGB."
         ) from exc
+
+
+def _target_side(min_side: int) -> int:
+    return DECODE_MARGIN * int(min_side)
+
+
+def _draft(image: Image.Image, min_side: int) -> None:
+    """Ask a JPEG decoder for the smallest DCT scale whose shorter side stays >= the target
+    (a no-op for other formats)."""
+    width, height = image.size
+    short, target = min(width, height), _target_side(min_side)
+    if short > target:
+        image.draft(None, (-(-width * target // short), -(-height * target // short)))
+
+
+def _reduce(image: Image.Image, min_side: int | None) -> Image.Image:
+    """Shrink by the largest whole factor that keeps the shorter side >= the target (box
+    filter); unchanged without ``min_side``, when small enough, or in a mode Pillow cannot
+    reduce (palette, bilevel, 16-bit: those are reduced after conversion to RGB)."""
+    if not min_side:
+        return image
+    factor = min(image.size) // _target_side(min_side)
+    if factor < 2:
+        return image
+    try:
+        return image.reduce(factor)
+    except ValueError:
+        return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -18,8 +18,12 @@ from prompting.vectors import softmax
 
 DECIMALS = 6
 SUMMARY_METRICS = ("top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll")
-ENCODER_KEYS = ("prompts_encoded", "prompts_cached")
+ENCODER_KEYS = ("prompts_encoded", "prompts_cached", "images_encoded", "images_cached")
 SMALL_SAMPLE = 30
+QUANTIZED_NOTE = (
+    "The model ran with int8 dynamic quantisation of its linear layers (faster on a CPU), so its scores can "
+    "differ slightly from the full-precision model's."
+)
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PROBABILITY_MEANINGS = {
     "softmax": "softmax probability over your classes (they add up to 1)",
@@ -94,6 +98,7 @@ def comparison_to_dict(comparison: Comparison, pairs: list[PairedComparison] | N
     names = [cls.display for cls in comparison.classes]
     return {
         "model": comparison.model,
+        "quantization": comparison.quantization,
         "classes": names,
         "class_prompt_names": [cls.prompt for cls in comparison.classes],
         "images": [{"path": img.path, "label": _label_name(img.label, names)} for img in comparison.images],
@@ -231,7 +236,20 @@ def plain_language_summary(comparison: Comparison, pairs: list[PairedComparison]
             f"These results come from only {_count(sample, 'image')}, so differences of one or two "
             "images may be chance."
         )
+    if comparison.quantization:
+        sentences.append(QUANTIZED_NOTE)
     return sentences + _problem_sentences(comparison)
+
+
+def encoder_summary(comparison: Comparison) -> str:
+    """What was encoded and what came from the cache ('' when the run did not say)."""
+    stats = comparison.encoder_stats
+    if not stats:
+        return ""
+    return (
+        f"{stats.get('prompts_encoded', 0)} prompts and {stats.get('images_encoded', 0)} images encoded, "
+        f"{stats.get('prompts_cached', 0)} prompts and {stats.get('images_cached', 0)} images from the cache"
+    )
 
 
 def _count(n: int, noun: str) -> str:

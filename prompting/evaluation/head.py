@@ -29,14 +29,13 @@ from typing import Any
 
 import numpy as np
 from safetensors.numpy import save as safetensors_bytes
-from scipy.optimize import minimize_scalar
 
 from prompting.classes import ClassName
 from prompting.encoding.embeddings import EncodeStats, text_store
 from prompting.encoding.models import DualEncoder
 from prompting.errors import StrategyError
 from prompting.evaluation.compare import EncodedImages, score_strategies
-from prompting.evaluation.metrics import TEMPERATURE_BOUNDS, fit_temperature
+from prompting.evaluation.metrics import TEMPERATURE_BOUNDS, TEMPERATURE_TOLERANCE, bounded_minimum, fit_temperature
 from prompting.evaluation.results import StrategyResult
 from prompting.evaluation.scoring import embed_plan, template_stack
 from prompting.storage import atomic_write_bytes
@@ -114,7 +113,7 @@ def fit_sigmoid_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         return float(np.mean(np.sum(np.logaddexp(0.0, scaled) - targets * scaled, axis=1)))
 
     low, high = np.log(TEMPERATURE_BOUNDS)
-    return float(np.exp(minimize_scalar(loss, bounds=(low, high), method="bounded", options={"xatol": 1e-6}).x))
+    return float(np.exp(bounded_minimum(loss, float(low), float(high), TEMPERATURE_TOLERANCE)))
 
 
 def head_from_result(

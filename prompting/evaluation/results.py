@@ -68,7 +68,11 @@ class ImageRecord:
 
 @dataclass
 class Comparison:
-    """Everything one comparison produced: the inputs' identities and each strategy's scores."""
+    """Everything one comparison produced: the inputs' identities and each strategy's scores.
+
+    ``encoder_stats`` counts the distinct prompts and images encoded and served from the cache;
+    ``quantization`` is "int8" when the model ran dynamically quantised (else None).
+    """
 
     model: str
     classes: list[ClassName]
@@ -84,6 +88,12 @@ class Comparison:
     sample_of: int | None = None
     summary: list[str] | None = None
     paired: list[PairedComparison] | None = None
+    quantization: str | None = None
+
+    @property
+    def model_label(self) -> str:
+        """The model's name as results show it, saying when it ran quantised."""
+        return f"{self.model} ({self.quantization} quantised)" if self.quantization else self.model
 
     @property
     def labels(self) -> np.ndarray | None:

@@ -15,14 +15,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from prompting.encoding.models import DEFAULT_MODEL
-from prompting.errors import LLMError
+from prompting.encoding.embeddings import MAX_MB_ENV, cache_limit, set_cache_limit
+from prompting.encoding.models import DEFAULT_MODEL, QUANTIZATIONS, DualEncoder, load_model
+from prompting.errors import CacheError, LLMError
+from prompting.storage import cache_dir
 from prompting.llm.config import API_KEY_ENV, BASE_URL_ENV, MODEL_ENV, LLMConfig
 from prompting.llm.config import MODELS_ENV as LLM_MODELS_ENV
 
 LOG = logging.getLogger(__name__)
 MODELS_ENV = "ZSP_MODELS"
 STORES_ENV = "ZSP_STORES"
+QUANTIZE_ENV = "ZSP_QUANTIZE"
+DEFAULT_LONG_RUN_SECONDS = 60.0
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MAX_UPLOAD_MB = 50
@@ -43,7 +47,7 @@ class RunLimits:
     """What one request may ask of the server: the page and the API endpoints enforce the same caps.
 
     ``max_classes`` leaves room for ImageNet's 1000 classes. The result store keeps at most
-    ``store_records`` runs (one per session) and about ``store_bytes`` of arrays. Template
+    ``store_records`` runs (one per session) holding at most ``store_bytes``. Template
     selection holds one cosine per (embedded template, image, class): at most
     ``max_selection_cells`` of them (80 MB as float32), with at most ``max_folds`` folds and sets
     of at most ``max_selected_templates``. A stored embedding set may hold up to
@@ -52,6 +56,9 @@ class RunLimits:
     FuDD scores at most ``max_fudd_pairs`` described pairs with ``max_fudd_differences`` each
     (enough for the authors' DTD file) and asks the language model about at most
     ``max_fudd_generate`` pairs per request.
+    ``max_pixels`` bounds what the new images of one run may decode to, summed (JPEGs count at
+    their reduced draft size; 400 million is a hundred 12-megapixel PNGs, or five hundred such
+    JPEGs).
     """
 
     max_images: int = 500
@@ -66,6 +73,7 @@ class RunLimits:
     max_fudd_pairs: int = 1200
     max_fudd_differences: int = 10
     max_fudd_generate: int = 30
+    max_pixels: int = 400_000_000
     store_records: int = 64
     store_bytes: int = GiB
     max_stored_images: int = 100_000
@@ -74,8 +82,9 @@ class RunLimits:
 
 @dataclass(frozen=True)
 class AppConfig:
-    """What the operator chose: default model, model menu, address, upload limit and the folders
-    of stored embedding sets (``stores``; the page shows the sets by folder name only)."""
+    """What the operator chose: default model, model menu, address, upload limit, the folders
+    of stored embedding sets (``stores``; the page shows the sets by folder name only), int8
+    quantisation, the embedding cache's size and when a run is long enough to confirm."""
 
     model: str = DEFAULT_MODEL
     models: tuple[str, ...] = ()
@@ -86,6 +95,13 @@ class AppConfig:
     llm_note: str = NO_LLM_NOTE
     limits: RunLimits = RunLimits()
     stores: tuple[str, ...] = ()
+    quantize: str | None = None
+    cache_max_mb: float | None = None
+    long_run_seconds: float = DEFAULT_LONG_RUN_SECONDS
+
+    def load(self, name: str) -> DualEncoder:
+        """Load a model as this server runs it (with the operator's quantisation)."""
+        return load_model(name, quantize=self.quantize)
 
     @property
     def model_menu(self) -> list[str]:
@@ -168,6 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stores", help=f"comma-separated folders of embedding stores offered as stored sets (default: ${STORES_ENV})"
     )
+    parser.add_argument(
+        "--quantize", choices=QUANTIZATIONS,
+        help=f"int8: dynamic int8 quantisation of the encoders' linear layers on the CPU (default: ${QUANTIZE_ENV}, "
+             "else off); results say so",
+    )
+    parser.add_argument(
+        "--cache-max-mb", type=float,
+        help=f"largest size of the embedding cache in MiB; least recently used go first (default: ${MAX_MB_ENV}, "
+             "else 1024)",
+    )
+    parser.add_argument(
+        "--long-run-seconds", type=float, default=DEFAULT_LONG_RUN_SECONDS,
+        help="runs estimated to take longer ask the visitor to confirm first "
+             f"(default {DEFAULT_LONG_RUN_SECONDS:g}; 0 asks always)",
+    )
     return parser
 
 
@@ -180,6 +211,19 @@ def parse_app_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
         parser.error("--max-upload-mb must be at least 1")
     if not 0 < args.port < 65536:
         parser.error("--port must be between 1 and 65535")
+    if args.cache_max_mb is not None and not args.cache_max_mb > 0:
+        parser.error("--cache-max-mb must be greater than 0")
+    if args.long_run_seconds < 0:
+        parser.error("--long-run-seconds must be 0 or more")
+    quantize = args.quantize or env.get(QUANTIZE_ENV, "").strip() or None
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        parser.error(f"${QUANTIZE_ENV} must be one of: {', '.join(QUANTIZATIONS)} (got '{quantize}')")
+    try:
+        cache_dir()
+        if args.cache_max_mb is None:
+            cache_limit(env)
+    except CacheError as exc:
+        parser.error(str(exc))
     models = _split_names(args.models) if args.models else _split_names(env.get(MODELS_ENV, ""))
     stores = _split_names(args.stores) if args.stores else _split_names(env.get(STORES_ENV, ""))
     llm, llm_note = llm_from_env(env)
@@ -192,4 +236,13 @@ def parse_app_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
         llm=llm,
         llm_note=llm_note,
         stores=stores,
+        quantize=quantize,
+        cache_max_mb=args.cache_max_mb,
+        long_run_seconds=args.long_run_seconds,
     )
+
+
+def apply_cache_size(config: AppConfig) -> None:
+    """Bound the process's embedding cache by the operator's ``--cache-max-mb`` (if given)."""
+    if config.cache_max_mb is not None:
+        set_cache_limit(int(config.cache_max_mb * 2**20))

@@ -2,7 +2,7 @@
 
 A session keeps only an unguessable token; the comparison behind it (arrays, per-prompt
 scores) lives here, in an LRU shared by the process and bounded twice: by the number of
-records and by an estimate of their bytes. Each session owns at most one record (a new run
+records and by the bytes they hold (every object counted). Each session owns at most one record (a new run
 replaces its last one). Without the token nobody can reach another session's results.
 Running jobs register a cancel event under their session key so a Stop button can end the
 work between steps.
@@ -11,9 +11,11 @@ work between steps.
 from __future__ import annotations
 
 import secrets
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 import numpy as np
@@ -52,40 +54,54 @@ class RunRecord:
     unmatched_labels: list[str] = field(default_factory=list)
 
 
-def _array_bytes(value: Any) -> int:
-    """Bytes of the numpy arrays in ``value`` (lists, tuples and dicts are searched; other
-    objects count their ``nbytes``, as lazily computed prompt scores do)."""
-    if isinstance(value, np.ndarray):
-        return int(value.nbytes)
-    if isinstance(getattr(value, "nbytes", None), int):
-        return int(value.nbytes)
-    if isinstance(value, dict):
-        return sum(_array_bytes(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(_array_bytes(item) for item in value)
-    return 0
+def held_bytes(value: Any) -> int:
+    """The memory ``value`` holds, counted object by object (each once): numpy buffers, strings,
+    numbers and the containers, dataclasses and plain objects that reach them. Shared objects
+    (interned strings, small ints) are counted too, so this errs on the high side."""
+    seen: set[int] = set()
+    pending = [value]
+    total = 0
+    while pending:
+        item = pending.pop()
+        if id(item) in seen or isinstance(item, (type, ModuleType, FunctionType, MethodType)):
+            continue
+        seen.add(id(item))
+        total += sys.getsizeof(item)
+        if isinstance(item, np.ndarray):
+            if item.base is not None:
+                pending.append(item.base)
+            if item.dtype == object:
+                pending.extend(item.ravel().tolist())
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            pending.extend(item)
+        elif not isinstance(item, (str, bytes, bytearray, int, float, complex, bool, type(None))):
+            pending.extend(_attributes(item))
+    return total
+
+
+def _attributes(item: Any) -> list[Any]:
+    """The attribute values of a plain object (``__dict__`` and ``__slots__``)."""
+    values = [item.__dict__] if hasattr(item, "__dict__") else []
+    for cls in type(item).__mro__:
+        for slot in getattr(cls, "__slots__", ()):
+            if hasattr(item, slot):
+                values.append(getattr(item, slot))
+    return values
 
 
 def record_bytes(record: RunRecord) -> int:
-    """An estimate of the memory a record holds: its arrays' bytes plus its prompts' text."""
-    comparison = record.comparison
-    if comparison is None:
-        return 0
-    total = 0
-    for result in comparison.strategies.values():
-        total += _array_bytes([result.similarities, result.logits, result.probabilities,
-                               result.prompt_similarities, result.class_text_vectors, result.seed_runs,
-                               result.prompt_weights])
-        if result.fudd is not None:
-            total += _array_bytes([result.fudd.sets, result.fudd.set_cosines])
-        total += sum(len(prompt) for prompts in result.prompts for prompt in prompts)
-    return total
+    """The memory a record holds: its comparison (arrays, prompts, metrics, names), its images
+    and where each result came from (see ``held_bytes``)."""
+    return held_bytes(record)
 
 
 class ResultStore:
     """A thread-safe LRU of run records keyed by random tokens, one record per owner.
 
-    ``capacity`` bounds the number of records and ``max_bytes`` their estimated size
+    ``capacity`` bounds the number of records and ``max_bytes`` the bytes they hold
     (``record_bytes``); the least recently used go first, but the newest record always stays,
     so a run never loses its own results to the bound.
     """
@@ -105,7 +121,7 @@ class ResultStore:
 
     @property
     def total_bytes(self) -> int:
-        """The estimated bytes of the records held now."""
+        """The bytes the records held now take (see ``record_bytes``)."""
         with self._lock:
             return self._bytes
 

@@ -23,7 +23,14 @@ from prompting.errors import (
     PromptingError,
     StrategyError,
 )
-from prompting.evaluation.compare import ImageInput, ProgressFn, compare, unique_keys
+from prompting.evaluation.compare import (
+    ImageInput,
+    ProgressFn,
+    compare,
+    estimate_seconds,
+    plan_work,
+    unique_keys,
+)
 from prompting.evaluation.export import comparison_to_dict, plain_language_summary, probability_meaning, to_jsonable
 from prompting.evaluation.results import Comparison
 from prompting.evaluation.template_selection import parse_selection
@@ -229,7 +236,8 @@ def run_models(
     one comparison whose strategies are named ``<strategy>@<model tag>`` and grouped by
     strategy, so the two models sit next to each other in every table and figure. The
     comparison's ``model`` is the public name (``public_model_name``); ``sources`` keep the
-    names to load. With ``limits``, too many images or classes is a DatasetError up front.
+    names to load. With ``limits``, too many images or classes is a DatasetError up front, and
+    new images decoding to more than ``limits.max_pixels`` a BudgetError.
     """
     if limits is not None:
         check_run_size(len(images), len(classes), limits)
@@ -244,12 +252,43 @@ def run_models(
         def scaled(fraction: float, message: str, number: int = number, prefix: str = prefix) -> None:
             report((number + fraction) / len(models), prefix + message)
 
-        comparisons[name] = compare(encoder, images, classes, specs, strict=False, progress=scaled, cancel=cancel)
+        comparisons[name] = compare(encoder, images, classes, specs, strict=False, progress=scaled, cancel=cancel,
+                                    max_pixels=limits.max_pixels if limits else None)
     keys = unique_keys(specs)
     if len(models) == 1:
         sources = {key: StrategySource(models[0], spec) for key, spec in zip(keys, specs)}
         return RunRecord(replace(comparisons[models[0]], model=public_model_name(models[0])), images, sources)
     return _merged(comparisons, keys, specs, images)
+
+
+@dataclass
+class RunEstimate:
+    """What ``run_models`` would encode (summed over its models) and how long that should take."""
+
+    seconds: float = 0.0
+    prompts_to_encode: int = 0
+    images_to_encode: int = 0
+    models: int = 0
+
+
+def estimate_run(
+    models: Sequence[str],
+    images: list[ImageInput],
+    classes: list[ClassName],
+    specs: list[StrategySpec],
+    loader: Loader = load_model,
+) -> RunEstimate:
+    """The work ``run_models`` would do, before doing it: new prompts and images per model
+    (cached ones are free) times this machine's measured speed (``compare.estimate_seconds``)."""
+    estimate = RunEstimate()
+    for name in dict.fromkeys(models):
+        encoder = loader(name)
+        plan = plan_work(encoder, images, classes, specs)
+        estimate.seconds += estimate_seconds(encoder, plan)
+        estimate.prompts_to_encode += plan.prompts_to_encode
+        estimate.images_to_encode += plan.images_to_encode
+        estimate.models += 1
+    return estimate
 
 
 def _merged(

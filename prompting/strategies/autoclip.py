@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.special import logsumexp
 
 from prompting.errors import StrategyError
 from prompting.vectors import softmax
@@ -67,6 +66,8 @@ def logsumexp_gradient(similarities: np.ndarray, tau: float = 1.0) -> np.ndarray
 
 def entropy(logits: np.ndarray) -> np.ndarray:
     """Entropy in nats of ``softmax(logits)`` along the last axis, computed stably."""
+    from scipy.special import logsumexp  # imported here: scipy costs start-up time every run would pay
+
     logits = np.asarray(logits, dtype=np.float64)
     return logsumexp(logits, axis=-1) - np.sum(softmax(logits, axis=-1) * logits, axis=-1)
 

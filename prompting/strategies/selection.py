@@ -18,8 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import log_softmax
-from sklearn.model_selection import KFold, StratifiedKFold
 
 CHUNK_CELLS = 4_000_000  # candidates x images x classes scored at once
 LOGPROB_TOLERANCE = 1e-9
@@ -114,6 +112,8 @@ def _candidate_scores(
     total: np.ndarray, summed: np.ndarray, logit_scale: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Correct images and mean true-class log-probability of the current set plus each candidate."""
+    from scipy.special import log_softmax  # imported here: only selection needs scipy (start-up time)
+
     correct = np.empty(len(candidates), dtype=int)
     logprob = np.empty(len(candidates))
     chunk = max(1, CHUNK_CELLS // max(total.size, 1))
@@ -160,6 +160,8 @@ class CrossValidation:
 def fold_splits(labels: np.ndarray, folds: int, seed: int) -> tuple[Splits, bool, str | None]:
     """Seeded (train, test) index pairs; stratified by class when every class present has at
     least ``folds`` images, else shuffled k-fold with a sentence saying why."""
+    from sklearn.model_selection import KFold, StratifiedKFold  # imported here: only selection needs it
+
     labels = np.asarray(labels)
     if folds < 2:
         raise ValueError(f"Cross-validation needs at least 2 folds, got {folds}.")

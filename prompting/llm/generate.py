@@ -107,7 +107,7 @@ class _Run:
         hit = self.cache.get(key)
         if hit is not None:
             self._count(cached=1)
-            return hit
+            return [self.config.redact(value) for value in hit]  # an entry cached before redaction existed
         if self.stop_reason:
             raise FatalLLMError(f"Not requested: {self.stop_reason}")
         self._count(requested=1)

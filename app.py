@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
+from components.panels import messages
 from components.panels.api_endpoints import build_api
 from components.panels.classes_panel import build_classes_panel, wire_classes_panel
 from components.panels.images_panel import build_images_panel, wire_images_panel
@@ -25,6 +27,7 @@ from components.panels.stored_set_panel import build_mistakes_panel, build_store
 from components.panels.strategies_panel import build_strategies_panel
 from components.panels.theme import build_theme, page_css
 from prompting.service.config import AppConfig, parse_app_args
+from prompting.service.public_text import public_text_for
 from prompting.service.session_store import CancelRegistry, ResultStore
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -59,6 +62,8 @@ def build_demo(config: AppConfig) -> Workbench:
     """The whole page: three input steps, the run bar, the results tabs and the API endpoints."""
     limits = config.limits
     store, cancels = ResultStore(limits.store_records, limits.store_bytes), CancelRegistry()
+    shown_models = {full: shown for shown, full in config.public_menu.items()}
+    messages.register(public_text_for(shown_models, config.llm, [get_upload_folder()]))
     with Workbench(config) as demo:
         token = gr.State(None)
         with gr.Column(elem_id="header"):

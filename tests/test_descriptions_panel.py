@@ -77,12 +77,13 @@ def test_the_check_and_preview_report_every_inexact_match_shared_key_and_empty_l
 
 
 def test_failures_shown_to_visitors_name_the_model_not_the_endpoint() -> None:
-    from components.panels.descriptions_panel import public_llm_message
+    from components.panels import messages
 
-    config = fast_config("http://user:pw@10.1.2.3:8000/v1/")
-    message = public_llm_message(f"LLM endpoint {config.endpoint} answered 401 Unauthorized.", config)
-    assert message == "The language-model server answered 401 Unauthorized."
-    assert "10.1.2.3" not in public_llm_message(f"could not reach {config.client_base_url}", config)
+    config = fast_config("http://user:pw-secret@10.1.2.3:8000/v1/")
     with pytest.raises(gr.Error) as caught:
         _generator(config, generate_dclip, "DCLIP descriptors")("cat", "someone-elses-model", "")
     assert "10.1.2.3" not in str(caught.value)
+    message = messages.public(f"LLM endpoint {config.endpoint} answered 401 Unauthorized.")
+    assert message == "The language-model server answered 401 Unauthorized."
+    shown = messages.public(f"could not reach {config.base_url} with pw-secret")
+    assert "10.1.2.3" not in shown and "pw-secret" not in shown

@@ -25,6 +25,7 @@ from typing import Any
 
 import gradio as gr
 
+from components.panels import messages
 from components.panels.local_files import local_only
 from components.panels.run_panel import chosen_models
 from components.panels.strategies_panel import DEFAULT_STRATEGIES, NO_SECOND_MODEL
@@ -111,7 +112,7 @@ def as_api(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         try:
             return fn(*args)
         except PromptingError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise messages.error(exc) from exc
 
     return call
 

@@ -12,6 +12,7 @@ import gradio as gr
 
 from components.panels.downloads import download_file
 from components.panels.events import PAGE_ONLY
+from components.panels import messages
 from components.panels.local_files import local_only
 from components.tables import descriptions_preview, md_escape
 from prompting.classes import parse_class_list
@@ -23,6 +24,7 @@ from prompting.llm.generate import (
     generate_cupl,
     generate_dclip,
 )
+from prompting.service.public_text import public_text_for
 from prompting.strategies.descriptions import export_descriptions, load_descriptions
 from prompting.strategies.matching import DescriptionMatch, match_descriptions
 
@@ -30,18 +32,12 @@ KINDS = {"cupl": "CuPL sentences", "dclip": "DCLIP descriptors"}
 FAILURES_SHOWN = 3
 MATCH_ROWS_SHOWN = 40
 EMPTY_DCLIP = "scored with the one prompt “{class}, which has ”, as DCLIP's code does"
-LLM_SERVER = "the language-model server"
 
 
-def public_llm_message(text: object, llm: LLMConfig) -> str:
-    """A language-model message fit for visitors: the endpoint's address replaced by words
+def _public_llm(llm: LLMConfig) -> None:
+    """Make every message name the language model's server in words and hide its secrets
     (visitors see the model's name, never where the server sends its requests)."""
-    message = str(text)
-    for address in sorted({llm.endpoint, llm.client_base_url, llm.base_url.strip()}, key=len, reverse=True):
-        if address:
-            message = message.replace(f"LLM endpoint {address}", "The language-model server")
-            message = message.replace(address, LLM_SERVER)
-    return message
+    messages.register(public_text_for({}, llm))
 
 
 @dataclass
@@ -131,12 +127,14 @@ def wire_descriptions_panel(panel: DescriptionsPanel, llm: LLMConfig | None, cla
 def concept_suggester(llm: LLMConfig) -> Callable[[str, str], str]:
     """A handler suggesting a WaffleCLIP concept for the class list."""
 
+    _public_llm(llm)
+
     def suggest(classes_text: str, model: str) -> str:
         try:
             classes = parse_class_list(classes_text)
             return generate_concept([cls.prompt for cls in classes], llm.with_allowed_model(model))
         except PromptingError as exc:
-            raise gr.Error(public_llm_message(exc, llm), title="Could not suggest a concept") from exc
+            raise messages.error(exc, title="Could not suggest a concept") from exc
 
     return suggest
 
@@ -153,14 +151,14 @@ def _check(text: str, classes_text: str, kind: str = "cupl") -> tuple[str, str]:
     try:
         data = load_descriptions(text)
     except PromptingError as exc:
-        return f"⚠️ {md_escape(exc)}", descriptions_preview({})
+        return f"⚠️ {messages.markdown(exc)}", descriptions_preview({})
     try:
         match = match_descriptions(parse_class_list(classes_text or ""), data)
     except PromptingError:
         return f"{len(data)} classes described.", descriptions_preview(data)
     blocked = match.missing or (kind == "cupl" and match.empty)
     mark = "⚠️" if blocked else "✓"
-    line = f"{mark} {md_escape(match.summary())}"
+    line = f"{mark} {messages.markdown(match.summary())}"
     if kind == "dclip" and match.empty:
         line += f" {md_escape(f'Classes with none are {EMPTY_DCLIP}.')}"
     return line, _match_details(match, kind) + descriptions_preview(data)
@@ -190,7 +188,7 @@ def _import(path: str | None) -> Any:
     try:
         return export_descriptions(load_descriptions(Path(path)))
     except PromptingError as exc:
-        raise gr.Error(str(exc), title="Could not import the descriptions") from exc
+        raise messages.error(exc, title="Could not import the descriptions") from exc
 
 
 def _exporter(kind: str) -> Callable[[str], Any]:
@@ -198,7 +196,7 @@ def _exporter(kind: str) -> Callable[[str], Any]:
         try:
             data = load_descriptions(text or "")
         except PromptingError as exc:
-            raise gr.Error(str(exc), title="Nothing to export") from exc
+            raise messages.error(exc, title="Nothing to export") from exc
         return gr.File(value=download_file(f"{kind}.json", export_descriptions(data)), visible=True)
 
     return export
@@ -207,35 +205,36 @@ def _exporter(kind: str) -> Callable[[str], Any]:
 def _generator(
     llm: LLMConfig, generate: Callable[..., GenerationReport], title: str
 ) -> Callable[..., str]:
+    _public_llm(llm)
+
     def run(classes_text: str, model: str, current: str, progress: gr.Progress = gr.Progress()) -> str:
         try:
             classes = parse_class_list(classes_text)
             config = llm.with_allowed_model(model)
             existing = load_descriptions(current) if (current or "").strip() else {}
         except PromptingError as exc:
-            raise gr.Error(public_llm_message(exc, llm), title=f"Could not generate {title}") from exc
+            raise messages.error(exc, title=f"Could not generate {title}") from exc
         progress(0, desc=f"Asking {model} for {title}")
         try:
             report = generate(
                 [cls.prompt for cls in classes], config,
-                progress=lambda done, total, message: progress(done / total, desc=public_llm_message(message, llm)),
+                progress=lambda done, total, message: progress(done / total, desc=messages.public(message)),
             )
         except PromptingError as exc:
-            raise gr.Error(public_llm_message(exc, llm), title=f"Could not generate {title}") from exc
-        _warn_failures(report, title, llm)
+            raise messages.error(exc, title=f"Could not generate {title}") from exc
+        _warn_failures(report, title)
         if not report.descriptions:
-            first = public_llm_message(next(iter(report.failures.values()), ""), llm)
-            raise gr.Error(f"No {title} were generated. {first}", title="Generation failed")
-        gr.Info(public_llm_message(report.summary(), llm))
+            first = next(iter(report.failures.values()), "")
+            raise messages.error(f"No {title} were generated. {first}", title="Generation failed")
+        messages.info(report.summary())
         return export_descriptions({**existing, **report.descriptions})
 
     return run
 
 
-def _warn_failures(report: GenerationReport, title: str, llm: LLMConfig) -> None:
+def _warn_failures(report: GenerationReport, title: str) -> None:
     if not report.failures:
         return
-    shown = "; ".join(f"{name}: {public_llm_message(reason, llm)}"
-                      for name, reason in list(report.failures.items())[:FAILURES_SHOWN])
+    shown = "; ".join(f"{name}: {reason}" for name, reason in list(report.failures.items())[:FAILURES_SHOWN])
     more = f" (and {len(report.failures) - FAILURES_SHOWN} more)" if len(report.failures) > FAILURES_SHOWN else ""
-    gr.Warning(f"{len(report.failures)} classes got no {title}{more}: {shown}", title="Some classes failed")
+    messages.warning(f"{len(report.failures)} classes got no {title}{more}: {shown}", title="Some classes failed")

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 from gradio.utils import get_upload_folder
 
+from components.panels import messages
 from components.panels.events import PAGE_ONLY
 from components.panels.local_files import local_only
 from components.tables import plural
@@ -116,11 +117,11 @@ def check_uploads(gallery: GalleryValue, max_images: int) -> Any:
             dropped.append(reason.replace(f"'{Path(path).name}'", f"'{caption or Path(path).name}'"))
     if dropped:
         shown = " ".join(dropped[:3]) + (f" (and {len(dropped) - 3} more)" if len(dropped) > 3 else "")
-        gr.Warning(f"Removed {plural(len(dropped), 'file')} that could not be read as an image: {shown} "
-                   f"Accepted: {FORMATS}.", title="Not a readable image")
+        messages.warning(f"Removed {plural(len(dropped), 'file')} that could not be read as an image: {shown} "
+                         f"Accepted: {FORMATS}.", title="Not a readable image")
     if len(kept) > max_images:
-        gr.Warning(f"{len(kept)} images are here, but one run scores at most {max_images}. Remove some, or split "
-                   "them over several runs.", title="Too many images")
+        messages.warning(f"{len(kept)} images are here, but one run scores at most {max_images}. Remove some, or "
+                         "split them over several runs.", title="Too many images")
     return kept if dropped else gr.skip()
 
 
@@ -150,7 +151,7 @@ def _load_examples() -> tuple[Any, ...]:
     try:
         pairs = example_images()
     except PromptingError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise messages.error(exc, title="Could not load the example photos") from exc
     gallery = [(str(path), path.name) for path, _ in pairs]
     return gallery, [[path.name, label] for path, label in pairs], EXAMPLE_CLASSES, gr.Accordion(open=True)
 
@@ -163,20 +164,21 @@ def _load_zip(zip_path: str | None, classes_text: str) -> tuple[Any, ...]:
         items = extract_labelled_zip(zip_path, target)
     except PromptingError as exc:
         shutil.rmtree(target, ignore_errors=True)
-        raise gr.Error(str(exc), title="Could not use this zip") from exc
+        raise messages.error(exc, title="Could not use this zip") from exc
     names = [f"{label}/{path.name}" if label else path.name for path, label in items]
     gallery = [(str(path), name) for (path, _), name in zip(items, names)]
     rows = [[name, label or ""] for name, (_, label) in zip(names, items)]
     folders = list(dict.fromkeys(label for _, label in items if label))
     if not folders:
-        gr.Info(f"Loaded {len(items)} images without class folders; add true classes in the table if you know them.")
+        messages.info(f"Loaded {len(items)} images without class folders; add true classes in the table if you know "
+                      "them.")
         return gallery, rows, gr.skip(), gr.Accordion(open=True)
     _, unknown = match_labels(folders, _lenient_classes(classes_text))
     if unknown:
-        gr.Info(f"Loaded {len(items)} images in {len(folders)} class folders; the class list now holds the folder "
-                "names.")
+        messages.info(f"Loaded {len(items)} images in {len(folders)} class folders; the class list now holds the "
+                      "folder names.")
         return gallery, rows, "\n".join(folders), gr.Accordion(open=True)
-    gr.Info(f"Loaded {len(items)} images in {len(folders)} class folders, all in your class list.")
+    messages.info(f"Loaded {len(items)} images in {len(folders)} class folders, all in your class list.")
     return gallery, rows, gr.skip(), gr.Accordion(open=True)
 
 

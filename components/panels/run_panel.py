@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from components.panels import messages
 from components.panels.events import AFTER_RUN_JS, PAGE_ONLY
 from components.panels.images_panel import ImagesPanel, image_inputs
 from components.panels.results_area import ResultsArea, render_results, stale_results
@@ -100,7 +101,7 @@ def run_executor(
         except Cancelled:  # the page already shows "Stopped"; end the work quietly
             return [gr.skip(), gr.skip()] + skip
         except PromptingError as exc:
-            message = f"⚠️ **Could not run:** {md_escape(exc)}"
+            message = f"⚠️ **Could not run:** {messages.markdown(exc)}"
             return [gr.skip(), _status(message, error=True)] + stale_results(results)
         except Exception as exc:  # a bug or an exhausted resource: say so plainly, keep the details in the log
             LOG.exception("Run failed unexpectedly")
@@ -167,7 +168,7 @@ def wire_run(
     def stop(request: gr.Request) -> Any:
         if cancels.cancel(request.session_hash or ""):
             return _status(STOPPED)
-        gr.Info(NOTHING_TO_STOP, title="Nothing running")
+        messages.info(NOTHING_TO_STOP, title="Nothing running")
         return gr.skip()
 
     run_inputs = [images.gallery, images.labels, classes_box, strategies.picker, strategies.model,
@@ -212,23 +213,23 @@ def _warn(comparison: Comparison, unknown_labels: list[str]) -> list[str]:
     """Toasts for partial problems; returns notes for the summary."""
     notes: list[str] = []
     if comparison.skipped:
-        gr.Warning(f"{plural(len(comparison.skipped), 'file')} could not be read and skipped; the rest were scored. "
-                   "The Summary tab says why.", title="Some files skipped")
+        messages.warning(f"{plural(len(comparison.skipped), 'file')} could not be read and skipped; the rest were "
+                         "scored. The Summary tab says why.", title="Some files skipped")
     for name, error in comparison.strategy_errors.items():
-        gr.Warning(f"{name}: {error}", title="A strategy could not run")
+        messages.warning(f"{name}: {error}", title="A strategy could not run")
     for result in comparison.strategies.values():
         for warning in result.warnings:
             notes.append(f"{result.label}: {warning}")
-            gr.Warning(notes[-1], title="Read with care")
+            messages.warning(notes[-1], title="Read with care")
     labelled = sum(1 for image in comparison.images if image.label is not None)
     if unknown_labels:
         notes.append(unmatched_labels_note(unknown_labels, labelled > 0))
-        gr.Warning(notes[-1], title="True classes not in the class list")
+        messages.warning(notes[-1], title="True classes not in the class list")
     if 0 < labelled < len(comparison.images):
         notes.append(
             f"Accuracy charts need a true class for every image ({labelled} of {len(comparison.images)} have one)."
         )
     if len(comparison.classes) == 1 and any(r.probability_kind == "softmax" for r in comparison.strategies.values()):
         notes.append(ONE_CLASS)
-        gr.Warning(ONE_CLASS, title="Only one class")
+        messages.warning(ONE_CLASS, title="Only one class")
     return notes

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from prompting.classes import ClassName, as_class_names, parse_class_list
-from prompting.data.datasets import scan_folder, with_classes
+from prompting.data.datasets import ScannedFolder, scan_folder, with_classes
 from prompting.data.uploads import extract_zip_safely
 from prompting.encoding.models import DualEncoder, load_model
 from prompting.errors import (
@@ -357,15 +357,18 @@ def _named_skips(comparison: Comparison) -> list[dict[str, str]]:
     return [{"name": Path(item.get("path") or "").name, "reason": item.get("reason", "")} for item in comparison.skipped]
 
 
-def labelled_folder_images(root: Path) -> list[tuple[Path, str | None]]:
-    """Images under ``root`` with their class-folder name (None for a flat folder)."""
-    scanned = scan_folder(root)
-    return [(path, scanned.classes[label] if label is not None else None) for path, label in scanned.items]
+def _scan_unpacked(root: Path, zip_path: str | Path) -> ScannedFolder:
+    """``scan_folder`` of an unpacked upload; its messages name the zip, not the server folder."""
+    try:
+        return scan_folder(root)
+    except DatasetError as exc:
+        raise DatasetError(str(exc).replace(str(root), Path(zip_path).name)) from exc
 
 
 def extract_labelled_zip(zip_path: str | Path, target: Path) -> list[tuple[Path, str | None]]:
     """Safely unpack an uploaded zip into ``target`` and list its images with folder labels."""
-    return labelled_folder_images(extract_zip_safely(zip_path, target))
+    scanned = _scan_unpacked(extract_zip_safely(zip_path, target), zip_path)
+    return [(path, scanned.classes[label] if label is not None else None) for path, label in scanned.items]
 
 
 def dataset_from_zip(
@@ -377,7 +380,7 @@ def dataset_from_zip(
     names must then cover every folder (``display | prompt`` lines prompt differently).
     """
     root = extract_zip_safely(zip_path, target)
-    scanned = scan_folder(root)
+    scanned = _scan_unpacked(root, zip_path)
     if not scanned.labeled:
         raise DatasetError(
             "The zip has no class folders, so there is nothing to evaluate against: put each image in a "

@@ -15,7 +15,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from components.panels import messages
-from components.panels.api_endpoints import build_api
+from components.panels.api_endpoints import build_api, check_raw_arguments, unreadable_argument
 from components.panels.classes_panel import build_classes_panel, wire_classes_panel
 from components.panels.images_panel import build_images_panel, wire_images_panel
 from components.panels.prompt_search_api import build_prompt_search_api
@@ -45,6 +45,17 @@ class Workbench(gr.Blocks):
     def __init__(self, config: AppConfig) -> None:
         super().__init__(title=TITLE, delete_cache=CACHE_CLEANUP, analytics_enabled=False)
         self.workbench_config = config
+
+    async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
+        """Gradio's reading of an event's inputs, with readable errors for arguments of the wrong
+        shape (a script can send anything) instead of Gradio's opaque one."""
+        check_raw_arguments(block_fn.inputs, inputs)
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except Exception as exc:  # Gradio could not read an input: say which, not how it failed inside
+            raise unreadable_argument(block_fn.inputs, exc) from exc
 
     def launch(self, **kwargs: Any) -> Any:  # type: ignore[override]  # keyword arguments only
         """Launch with the operator's limits: upload size, and no file serving beyond assets."""

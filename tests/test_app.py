@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -339,6 +340,50 @@ def test_requests_over_the_limits_are_refused_with_the_limit(client: Client, tmp
     with pytest.raises(AppError, match="Too many WaffleCLIP seeds: 4. This server runs at most 3"):
         client.predict(images=files[:1], classes=CLASSES, strategies=["waffle"],
                        options={"waffle": {"seeds": [0, 1, 2, 3]}}, api_name="/compare")
+
+
+MALFORMED = {
+    "labels as numbers": ({"labels": [1]}, r"labels\[0\] must be a class name \(text\) or null, not 1"),
+    "labels as an object": ({"labels": {"a": 1}}, r"Send labels as a list .* not an object"),
+    "a seed of 2\*\*64": ({"strategies": ["waffle"], "options": {"waffle": {"seeds": [2**64]}}},
+                        r"options\.waffle\.seeds\[0\] must be a whole number from 0 to 9223372036854775807"),
+    "a negative count": ({"strategies": ["waffle"], "options": {"waffle": {"n_words": -5}}},
+                         r"options\.waffle\.n_words must be a whole number from 0 to 100, not -5"),
+    "options as a list": ({"options": [1, 2]}, r"options must be a JSON object"),
+    "templates as an object": ({"strategies": ["template"], "options": {"templates": {"a": 1}}},
+                               r"options\.templates must be a list of templates"),
+    "a typo in an option": ({"options": {"templatez": []}}, r'options has no setting "templatez"'),
+    "a concept as a number": ({"strategies": ["waffle"], "options": {"waffle": {"concept": 5}}},
+                              r"options\.waffle\.concept must be text"),
+    "classes as a number": ({"classes": 5}, r"classes must be text with one class per line"),
+    "images as text": ({"images": "hello"}, r"images must be a list of uploaded files"),
+    "a model as a number": ({"model": 3}, r"model must be a name \(text\), not 3"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
+def test_malformed_compare_arguments_get_a_readable_error(client: Client, images: list[Path], case: str) -> None:
+    changes, message = MALFORMED[case]
+    arguments = {"images": [handle_file(str(images[0]))], "classes": CLASSES, "strategies": ["classname"],
+                 **changes}
+    with pytest.raises(AppError, match=message):
+        client.predict(**arguments, api_name="/compare")
+
+
+def test_malformed_classify_and_evaluate_arguments_get_a_readable_error(client: Client, images: list[Path]) -> None:
+    image = [handle_file(str(images[0]))]
+    for top_k, message in ((-3, "top_k must be a whole number from 1 to 1000, not -3"), ("x", 'top_k must be a '
+                                                                                              'number, not "x"')):
+        with pytest.raises(AppError, match=re.escape(message)):
+            client.predict(images=image, classes=CLASSES, strategies=["classname"], top_k=top_k, api_name="/classify")
+    with pytest.raises(AppError, match=r"dataset must be an uploaded file"):
+        client.predict(dataset="hello", classes="", strategies=["classname"], api_name="/evaluate")
+
+
+def test_friendly_argument_forms_are_accepted(client: Client, images: list[Path]) -> None:
+    result = client.predict(images=[handle_file(str(images[0]))], classes=["cat", "dog"], strategies="classname",
+                            api_name="/compare")
+    assert result["classes"] == ["cat", "dog"] and list(result["strategies"]) == ["classname"]
 
 
 def test_visitors_see_model_names_not_server_paths(app_url: str, client: Client, images: list[Path],

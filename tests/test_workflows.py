@@ -25,7 +25,7 @@ from components.tables import (
 from prompting.classes import parse_class_list
 from prompting.data.examples import EXAMPLE_CLASSES, example_images
 from prompting.encoding.models import load_model
-from prompting.errors import ClassListError, DatasetError, ModelLoadError, StrategyError
+from prompting.errors import ClassListError, DatasetError, ModelLoadError, PromptingError, StrategyError
 from prompting.evaluation.compare import ImageInput
 from prompting.evaluation.results import Comparison, ImageRecord, StrategyResult
 from prompting.service.class_text import set_prompt_name
@@ -249,19 +249,19 @@ def test_strategy_limits_refuse_only_the_strategy_that_asks_too_much() -> None:
 
 
 def test_forged_seed_counts_are_refused_before_any_seed_list_is_made() -> None:
-    from components.panels.api_endpoints import strategy_inputs_from_options
     from components.panels.settings_panel import strategy_inputs
+    from prompting.service.api_args import strategy_inputs_from_options
 
     with pytest.raises(StrategyError, match="Too many WaffleCLIP seeds: 1000000000"):
         strategy_inputs("", "", "", 1e9, 15, 15, "", LIMITS)
     with pytest.raises(StrategyError, match="whole number"):
         strategy_inputs("", "", "", float("nan"), 15, 15, "", LIMITS)
     assert strategy_inputs("", "", "", 2, None, None, "", LIMITS).waffle_seeds == (0, 1)
-    with pytest.raises(StrategyError, match="Too many WaffleCLIP seeds: 3"):
+    with pytest.raises(PromptingError, match="Too many WaffleCLIP seeds: 3"):
         strategy_inputs_from_options({"waffle": {"seeds": [0, 1, 2]}}, LIMITS)
-    with pytest.raises(StrategyError, match="list of whole numbers"):
+    with pytest.raises(PromptingError, match="list of whole numbers"):
         strategy_inputs_from_options({"waffle": {"seeds": 10**9}}, LIMITS)
-    with pytest.raises(StrategyError, match="n_words must be a whole number"):
+    with pytest.raises(PromptingError, match="n_words must be a whole number"):
         strategy_inputs_from_options({"waffle": {"n_words": "many"}}, LIMITS)
 
 

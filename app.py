@@ -7,7 +7,7 @@ the default model cannot be loaded (the error then shows in the page).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +97,21 @@ def build_demo(config: AppConfig) -> Workbench:
                               cancels)
         wire_results_area(results, token, store, classes.box, config, cancels)
         wire_prompt_search_panel(results.search, token, store, cancels, config, settings.templates, results.views())
-        build_api(config)
-        build_prompt_search_api(config)
+        build_api(config, cancels)
+        build_prompt_search_api(config, cancels)
+        demo.unload(_session_ender(cancels))
     return demo
+
+
+def _session_ender(cancels: CancelRegistry) -> Callable[[gr.Request], None]:
+    """What happens when a visitor's tab (or a script's client) goes away: its work stops."""
+
+    def end(request: gr.Request) -> None:
+        session = request.session_hash or ""
+        cancels.cancel(session)
+        cancels.forget(session)
+
+    return end
 
 
 def main(argv: Sequence[str] | None = None) -> None:

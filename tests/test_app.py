@@ -345,7 +345,7 @@ def test_requests_over_the_limits_are_refused_with_the_limit(client: Client, tmp
 MALFORMED = {
     "labels as numbers": ({"labels": [1]}, r"labels\[0\] must be a class name \(text\) or null, not 1"),
     "labels as an object": ({"labels": {"a": 1}}, r"Send labels as a list .* not an object"),
-    "a seed of 2\*\*64": ({"strategies": ["waffle"], "options": {"waffle": {"seeds": [2**64]}}},
+    "a seed of 2**64": ({"strategies": ["waffle"], "options": {"waffle": {"seeds": [2**64]}}},
                         r"options\.waffle\.seeds\[0\] must be a whole number from 0 to 9223372036854775807"),
     "a negative count": ({"strategies": ["waffle"], "options": {"waffle": {"n_words": -5}}},
                          r"options\.waffle\.n_words must be a whole number from 0 to 100, not -5"),

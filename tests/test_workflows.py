@@ -320,18 +320,21 @@ def test_model_names_shown_and_downloaded_are_never_server_paths(tmp_path: Path,
     assert str(tmp_path) not in payload and str(tiny_clip_dir) not in payload
 
 
-def test_cancel_registry_reaches_only_the_running_job() -> None:
+def test_cancel_registry_reaches_only_the_sessions_jobs_of_that_kind() -> None:
     registry = CancelRegistry()
     assert registry.cancel("s1") is False
-    first = registry.start("s1")
-    other = registry.start("s2")
-    assert registry.cancel("s1") is True and first.is_set() and not other.is_set()
-    registry.finish("s1", first)
-    assert registry.cancel("s1") is False
-    newer = registry.start("s2")
-    registry.finish("s2", other)
-    assert registry.cancel("s2") is True and newer.is_set()
-    assert isinstance(newer, threading.Event)
+    queued = registry.start("s1")
+    assert registry.cancel("s1", "run") is True and queued.is_set()  # Stop while queued
+    assert registry.join("s1") is queued  # the run adopts the event and stops at once
+    registry.finish("s1", queued)
+    first, other, llm = registry.join("s1"), registry.join("s2"), registry.join("s1", "llm")
+    assert registry.running("s1") == 2 and registry.running() == 3
+    assert registry.cancel("s1", "run") is True and first.is_set() and not llm.is_set() and not other.is_set()
+    assert registry.cancel("s1") is True and llm.is_set() and not other.is_set()  # the session ended
+    for event in (first, llm):
+        registry.finish("s1", event)
+    assert registry.cancel("s1") is False and registry.running() == 1
+    assert isinstance(other, threading.Event)
 
 
 def test_set_prompt_name_rewrites_only_that_line() -> None:

@@ -24,11 +24,12 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gradio as gr
 
 from components.panels import messages
+from components.panels.cancellable import cancellable, current_cancel
 from components.panels.local_files import local_only
 from components.panels.run_panel import chosen_models
 from components.panels.strategies_panel import DEFAULT_STRATEGIES, NO_SECOND_MODEL
@@ -46,6 +47,7 @@ from prompting.service.api_args import (
     whole_number,
 )
 from prompting.service.config import AppConfig, RunLimits
+from prompting.service.session_store import CancelRegistry
 from prompting.service.workflows import (
     StrategyInputs,
     build_specs,
@@ -59,6 +61,8 @@ from prompting.service.workflows import (
 from prompting.strategies.registry import list_strategies
 
 DEFAULT_TOP_K = 3
+API_JOB = "api"
+Endpoint = TypeVar("Endpoint", bound=Callable[..., dict[str, Any]])
 
 
 def _file_paths(files: Any) -> list[str]:
@@ -67,17 +71,22 @@ def _file_paths(files: Any) -> list[str]:
     return [str(f) for f in (files if isinstance(files, list) else [files])]
 
 
-def as_api(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """Turn the core's specific errors into messages the client receives."""
+def as_api(cancels: CancelRegistry) -> Callable[[Endpoint], Endpoint]:
+    """Make an endpoint cancellable and turn the core's specific errors into messages the
+    client receives."""
 
-    @functools.wraps(fn)
-    def call(*args: Any) -> dict[str, Any]:
-        try:
-            return fn(*args)
-        except PromptingError as exc:
-            raise messages.error(exc) from exc
+    def decorate(fn: Endpoint) -> Endpoint:
+        @cancellable(cancels, API_JOB)
+        @functools.wraps(fn)
+        def call(*args: Any) -> dict[str, Any]:
+            try:
+                return fn(*args)
+            except PromptingError as exc:
+                raise messages.error(exc) from exc
 
-    return call
+        return call  # type: ignore[return-value]
+
+    return decorate
 
 
 def _score(config: AppConfig, inputs: list[ImageInput], classes: list[ClassName], strategies: list[str],
@@ -87,7 +96,7 @@ def _score(config: AppConfig, inputs: list[ImageInput], classes: list[ClassName]
     specs, errors = build_specs(strategies, settings, limits)
     if not specs:
         raise StrategyError("None of the strategies can run: " + " ".join(errors.values()))
-    comparison = run_models(models, inputs, classes, specs, limits=limits).comparison
+    comparison = run_models(models, inputs, classes, specs, cancel=current_cancel(), limits=limits).comparison
     comparison.strategy_errors.update(errors)
     return comparison
 
@@ -113,12 +122,15 @@ def _models(config: AppConfig, model: Any, second: Any = None) -> list[str]:
     return chosen_models(config, optional_name(model, "model"), optional_name(second, "second_model"))
 
 
-def build_api(config: AppConfig) -> None:
-    """The hidden components and the three named endpoints."""
+def build_api(config: AppConfig, cancels: CancelRegistry) -> None:
+    """The hidden components and the three named endpoints (cancellable: a client's
+    ``job.cancel()`` or its session's end stops the work)."""
     limits = config.limits
+    api = as_api(cancels)
 
-    @as_api
-    def classify(images: Any, classes: Any, strategies: Any, model: Any, top_k: Any) -> dict[str, Any]:
+    @api
+    def classify(images: Any, classes: Any, strategies: Any, model: Any, top_k: Any,
+                 request: gr.Request) -> dict[str, Any]:
         """Top-k classes per image and strategy, with probabilities."""
         class_names = _classes(classes)
         k = DEFAULT_TOP_K if top_k is None else whole_number(top_k, "top_k", 1, limits.max_classes)
@@ -126,9 +138,9 @@ def build_api(config: AppConfig) -> None:
         inputs = request_images(images, None, class_names, limits)
         return top_predictions(_score(config, inputs, class_names, names, StrategyInputs(), models), k)
 
-    @as_api
+    @api
     def compare(images: Any, classes: Any, strategies: Any, labels: Any, options: Any, model: Any,
-                second_model: Any) -> dict[str, Any]:
+                second_model: Any, request: gr.Request) -> dict[str, Any]:
         """The full comparison (probabilities, predictions, metrics with labels) and a summary."""
         class_names = _classes(classes)
         models, names = _models(config, model, second_model), _strategies(strategies)
@@ -136,8 +148,9 @@ def build_api(config: AppConfig) -> None:
         inputs = request_images(images, labels, class_names, limits)
         return comparison_payload(_score(config, inputs, class_names, names, settings, models))
 
-    @as_api
-    def evaluate(dataset: Any, classes: Any, strategies: Any, options: Any, model: Any) -> dict[str, Any]:
+    @api
+    def evaluate(dataset: Any, classes: Any, strategies: Any, options: Any, model: Any,
+                 request: gr.Request) -> dict[str, Any]:
         """Metrics per strategy on a zip of <class>/<image> folders."""
         if not dataset:
             raise DatasetError("Send a zip of class folders (cat/1.jpg, dog/2.jpg, ...).")

@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from components.panels.descriptions_panel import public_llm_message
+from components.panels.cancellable import cancellable, current_cancel
 from components.panels.downloads import download_file
 from components.panels.events import PAGE_ONLY
 from components.panels.local_files import local_only
@@ -53,6 +54,7 @@ ADAPTATION = (
 PAIRS_SHOWN = 20
 PAIR_CHOICES = 100
 FAILURES_SHOWN = 3
+FUDD = "fudd"
 
 
 @dataclass
@@ -214,11 +216,12 @@ def wire_fudd_panel(
             raise gr.Error(_toast(exc), title="Nothing to export") from exc
         return gr.File(value=download_file("fudd_pairs.json", pairs_to_json(pairs)), visible=True)
 
+    @cancellable(cancels, FUDD)
     def run(tok: str | None, base: str | None, k: float, text: str, request: gr.Request,
             progress: gr.Progress = gr.Progress()) -> list[Any]:
         record = lookup(store, tok)
         session = request.session_hash or ""
-        event = cancels.start(session)
+        event = current_cancel()
         try:
             if base is None:
                 raise StrategyError("Choose a base strategy first.")
@@ -229,8 +232,6 @@ def wire_fudd_panel(
             return [gr.skip()] * (len(outputs) + 1)
         except PromptingError as exc:
             raise gr.Error(_toast(exc), title="Could not run FuDD") from exc
-        finally:
-            cancels.finish(session, event)
         return [store.put(extended, owner=session), *render(extended)]
 
     gr.on([panel.code.change, token.change], text_views, [token, panel.base, panel.k, panel.pair, panel.code],

@@ -12,6 +12,7 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from components.figures.weights import weights_figure
+from components.panels.cancellable import cancellable, current_cancel
 from components.panels.downloads import download_file
 from components.panels.events import PAGE_ONLY
 from components.panels.results_panel import lookup
@@ -27,6 +28,7 @@ from prompting.service.workflows import extend_run
 from prompting.strategies.registry import StrategySpec
 
 DEFAULT_SIZE_LIMIT = 8
+SELECT = "select"  # the kind of job this tab's Stop button stops
 POOL_CHOICES = [("CLIP's 80 ImageNet templates", "imagenet80"), ("My templates", "custom")]
 ALL_IMAGES = -1
 INTRO = (
@@ -224,10 +226,10 @@ def wire_prompt_search_panel(
     """Select (cancellable), add the selection to the run, redraw weights, export a head."""
     limits = config.limits
 
+    @cancellable(cancels, SELECT)
     def select(tok: str | None, pool: list[str], folds: float, size: float, seed: float | None, templates: str,
                request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
-        key = _cancel_key(request)
-        event = cancels.current(key)
+        event = current_cancel()
         try:
             record = lookup(store, tok)
             candidates = selection_pool(pool or [], templates or "", limits)
@@ -240,8 +242,6 @@ def wire_prompt_search_panel(
         except PromptingError as exc:
             return [gr.Markdown(f"⚠️ **Could not select templates:** {md_escape(exc)}"), gr.skip(), gr.skip(),
                     gr.skip(), gr.skip()]
-        finally:
-            cancels.finish(key, event)
         headers, rows = selection_table(selection)
         spec = selection.spec()
         done = (f"✓ Selected {plural(len(selection.selected), 'template')} from {len(selection.pool)}; "
@@ -251,7 +251,7 @@ def wire_prompt_search_panel(
                 {"templates": spec.templates, "label": spec.label}]
 
     def stop(request: gr.Request) -> Any:
-        if cancels.cancel(_cancel_key(request)):
+        if cancels.cancel(request.session_hash or "", SELECT):
             return gr.Markdown(SELECTING_STOPPED)
         gr.Info("Nothing to stop: no selection is running.", title="Nothing running")
         return gr.skip()
@@ -287,7 +287,7 @@ def wire_prompt_search_panel(
         return [download_file(name, data) for name, data in head.files().items()]
 
     def queued(request: gr.Request) -> None:
-        cancels.start(_cancel_key(request))
+        cancels.start(request.session_hash or "", SELECT)
 
     settings = [token, panel.pool, panel.folds, panel.size_limit, panel.seed, templates_box]
     panel.select.click(queued, None, None, queue=False, show_progress="hidden", **PAGE_ONLY).then(
@@ -307,8 +307,4 @@ def wire_prompt_search_panel(
     panel.head_button.click(export, [token, panel.head_strategy], panel.head_files, concurrency_id="model",
                             concurrency_limit=2, **PAGE_ONLY)
 
-
-def _cancel_key(request: gr.Request) -> str:
-    """The cancel-registry key of this session's selection (apart from its Run)."""
-    return f"{request.session_hash or ''}:select"
 

@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from components.panels import messages
+from components.panels.cancellable import cancellable, current_cancel
 from components.panels.events import AFTER_RUN_JS, PAGE_ONLY
 from components.panels.images_panel import ImagesPanel, image_inputs
 from components.panels.results_area import ResultsArea, render_results, stale_results
@@ -29,6 +30,7 @@ from prompting.service.workflows import build_specs, check_run_size, run_models
 from prompting.strategies.registry import STRATEGIES
 
 LOG = logging.getLogger(__name__)
+RUN = "run"  # the kind of job the Stop button stops
 READY = "Ready when you are: add images, check the classes, tick strategies, then press **Run**."
 STOPPED = "⏹ Stopped. The previous results, if any, are still shown."
 NOTHING_TO_STOP = "Nothing to stop: no run is in progress (the last one had already finished)."
@@ -80,17 +82,16 @@ RunWork = Callable[[threading.Event, ProgressFn], tuple[RunRecord, dict[str, str
 not be built (title -> reason) and the typed true classes that match no class."""
 
 
-def run_executor(
-    results: ResultsArea, store: ResultStore, cancels: CancelRegistry
-) -> Callable[[RunWork, str, Any], list[Any]]:
-    """Runs a ``RunWork`` for a session: cancellable, errors shown in the status line (the last
+def run_executor(results: ResultsArea, store: ResultStore) -> Callable[[RunWork, str, Any], list[Any]]:
+    """Runs a ``RunWork`` for a session from a handler wrapped in ``cancellable(cancels, RUN)``
+    (so Stop, a cancel and the session's end reach it): errors shown in the status line (the last
     results stay, dimmed), and on success the record stored and rendered. Returns the values
     for ``[token, status, *results.outputs]``."""
 
     def execute(work: RunWork, session: str, progress: Any) -> list[Any]:
         skip = [gr.skip()] * len(results.outputs)
         started = time.perf_counter()
-        event = cancels.current(session)
+        event = current_cancel()  # the handler calling this runs under ``cancellable``
         try:
             if event.is_set():
                 raise Cancelled("Stopped before the run started.")
@@ -107,8 +108,6 @@ def run_executor(
             LOG.exception("Run failed unexpectedly")
             message = f"⚠️ **The run failed unexpectedly** ({type(exc).__name__}); the server log has the details."
             return [gr.skip(), _status(message, error=True)] + stale_results(results)
-        finally:
-            cancels.finish(session, event)
         record.comparison.strategy_errors = errors
         record.unmatched_labels = unknown
         notes = _warn(record.comparison, unknown)
@@ -122,7 +121,7 @@ def queued_handler(cancels: CancelRegistry) -> Callable[[gr.Request], None]:
     """Registers a run as soon as it is asked for, so Stop also works while it waits in the queue."""
 
     def queued(request: gr.Request) -> None:
-        cancels.start(request.session_hash or "")
+        cancels.start(request.session_hash or "", RUN)
 
     return queued
 
@@ -142,8 +141,9 @@ def wire_run(
     """Run on click (progress shown, cancellable) and Stop; after a run, charts are resized
     and a successful run scrolls the results into view."""
     limits = config.limits
-    execute = run_executor(results, store, cancels)
+    execute = run_executor(results, store)
 
+    @cancellable(cancels, RUN)
     def run(gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
             templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
             concept: str, pool: str, beta: float | None, objective: str, request: gr.Request,
@@ -166,7 +166,7 @@ def wire_run(
         return execute(work, request.session_hash or "", progress)
 
     def stop(request: gr.Request) -> Any:
-        if cancels.cancel(request.session_hash or ""):
+        if cancels.cancel(request.session_hash or "", RUN):
             return _status(STOPPED)
         messages.info(NOTHING_TO_STOP, title="Nothing running")
         return gr.skip()

@@ -12,7 +12,8 @@ import gradio as gr
 
 from components.panels.events import AFTER_RUN_JS, PAGE_ONLY
 from components.panels.results_area import ResultsArea
-from components.panels.run_panel import RunBar, picker_order, queued_handler, run_executor
+from components.panels.cancellable import cancellable
+from components.panels.run_panel import RUN, RunBar, picker_order, queued_handler, run_executor
 from components.panels.settings_panel import SettingsPanel, strategy_inputs
 from components.panels.strategies_panel import StrategiesPanel
 from components.tables import md_escape
@@ -122,11 +123,12 @@ def wire_stored_set_panel(
 ) -> None:
     """Describe the chosen set (and load its classes); evaluate it into the results area."""
     limits = config.limits
-    execute = run_executor(results, store, cancels)
+    execute = run_executor(results, store)
 
     def refresh_stored_sets() -> Any:
         return gr.Dropdown(choices=list(find_stored_sets(config.stores)))
 
+    @cancellable(cancels, RUN)
     def evaluate_stored_set(name: str | None, classes_text: str, names: list[str], templates: str, cupl: str,
                             dclip: str, seeds: float, words: float | None, chars: float | None, concept: str,
                             pool: str, beta: float | None, objective: str, request: gr.Request,

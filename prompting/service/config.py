@@ -66,6 +66,8 @@ class RunLimits:
     max_fudd_pairs: int = 1200
     max_fudd_differences: int = 10
     max_fudd_generate: int = 30
+    max_prompts_per_run: int = 100_000
+    max_pixels_per_run: int = 2_000_000_000
     store_records: int = 64
     store_bytes: int = GiB
     max_stored_images: int = 100_000

@@ -7,7 +7,7 @@ the default model cannot be loaded (the error then shows in the page).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from gradio.utils import get_upload_folder
 from components.panels import messages
 from components.panels.api_endpoints import build_api, check_raw_arguments, unreadable_argument
 from components.panels.classes_panel import build_classes_panel, wire_classes_panel
+from components.panels.descriptions_panel import LLMGuard
 from components.panels.images_panel import build_images_panel, wire_images_panel
 from components.panels.prompt_search_api import build_prompt_search_api
 from components.panels.prompt_search_panel import wire_prompt_search_panel
@@ -28,7 +29,7 @@ from components.panels.strategies_panel import build_strategies_panel
 from components.panels.theme import build_theme, page_css
 from prompting.service.config import AppConfig, parse_app_args
 from prompting.service.public_text import public_text_for
-from prompting.service.session_store import CancelRegistry, ResultStore
+from prompting.service.sessions import Sessions
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 TITLE = "Prompt Workbench"
@@ -72,7 +73,9 @@ class Workbench(gr.Blocks):
 def build_demo(config: AppConfig) -> Workbench:
     """The whole page: three input steps, the run bar, the results tabs and the API endpoints."""
     limits = config.limits
-    store, cancels = ResultStore(limits.store_records, limits.store_bytes), CancelRegistry()
+    sessions = Sessions.for_limits(limits)
+    store, cancels = sessions.results, sessions.jobs
+    guard = LLMGuard(limits.max_classes, sessions.llm_requests, cancels)
     shown_models = {full: shown for shown, full in config.public_menu.items()}
     messages.register(public_text_for(shown_models, config.llm, [get_upload_folder()]))
     with Workbench(config) as demo:
@@ -89,9 +92,9 @@ def build_demo(config: AppConfig) -> Workbench:
         bar = build_run_bar()
         results = build_results_area(config)
         mistakes = build_mistakes_panel()
-        wire_images_panel(images, classes.box, limits)
+        wire_images_panel(images, classes.box, sessions.files, limits)
         wire_classes_panel(classes, settings.templates)
-        wire_settings_panel(settings, config, classes.box, strategies.picker)
+        wire_settings_panel(settings, config, classes.box, strategies.picker, guard)
         wire_run(bar, images, classes.box, strategies, settings, results, token, config, store, cancels)
         wire_stored_set_panel(stored, mistakes, bar, classes.box, strategies, settings, results, token, config, store,
                               cancels)
@@ -99,19 +102,13 @@ def build_demo(config: AppConfig) -> Workbench:
         wire_prompt_search_panel(results.search, token, store, cancels, config, settings.templates, results.views())
         build_api(config, cancels)
         build_prompt_search_api(config, cancels)
-        demo.unload(_session_ender(cancels))
+
+        def end_session(request: gr.Request) -> None:
+            """A closed tab or client: its jobs stop, its files go, its results are dropped."""
+            sessions.end(request.session_hash or "")
+
+        demo.unload(end_session)
     return demo
-
-
-def _session_ender(cancels: CancelRegistry) -> Callable[[gr.Request], None]:
-    """What happens when a visitor's tab (or a script's client) goes away: its work stops."""
-
-    def end(request: gr.Request) -> None:
-        session = request.session_hash or ""
-        cancels.cancel(session)
-        cancels.forget(session)
-
-    return end
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -342,6 +342,17 @@ def test_requests_over_the_limits_are_refused_with_the_limit(client: Client, tmp
                        options={"waffle": {"seeds": [0, 1, 2, 3]}}, api_name="/compare")
 
 
+def test_a_request_over_the_work_budget_is_refused_up_front_with_the_estimate(
+    client: Client, images: list[Path]
+) -> None:
+    classes = "\n".join(f"class {index}" for index in range(1000))
+    with pytest.raises(AppError, match=r"This run would encode about 600,000 new text prompts \(WaffleCLIP "
+                                       r"600,000\); this server encodes at most 100,000 per run"):
+        client.predict(images=[handle_file(str(images[0]))], classes=classes, strategies=["waffle"],
+                       options={"waffle": {"seeds": [0, 1, 2], "n_words": 100, "n_chars": 100}},
+                       api_name="/compare")
+
+
 MALFORMED = {
     "labels as numbers": ({"labels": [1]}, r"labels\[0\] must be a class name \(text\) or null, not 1"),
     "labels as an object": ({"labels": {"a": 1}}, r"Send labels as a list .* not an object"),

@@ -19,8 +19,10 @@ from components.panels.descriptions_panel import _import
 from components.panels.images_panel import _load_zip
 from prompting.llm.config import LLMConfig
 from prompting.service.public_text import PublicText, public_text_for
+from prompting.service.session_files import SessionFiles
 
 ROOT = Path(__file__).resolve().parent.parent
+FILES = SessionFiles(2**20, 100, 2**21)
 HOSTILE = [
     '<img src="https://evil.example/pixel.png" onerror="alert(1)">',
     "<a href=\"javascript:alert(1)\">log in again</a>",
@@ -128,14 +130,14 @@ def test_hostile_zip_entry_names_and_no_server_path_in_zip_errors(tmp_path: Path
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr(f"{HOSTILE[0]}/../../x.png", b"data")
     with pytest.raises(gr.Error) as caught:
-        _load_zip(str(archive), "")
+        _load_zip(str(archive), "", FILES, "session")
     _no_markup(caught.value.message)
     assert "climbs out" in caught.value.message
     empty = tmp_path / "notes.zip"
     with zipfile.ZipFile(empty, "w") as zipped:
         zipped.writestr("readme.txt", b"no images here")
     with pytest.raises(gr.Error) as caught:
-        _load_zip(str(empty), "")
+        _load_zip(str(empty), "", FILES, "session")
     assert "notes.zip" in caught.value.message
     assert get_upload_folder() not in caught.value.message and tempfile.gettempdir() not in caught.value.message
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +20,8 @@ from prompting.encoding.images import IMAGE_EXTENSIONS, load_image
 from prompting.errors import PromptingError
 from prompting.evaluation.compare import ImageInput
 from prompting.service.config import RunLimits
-from prompting.service.workflows import extract_labelled_zip, match_labels
+from prompting.service.session_files import SessionFiles
+from prompting.service.workflows import labelled_images, match_labels
 
 LABEL_HEADERS = ["Image", "True class (optional)"]
 GalleryValue = list[tuple[str, str | None]] | None
@@ -78,8 +77,10 @@ def build_images_panel() -> ImagesPanel:
     return ImagesPanel(gallery, labels, examples_button, clear_button, zip_file, labels_box)
 
 
-def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox, limits: RunLimits | None = None) -> None:
-    """Keep the labels table in step with the gallery; check uploads; load examples and zips."""
+def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox, files: SessionFiles,
+                      limits: RunLimits | None = None) -> None:
+    """Keep the labels table in step with the gallery; check uploads; load examples and zips
+    (unpacked within the session's bounds, deleted when it ends)."""
     quiet = {"show_progress": "hidden", **PAGE_ONLY}
     cap = (limits or RunLimits()).max_images
     panel.gallery.upload(lambda gallery: check_uploads(gallery, cap), panel.gallery, panel.gallery, **quiet)
@@ -87,7 +88,11 @@ def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox, limits: RunLi
     labelled = [panel.gallery, panel.labels, classes_box, panel.labels_box]
     panel.examples_button.click(_load_examples, None, labelled, **PAGE_ONLY)
     panel.clear_button.click(lambda: (None, None), None, [panel.gallery, panel.labels], **quiet)
-    panel.zip_file.upload(_load_zip, [panel.zip_file, classes_box], labelled, **PAGE_ONLY)
+
+    def load_zip(zip_path: str | None, classes_text: str, request: gr.Request) -> tuple[Any, ...]:
+        return _load_zip(zip_path, classes_text, files, request.session_hash or "")
+
+    panel.zip_file.upload(load_zip, [panel.zip_file, classes_box], labelled, **PAGE_ONLY)
 
 
 @lru_cache(maxsize=CHECKED_UPLOADS)
@@ -156,14 +161,12 @@ def _load_examples() -> tuple[Any, ...]:
     return gallery, [[path.name, label] for path, label in pairs], EXAMPLE_CLASSES, gr.Accordion(open=True)
 
 
-def _load_zip(zip_path: str | None, classes_text: str) -> tuple[Any, ...]:
+def _load_zip(zip_path: str | None, classes_text: str, files: SessionFiles, session: str) -> tuple[Any, ...]:
     if not zip_path:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    target = Path(tempfile.mkdtemp(prefix="zip-", dir=get_upload_folder()))
     try:
-        items = extract_labelled_zip(zip_path, target)
+        items = labelled_images(files.unpack(session, zip_path, get_upload_folder()), zip_path)
     except PromptingError as exc:
-        shutil.rmtree(target, ignore_errors=True)
         raise messages.error(exc, title="Could not use this zip") from exc
     names = [f"{label}/{path.name}" if label else path.name for path, label in items]
     gallery = [(str(path), name) for (path, _), name in zip(items, names)]

@@ -35,6 +35,7 @@ BAD_LLM_NOTE = (
     "The language-model settings on this server are unusable (the server log says why), so CuPL and DCLIP "
     "descriptions can be imported as JSON files but not generated here."
 )
+MiB = 2**20
 GiB = 2**30
 
 
@@ -42,13 +43,18 @@ GiB = 2**30
 class RunLimits:
     """What one request may ask of the server: the page and the API endpoints enforce the same caps.
 
-    ``max_classes`` leaves room for ImageNet's 1000 classes. The result store keeps at most
-    ``store_records`` runs (one per session) and about ``store_bytes`` of arrays. Template
-    selection holds one cosine per (embedded template, image, class): at most
-    ``max_selection_cells`` of them (80 MB as float32), with at most ``max_folds`` folds and sets
-    of at most ``max_selected_templates``. A stored embedding set may hold up to
-    ``max_stored_images`` images, and one run over it at most ``max_stored_scores`` images x
-    classes x strategies (8 bytes each held while it runs).
+    ``max_classes`` leaves room for ImageNet's 1000 classes (and is also the most classes one
+    click may ask the language model about). The work budget of a run: ``max_prompts_per_run``
+    new text prompts to encode and ``max_pixels_per_run`` image pixels to decode
+    (``budgets.py``). Each session may send ``max_llm_requests_per_session`` requests to the
+    language model and keep ``session_upload_bytes`` / ``session_upload_files`` of unpacked zip
+    uploads, within ``upload_bytes_total`` for all sessions (deleted when the session ends).
+    The result store keeps at most ``store_records`` runs (one per session) and about
+    ``store_bytes`` of arrays. Template selection holds one cosine per (embedded template, image,
+    class): at most ``max_selection_cells`` of them (80 MB as float32), with at most
+    ``max_folds`` folds and sets of at most ``max_selected_templates``.
+    A stored embedding set may hold up to ``max_stored_images`` images, and one run over it at
+    most ``max_stored_scores`` images x classes x strategies (8 bytes each held while it runs).
     FuDD scores at most ``max_fudd_pairs`` described pairs with ``max_fudd_differences`` each
     (enough for the authors' DTD file) and asks the language model about at most
     ``max_fudd_generate`` pairs per request.
@@ -68,6 +74,10 @@ class RunLimits:
     max_fudd_generate: int = 30
     max_prompts_per_run: int = 100_000
     max_pixels_per_run: int = 2_000_000_000
+    max_llm_requests_per_session: int = 1000
+    session_upload_bytes: int = 200 * MiB
+    session_upload_files: int = 2000
+    upload_bytes_total: int = 2 * GiB
     store_records: int = 64
     store_bytes: int = GiB
     max_stored_images: int = 100_000

@@ -140,6 +140,13 @@ class ResultStore:
         if owner is not None and self._owner_token.get(owner) == token:
             del self._owner_token[owner]
 
+    def drop_owner(self, owner: str) -> None:
+        """Forget ``owner``'s record (its session ended)."""
+        with self._lock:
+            token = self._owner_token.get(owner)
+            if token is not None:
+                self._drop(token)
+
     def get(self, token: str | None) -> RunRecord:
         """The record for ``token``; ResultsExpiredError when there is none (saying whether
         there never were results or they were dropped)."""

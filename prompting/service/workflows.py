@@ -17,6 +17,7 @@ from typing import Any
 from prompting.classes import ClassName, as_class_names, parse_class_list
 from prompting.data.datasets import ScannedFolder, scan_folder, with_classes
 from prompting.data.uploads import extract_zip_safely
+from prompting.encoding.embeddings import text_store
 from prompting.encoding.models import DualEncoder, load_model
 from prompting.errors import (
     DatasetError,
@@ -27,6 +28,7 @@ from prompting.evaluation.compare import ImageInput, ProgressFn, compare, unique
 from prompting.evaluation.export import comparison_to_dict, plain_language_summary, probability_meaning, to_jsonable
 from prompting.evaluation.results import Comparison
 from prompting.evaluation.template_selection import parse_selection
+from prompting.service.budgets import WorkEstimate, check_work, estimate_pixels, estimate_prompts
 from prompting.service.config import RunLimits, public_model_name
 from prompting.service.session_store import RunRecord, StrategySource
 from prompting.strategies.autoclip import DEFAULT_BETA, AutoClipOptions
@@ -229,17 +231,21 @@ def run_models(
     one comparison whose strategies are named ``<strategy>@<model tag>`` and grouped by
     strategy, so the two models sit next to each other in every table and figure. The
     comparison's ``model`` is the public name (``public_model_name``); ``sources`` keep the
-    names to load. With ``limits``, too many images or classes is a DatasetError up front.
+    names to load. With ``limits``, too many images or classes is a DatasetError up front, and
+    a run over the work budget (prompts to encode, pixels to decode) a WorkBudgetError, before
+    anything is encoded.
     """
     if limits is not None:
         check_run_size(len(images), len(classes), limits)
     models = list(dict.fromkeys(models))
     report = progress or (lambda fraction, message: None)
+    report(0.0, "Preparing the model" + ("s" if len(models) > 1 else ""))
+    encoders = {name: loader(name) for name in models}
+    if limits is not None:
+        check_work(estimate_work(list(encoders.values()), images, classes, specs, limits), limits)
     comparisons: dict[str, Comparison] = {}
-    for number, name in enumerate(models):
+    for number, (name, encoder) in enumerate(encoders.items()):
         prefix = f"{model_tags(models)[name]}: " if len(models) > 1 else ""
-        report(number / len(models), f"{prefix}preparing the model")
-        encoder = loader(name)
 
         def scaled(fraction: float, message: str, number: int = number, prefix: str = prefix) -> None:
             report((number + fraction) / len(models), prefix + message)
@@ -250,6 +256,19 @@ def run_models(
         sources = {key: StrategySource(models[0], spec) for key, spec in zip(keys, specs)}
         return RunRecord(replace(comparisons[models[0]], model=public_model_name(models[0])), images, sources)
     return _merged(comparisons, keys, specs, images)
+
+
+def estimate_work(
+    encoders: Sequence[DualEncoder], images: list[ImageInput], classes: list[ClassName], specs: list[StrategySpec],
+    limits: RunLimits,
+) -> WorkEstimate:
+    """The run's work for ``encoders``: new prompts (those in a model's text cache are free) and
+    image pixels, both over every model."""
+    cached = [text_store(encoder).count_cached for encoder in encoders]
+    prompts = estimate_prompts(specs, classes, cached, limits.max_prompts_per_run)
+    named = [(image.path, image.name or Path(image.path).name) for image in images]
+    pixels, largest = estimate_pixels(named, len(encoders))
+    return WorkEstimate(prompts, pixels, largest)
 
 
 def _merged(
@@ -283,15 +302,17 @@ def extend_run(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     loader: Loader = load_model,
+    limits: RunLimits | None = None,
 ) -> tuple[RunRecord, list[str]]:
     """Score more strategies on a stored run's images with its model(s) and place them beside the
     run's results (images come from the image cache, prompts from the text cache). Returns the
-    extended record and the keys added; a key already in the run gets a numbered suffix."""
+    extended record and the keys added; a key already in the run gets a numbered suffix. With
+    ``limits`` the added work is held to the run's budget, as in ``run_models``."""
     if record.comparison.sample_of is not None:
         raise DatasetError("Strategies cannot be added to a stored-set run; tick them and evaluate the stored set "
                            "again.")
     models = list(dict.fromkeys(source.model for source in record.sources.values()))
-    extra = run_models(models, record.images, record.comparison.classes, specs, progress, cancel, loader)
+    extra = run_models(models, record.images, record.comparison.classes, specs, progress, cancel, loader, limits)
     comparison = record.comparison
     strategies, sources = dict(comparison.strategies), dict(record.sources)
     added: list[str] = []
@@ -365,9 +386,9 @@ def _scan_unpacked(root: Path, zip_path: str | Path) -> ScannedFolder:
         raise DatasetError(str(exc).replace(str(root), Path(zip_path).name)) from exc
 
 
-def extract_labelled_zip(zip_path: str | Path, target: Path) -> list[tuple[Path, str | None]]:
-    """Safely unpack an uploaded zip into ``target`` and list its images with folder labels."""
-    scanned = _scan_unpacked(extract_zip_safely(zip_path, target), zip_path)
+def labelled_images(root: Path, zip_path: str | Path) -> list[tuple[Path, str | None]]:
+    """The images of an unpacked zip with their class-folder names (None for a flat folder)."""
+    scanned = _scan_unpacked(root, zip_path)
     return [(path, scanned.classes[label] if label is not None else None) for path, label in scanned.items]
 
 

@@ -1,4 +1,5 @@
-"""Cancelling really stops the work, and the concurrency limit bounds work actually running.
+"""Cancelling really stops the work, the concurrency limit bounds work actually running, and a
+session's end (closed tab, closed client) stops its work and deletes its unpacked uploads.
 
 The app runs in this process with the tiny CLIP. Every batch of "long job" prompts (they carry
 a marker word) is counted and takes at least ``BATCH_SECONDS``, so a long job lasts about a
@@ -216,3 +217,28 @@ def test_closing_the_tab_stops_the_pages_run(browser: Any, app_url: str, meter: 
     page = start_long_page_run(browser, app_url, meter)
     page.close()
     wait_until(lambda: meter.running == 0, STOP_DEADLINE, "the closed tab's run to stop")
+
+
+def test_closing_the_tab_deletes_its_unpacked_zip(browser: Any, app_url: str, tmp_path: Path) -> None:
+    import zipfile
+
+    from gradio.utils import get_upload_folder
+    from playwright.sync_api import expect
+
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for seed, name in enumerate(["cat/a.png", "cat/b.png", "dog/c.png"]):
+            handle.writestr(name, make_image(tmp_path / f"src{seed}.png", seed=seed).read_bytes())
+    uploads = Path(get_upload_folder())
+    before = set(uploads.glob("zip-*"))
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(app_url)
+    page.get_by_role("button", name="Know the true classes?").click()
+    with page.expect_file_chooser() as chooser:
+        page.locator("#zip-upload").click()
+    chooser.value.set_files(str(archive))
+    expect(page.get_by_role("button", name="Thumbnail 3 of 3")).to_be_visible()
+    [unpacked] = set(uploads.glob("zip-*")) - before
+    assert sorted(path.name for path in unpacked.rglob("*.png")) == ["a.png", "b.png", "c.png"]
+    page.close()
+    wait_until(lambda: not unpacked.exists(), STOP_DEADLINE, "the closed tab's unpacked zip to be deleted")

@@ -43,8 +43,9 @@ def markdown(text: object) -> str:
 
 
 def error(text: object, title: str = "Error") -> gr.Error:
-    """A ``gr.Error`` to raise, with ``text`` made safe."""
-    return gr.Error(toast_text(text), title=title)
+    """A ``gr.Error`` to raise, with ``text`` made safe (a visitor's mistake: no traceback in
+    the server log)."""
+    return gr.Error(toast_text(text), title=title, print_exception=False)
 
 
 def warning(text: object, title: str = "Warning") -> None:

@@ -58,6 +58,13 @@ CLASSES = parse_class_list("cat\ndog | small dog\nbird")
 
 
 def test_app_settings_from_flags_and_environment() -> None:
+    budgets = parse_app_args(["--max-prompts-per-run", "5000", "--max-megapixels-per-run", "300",
+                              "--max-llm-requests", "40", "--max-session-upload-mb", "20"], {}).limits
+    assert (budgets.max_prompts_per_run, budgets.max_pixels_per_run) == (5000, 300_000_000)
+    assert (budgets.max_llm_requests_per_session, budgets.session_upload_bytes) == (40, 20 * 2**20)
+    assert parse_app_args([], {}).limits == RunLimits()
+    with pytest.raises(SystemExit):
+        parse_app_args(["--max-prompts-per-run", "0"], {})
     config = parse_app_args(["--model", "a", "--port", "8000"], {"ZSP_MODELS": "b, a ,c"})
     assert config.model_menu == ["a", "b", "c"]
     assert (config.port, config.host, config.max_upload_bytes) == (8000, "127.0.0.1", 50 * 2**20)

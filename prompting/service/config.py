@@ -84,6 +84,15 @@ class RunLimits:
     max_stored_scores: int = 200_000_000
 
 
+# Operator flags for the work budgets: (flag, RunLimits field, unit of the flag, help).
+BUDGET_FLAGS = (
+    ("--max-prompts-per-run", "max_prompts_per_run", 1, "new text prompts one run may encode"),
+    ("--max-megapixels-per-run", "max_pixels_per_run", 1_000_000, "image megapixels one run may decode"),
+    ("--max-llm-requests", "max_llm_requests_per_session", 1, "language-model requests per visitor session"),
+    ("--max-session-upload-mb", "session_upload_bytes", MiB, "MiB of unpacked zip uploads per session"),
+)
+
+
 @dataclass(frozen=True)
 class AppConfig:
     """What the operator chose: default model, model menu, address, upload limit and the folders
@@ -180,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stores", help=f"comma-separated folders of embedding stores offered as stored sets (default: ${STORES_ENV})"
     )
+    defaults = RunLimits()
+    for flag, field_name, scale, what in BUDGET_FLAGS:
+        parser.add_argument(
+            flag, type=int, dest=field_name, metavar="N", default=getattr(defaults, field_name) // scale,
+            help=f"{what} (default {getattr(defaults, field_name) // scale:,})",
+        )
     return parser
 
 
@@ -192,6 +207,12 @@ def parse_app_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
         parser.error("--max-upload-mb must be at least 1")
     if not 0 < args.port < 65536:
         parser.error("--port must be between 1 and 65535")
+    budgets = {}
+    for flag, field_name, scale, _ in BUDGET_FLAGS:
+        value = getattr(args, field_name)
+        if value < 1:
+            parser.error(f"{flag} must be at least 1")
+        budgets[field_name] = value * scale
     models = _split_names(args.models) if args.models else _split_names(env.get(MODELS_ENV, ""))
     stores = _split_names(args.stores) if args.stores else _split_names(env.get(STORES_ENV, ""))
     llm, llm_note = llm_from_env(env)
@@ -204,4 +225,5 @@ def parse_app_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
         llm=llm,
         llm_note=llm_note,
         stores=stores,
+        limits=RunLimits(**budgets),
     )

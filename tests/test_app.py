@@ -281,6 +281,25 @@ def test_evaluate_refuses_a_zip_with_a_path_traversal_entry(client: Client, tmp_
     assert not (tmp_path.parent / "escape.png").exists()
 
 
+def test_evaluate_errors_name_the_zip_not_the_server_folder(client: Client, tmp_path: Path) -> None:
+    import tempfile
+
+    archive = _zip(tmp_path / "notes.zip", {"readme/notes.txt": b"no images here"})
+    with pytest.raises(AppError) as caught:
+        client.predict(dataset=handle_file(str(archive)), classes="", strategies=["classname"], api_name="/evaluate")
+    message = str(caught.value)
+    assert "No images found in 'notes.zip'" in message
+    assert tempfile.gettempdir() not in message and "zsp-eval" not in message
+
+
+def test_hostile_text_comes_back_escaped(client: Client, images: list[Path]) -> None:
+    hostile = '<img src="https://evil.example/x.png">'
+    with pytest.raises(AppError) as caught:
+        client.predict(images=[handle_file(str(images[0]))], classes=f"{hostile}\n{hostile}",
+                       strategies=["classname"], api_name="/compare")
+    assert "&lt;img src=" in str(caught.value) and "<img" not in str(caught.value)
+
+
 def test_two_clients_at_once_get_their_own_results(app_url: str, tmp_path: Path) -> None:
     first = [make_image(tmp_path / "a" / f"a{index}.png", seed=10 + index) for index in range(2)]
     second = [make_image(tmp_path / "b" / f"b{index}.png", seed=20 + index) for index in range(3)]

@@ -123,3 +123,11 @@ def test_a_session_sends_at_most_its_request_budget() -> None:
         other = gr.Request(session_hash="session-b")  # another visitor has a budget of their own
         assert json.loads(run("cat", "test-model", "", other))["cat"]  # cached: costs nothing
         assert len(server.requests) == 7 and budget.requests.remaining("session-b") == 7
+
+
+def test_a_key_echoed_in_an_answer_never_reaches_the_editor() -> None:
+    with FakeLLMServer(responder=lambda r: Reply.text(f"- fins\n- my key is {SECRET_KEY}")) as server:
+        run = _generator(fast_config(server.url), generate_dclip, "DCLIP descriptors", guard())
+        text = run("cat", "test-model", "", REQUEST)
+    assert SECRET_KEY not in text
+    assert json.loads(text) == {"cat": ["fins", "my key is [redacted]"]}

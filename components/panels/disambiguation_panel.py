@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from components.figures.class_similarity import class_similarity_heatmap
 from components.panels import messages
+from components.panels.cancellable import cancellable, current_cancel
 from components.panels.events import PAGE_ONLY
 from components.panels.results_panel import lookup
 from components.tables import confusable_table
@@ -141,6 +142,7 @@ def wire_disambiguation_panel(
         figure, (headers, rows), _ = similarity_view(lookup(store, tok), key)
         return figure, gr.Dataframe(value=rows, headers=headers)
 
+    @cancellable()
     def suggest(tok: str | None, key: str, index: int) -> Any:
         record = lookup(store, tok)
         try:
@@ -151,12 +153,13 @@ def wire_disambiguation_panel(
             raise messages.error(exc, title="Could not suggest names") from exc
         return gr.Dropdown(choices=options, value=options[0] if options else None)
 
+    @cancellable()
     def run_ab(tok: str | None, key: str, index: int, rewritten: str | None) -> tuple[Any, Any]:
         record = lookup(store, tok)
         source = record.sources[key]
         try:
             trial = ab_test_rewrite(load_model(source.model), record.images, record.comparison.classes,
-                                    source.spec, int(index), rewritten or "")
+                                    source.spec, int(index), rewritten or "", cancel=current_cancel())
         except PromptingError as exc:
             raise messages.error(exc, title="Could not run the A/B test") from exc
         summary = gr.Markdown(messages.markdown(trial.summary()), visible=True)

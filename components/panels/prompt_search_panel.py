@@ -12,6 +12,7 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from components.figures.weights import weights_figure
+from components.panels import messages
 from components.panels.cancellable import cancellable, current_cancel
 from components.panels.downloads import download_file
 from components.panels.events import PAGE_ONLY
@@ -29,6 +30,7 @@ from prompting.strategies.registry import StrategySpec
 
 DEFAULT_SIZE_LIMIT = 8
 SELECT = "select"  # the kind of job this tab's Stop button stops
+ADD = "add"
 POOL_CHOICES = [("CLIP's 80 ImageNet templates", "imagenet80"), ("My templates", "custom")]
 ALL_IMAGES = -1
 INTRO = (
@@ -240,7 +242,7 @@ def wire_prompt_search_panel(
         except Cancelled:
             return [gr.Markdown(SELECTING_STOPPED), gr.skip(), gr.skip(), gr.skip(), gr.skip()]
         except PromptingError as exc:
-            return [gr.Markdown(f"⚠️ **Could not select templates:** {md_escape(exc)}"), gr.skip(), gr.skip(),
+            return [gr.Markdown(f"⚠️ **Could not select templates:** {messages.markdown(exc)}"), gr.skip(), gr.skip(),
                     gr.skip(), gr.skip()]
         headers, rows = selection_table(selection)
         spec = selection.spec()
@@ -253,20 +255,21 @@ def wire_prompt_search_panel(
     def stop(request: gr.Request) -> Any:
         if cancels.cancel(request.session_hash or "", SELECT):
             return gr.Markdown(SELECTING_STOPPED)
-        gr.Info("Nothing to stop: no selection is running.", title="Nothing running")
+        messages.info("Nothing to stop: no selection is running.", title="Nothing running")
         return gr.skip()
 
+    @cancellable(cancels, ADD)
     def add(tok: str | None, chosen: dict | None, request: gr.Request) -> list[Any]:
         if not chosen:
-            raise gr.Error("Select templates first.", title="Nothing to add")
+            raise messages.error("Select templates first.", title="Nothing to add")
         record = lookup(store, tok)
         spec = StrategySpec("selected", templates=list(chosen["templates"]), label=chosen["label"])
         try:
-            updated, added = extend_run(record, [spec])
+            updated, added = extend_run(record, [spec], cancel=current_cancel(), limits=limits)
         except PromptingError as exc:
-            raise gr.Error(str(exc), title="Could not add the selected templates") from exc
+            raise messages.error(exc, title="Could not add the selected templates") from exc
         new_token = store.put(updated, owner=request.session_hash or "")
-        gr.Info(f"“{chosen['label']}” now appears in every view, scored on these same images (optimistic: it was "
+        messages.info(f"“{chosen['label']}” now appears in every view, scored on these same images (optimistic: it was "
                 "chosen on them).", title="Added")
         return [new_token, *views.render(updated, added[0]), *strategy_views(updated)]
 
@@ -277,13 +280,14 @@ def wire_prompt_search_panel(
         record = lookup(store, tok)
         return _image_choices(record, key), weights_view(record, key, ALL_IMAGES)
 
+    @cancellable()
     def export(tok: str | None, key: str | None) -> list[str]:
         if not key:
-            raise gr.Error("Pick a strategy of this run to export.", title="Nothing to export")
+            raise messages.error("Pick a strategy of this run to export.", title="Nothing to export")
         try:
             head = head_for_run(lookup(store, tok), key, load_model)
         except PromptingError as exc:
-            raise gr.Error(str(exc), title="Could not export the head") from exc
+            raise messages.error(exc, title="Could not export the head") from exc
         return [download_file(name, data) for name, data in head.files().items()]
 
     def queued(request: gr.Request) -> None:

@@ -98,7 +98,7 @@ def build_demo(config: AppConfig) -> Workbench:
         wire_run(bar, images, classes.box, strategies, settings, results, token, config, store, cancels)
         wire_stored_set_panel(stored, mistakes, bar, classes.box, strategies, settings, results, token, config, store,
                               cancels)
-        wire_results_area(results, token, store, classes.box, config, cancels)
+        wire_results_area(results, token, store, classes.box, config, guard)
         wire_prompt_search_panel(results.search, token, store, cancels, config, settings.templates, results.views())
         build_api(config, cancels)
         build_prompt_search_api(config, cancels)

@@ -39,7 +39,7 @@ MATCH_ROWS_SHOWN = 40
 EMPTY_DCLIP = "scored with the one prompt “{class}, which has ”, as DCLIP's code does"
 
 
-def _public_llm(llm: LLMConfig) -> None:
+def register_llm(llm: LLMConfig) -> None:
     """Make every message name the language model's server in words and hide its secrets
     (visitors see the model's name, never where the server sends its requests)."""
     messages.register(public_text_for({}, llm))
@@ -151,6 +151,10 @@ class LLMGuard:
         if n_classes > self.max_classes:
             raise LLMError(f"Too many classes to describe at once: {n_classes}. This server asks the language "
                            f"model about at most {self.max_classes} per click.")
+        self.check_budget(session)
+
+    def check_budget(self, session: str) -> None:
+        """Refuse a request from a session whose budget is used up (LLMError)."""
         if self.requests.remaining(session) == 0:
             raise LLMError(f"This session has used all of its {self.requests.per_session} language-model "
                            "requests; import descriptions as a JSON file instead.")
@@ -159,7 +163,7 @@ class LLMGuard:
 def concept_suggester(llm: LLMConfig, guard: LLMGuard) -> Callable[..., str]:
     """A handler suggesting a WaffleCLIP concept for the class list (one request)."""
 
-    _public_llm(llm)
+    register_llm(llm)
 
     def suggest(classes_text: str, model: str, request: gr.Request) -> str:
         session = request.session_hash or ""
@@ -240,7 +244,7 @@ def _exporter(kind: str) -> Callable[[str], Any]:
 def _generator(
     llm: LLMConfig, generate: Callable[..., GenerationReport], title: str, guard: LLMGuard
 ) -> Callable[..., str]:
-    _public_llm(llm)
+    register_llm(llm)
 
     def run(classes_text: str, model: str, current: str, request: gr.Request,
             progress: gr.Progress = gr.Progress()) -> str:

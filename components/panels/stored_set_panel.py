@@ -12,6 +12,7 @@ import gradio as gr
 
 from components.panels.events import AFTER_RUN_JS, PAGE_ONLY
 from components.panels.results_area import ResultsArea
+from components.panels import messages
 from components.panels.cancellable import cancellable
 from components.panels.run_panel import RUN, RunBar, picker_order, queued_handler, run_executor
 from components.panels.settings_panel import SettingsPanel, strategy_inputs
@@ -103,7 +104,8 @@ def describe_choice(config: AppConfig, name: str | None, classes_text: str) -> t
     if info.classes and len(info.classes) <= config.limits.max_classes:
         current = [line.split("|")[0].strip().casefold() for line in (classes_text or "").splitlines()]
         if [c.casefold() for c in info.classes] != [c for c in current if c]:
-            gr.Info(f"The class list now holds the {len(info.classes)} classes of '{name}'.", title="Classes loaded")
+            messages.info(f"The class list now holds the {len(info.classes)} classes of '{name}'.",
+                          title="Classes loaded")
             return text, "\n".join(info.classes)
     return text, gr.skip()
 

@@ -11,9 +11,9 @@ that ignore ``n`` are asked again for the missing answers.
 ``timeout`` is a deadline for each attempt as a whole (connect, headers and body), not a
 limit per socket read: a server dripping one byte a second is cut off when it passes. Requests
 run on the client's own event-loop thread so that the deadline can cancel an attempt at any
-point of the exchange; connections are kept between requests. The configuration's secrets (``LLMConfig.redact``) are removed from
-every message, log line and answer text, so a key echoed by the server never reaches a
-caller, a cache or a file.
+point of the exchange; connections are kept between requests. The configuration's secrets
+(``LLMConfig.redact``) are removed from every message, log line and answer text, so a key
+echoed by the server never reaches a caller, a cache or a file.
 """
 
 from __future__ import annotations

@@ -364,12 +364,13 @@ def generate_fudd(
     temperature: float = FUDD_TEMPERATURE,
     cache: LLMCache | None = None,
     limit: int = FUDD_MAX_DIFFERENCES,
+    controls: Controls | None = None,
 ) -> PairReport:
     """FuDD: differential descriptions of each pair, one request per unordered pair (asked, and
     cached, in a fixed order of the two names, so "A | B" and "B | A" share one answer)."""
     asked = {f"{first} | {second}": (first, second) for first, second in _unique_pairs(pairs)}
     with ChatClient(config) as client:
-        run = _Run(client, config, cache or LLMCache(), "fudd", temperature)
+        run = _Run(client, config, cache or LLMCache(), "fudd", temperature, controls)
 
         def task(label: str) -> list[str]:
             first, second = asked[label]

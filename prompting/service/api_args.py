@@ -132,9 +132,11 @@ def strategy_inputs_from_options(options: Any, limits: RunLimits | None = None) 
     _known_keys(waffle, WAFFLE_KEYS, "options.waffle")
     seeds = waffle.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds:
-        raise ArgumentError(f"options.waffle.seeds must be a list of whole numbers, e.g. [0, 1, 2], not {shown(seeds)}.")
+        raise ArgumentError(
+            f"options.waffle.seeds must be a list of whole numbers, e.g. [0, 1, 2], not {shown(seeds)}.")
     if len(seeds) > limits.max_waffle_seeds:
-        raise ArgumentError(f"Too many WaffleCLIP seeds: {len(seeds)}. This server runs at most {limits.max_waffle_seeds}.")
+        raise ArgumentError(
+            f"Too many WaffleCLIP seeds: {len(seeds)}. This server runs at most {limits.max_waffle_seeds}.")
     checked_seeds = tuple(whole_number(seed, f"options.waffle.seeds[{i}]", 0, MAX_SEED) for i, seed in enumerate(seeds))
     counts = {key: whole_number(waffle.get(key, 15), f"options.waffle.{key}", 0, limits.max_waffle_count)
               for key in ("n_words", "n_chars")}

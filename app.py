@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
-from components.panels.api_endpoints import build_api
+from components.panels import messages
+from components.panels.api_endpoints import build_api, check_raw_arguments, unreadable_argument
 from components.panels.classes_panel import build_classes_panel, wire_classes_panel
+from components.panels.descriptions_panel import LLMGuard
 from components.panels.images_panel import build_images_panel, wire_images_panel
 from components.panels.prompt_search_api import build_prompt_search_api
 from components.panels.prompt_search_panel import wire_prompt_search_panel
@@ -25,7 +28,8 @@ from components.panels.stored_set_panel import build_mistakes_panel, build_store
 from components.panels.strategies_panel import build_strategies_panel
 from components.panels.theme import build_theme, page_css
 from prompting.service.config import AppConfig, apply_cache_size, parse_app_args
-from prompting.service.session_store import CancelRegistry, ResultStore
+from prompting.service.public_text import public_text_for
+from prompting.service.sessions import Sessions
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 TITLE = "Prompt Workbench"
@@ -43,6 +47,17 @@ class Workbench(gr.Blocks):
         super().__init__(title=TITLE, delete_cache=CACHE_CLEANUP, analytics_enabled=False)
         self.workbench_config = config
 
+    async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
+        """Gradio's reading of an event's inputs, with readable errors for arguments of the wrong
+        shape (a script can send anything) instead of Gradio's opaque one."""
+        check_raw_arguments(block_fn.inputs, inputs)
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except Exception as exc:  # Gradio could not read an input: say which, not how it failed inside
+            raise unreadable_argument(block_fn.inputs, exc) from exc
+
     def launch(self, **kwargs: Any) -> Any:  # type: ignore[override]  # keyword arguments only
         """Launch with the operator's limits: upload size, and no file serving beyond assets."""
         defaults = {
@@ -59,7 +74,11 @@ def build_demo(config: AppConfig) -> Workbench:
     """The whole page: three input steps, the run bar, the results tabs and the API endpoints."""
     limits = config.limits
     apply_cache_size(config)
-    store, cancels = ResultStore(limits.store_records, limits.store_bytes), CancelRegistry()
+    sessions = Sessions.for_limits(limits)
+    store, cancels = sessions.results, sessions.jobs
+    guard = LLMGuard(limits.max_classes, sessions.llm_requests, cancels)
+    shown_models = {full: shown for shown, full in config.public_menu.items()}
+    messages.register(public_text_for(shown_models, config.llm, [get_upload_folder()]))
     with Workbench(config) as demo:
         token = gr.State(None)
         with gr.Column(elem_id="header"):
@@ -74,16 +93,22 @@ def build_demo(config: AppConfig) -> Workbench:
         bar = build_run_bar()
         results = build_results_area(config)
         mistakes = build_mistakes_panel()
-        wire_images_panel(images, classes.box, limits)
+        wire_images_panel(images, classes.box, sessions.files, limits)
         wire_classes_panel(classes, settings.templates)
-        wire_settings_panel(settings, config, classes.box, strategies.picker)
+        wire_settings_panel(settings, config, classes.box, strategies.picker, guard)
         wire_run(bar, images, classes.box, strategies, settings, results, token, config, store, cancels)
         wire_stored_set_panel(stored, mistakes, bar, classes.box, strategies, settings, results, token, config, store,
                               cancels)
-        wire_results_area(results, token, store, classes.box, config, cancels)
+        wire_results_area(results, token, store, classes.box, config, guard)
         wire_prompt_search_panel(results.search, token, store, cancels, config, settings.templates, results.views())
-        build_api(config)
-        build_prompt_search_api(config)
+        build_api(config, cancels)
+        build_prompt_search_api(config, cancels)
+
+        def end_session(request: gr.Request) -> None:
+            """A closed tab or client: its jobs stop, its files go, its results are dropped."""
+            sessions.end(request.session_hash or "")
+
+        demo.unload(end_session)
     return demo
 
 

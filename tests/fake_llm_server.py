@@ -25,7 +25,9 @@ SECRET_KEY = "sk-test-SECRET-0123456789abcdef"
 @dataclass
 class Reply:
     """One scripted answer. ``contents`` become choices (one per string) unless ``raw_body``
-    is given; with ``echo_n`` the first content is repeated to match the request's ``n``."""
+    is given; with ``echo_n`` the first content is repeated to match the request's ``n``.
+    With ``drip`` seconds, the response is sent one byte at a time, ``drip`` apart: the body
+    only, or the status line and headers too with ``drip_headers`` (a slow-drip server)."""
 
     contents: tuple[str, ...] = ("ok",)
     finish_reason: str = "stop"
@@ -34,6 +36,8 @@ class Reply:
     delay: float = 0.0
     raw_body: bytes | None = None
     echo_n: bool = False
+    drip: float = 0.0
+    drip_headers: bool = False
 
     @classmethod
     def text(cls, content: str, **kwargs: Any) -> Reply:
@@ -74,6 +78,7 @@ class FakeLLMServer:
         self.replies: deque[Reply] = deque()
         self.requests: list[Recorded] = []
         self.responder = responder
+        self.dropped = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -131,6 +136,9 @@ class FakeLLMServer:
                     if reply.echo_n:
                         contents = contents[:1] * int(body.get("n") or 1)
                     payload = completion_body(contents, reply.finish_reason, body.get("model", ""))
+                if reply.drip:
+                    self._drip(reply, payload)
+                    return
                 self._send(reply.status, payload, reply.headers)
 
             def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
@@ -144,6 +152,22 @@ class FakeLLMServer:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
+
+            def _drip(self, reply: Reply, payload: bytes) -> None:
+                head = (f"HTTP/1.1 {reply.status} OK\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(payload)}\r\n\r\n").encode()
+                try:
+                    if not reply.drip_headers:
+                        self.wfile.write(head)
+                        self.wfile.flush()
+                        head = b""
+                    for byte in head + payload:
+                        if server._closing.wait(reply.drip):
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    server.dropped += 1  # the client hung up, as a deadline should make it
 
         return Handler
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -43,7 +44,7 @@ def app_url(tiny_clip_dir: Path, tiny_siglip_dir: Path) -> Iterator[str]:
     """The app on a free local port with the tiny CLIP (and tiny SigLIP as second model), with
     small run limits so going over them is cheap to test."""
     config = AppConfig(model=str(tiny_clip_dir), models=(str(tiny_siglip_dir), MISSING_MODEL), max_upload_mb=5,
-                       limits=RunLimits(max_images=4, max_waffle_seeds=3, max_pixels=20_000_000))
+                       limits=RunLimits(max_images=4, max_waffle_seeds=3, max_pixels_per_run=20_000_000))
     demo = build_demo(config)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     yield url
@@ -186,9 +187,10 @@ def test_labels_outside_the_class_list_are_refused(client: Client, images: list[
 
 
 def test_a_model_that_cannot_load_is_a_readable_error(client: Client, images: list[Path]) -> None:
-    with pytest.raises(AppError, match="Could not load model '/no/such/model-dir'"):
+    with pytest.raises(AppError, match="Could not load model 'model-dir'") as caught:
         client.predict(images=[handle_file(str(images[0]))], classes=CLASSES, model=MISSING_MODEL,
                        api_name="/classify")
+    assert MISSING_MODEL not in str(caught.value)  # the operator's folder is shown by its name only
 
 
 def test_only_uploads_and_assets_are_served(app_url: str) -> None:
@@ -280,6 +282,25 @@ def test_evaluate_refuses_a_zip_with_a_path_traversal_entry(client: Client, tmp_
     assert not (tmp_path.parent / "escape.png").exists()
 
 
+def test_evaluate_errors_name_the_zip_not_the_server_folder(client: Client, tmp_path: Path) -> None:
+    import tempfile
+
+    archive = _zip(tmp_path / "notes.zip", {"readme/notes.txt": b"no images here"})
+    with pytest.raises(AppError) as caught:
+        client.predict(dataset=handle_file(str(archive)), classes="", strategies=["classname"], api_name="/evaluate")
+    message = str(caught.value)
+    assert "No images found in 'notes.zip'" in message
+    assert tempfile.gettempdir() not in message and "zsp-eval" not in message
+
+
+def test_hostile_text_comes_back_escaped(client: Client, images: list[Path]) -> None:
+    hostile = '<img src="https://evil.example/x.png">'
+    with pytest.raises(AppError) as caught:
+        client.predict(images=[handle_file(str(images[0]))], classes=f"{hostile}\n{hostile}",
+                       strategies=["classname"], api_name="/compare")
+    assert "&lt;img src=" in str(caught.value) and "<img" not in str(caught.value)
+
+
 def test_two_clients_at_once_get_their_own_results(app_url: str, tmp_path: Path) -> None:
     first = [make_image(tmp_path / "a" / f"a{index}.png", seed=10 + index) for index in range(2)]
     second = [make_image(tmp_path / "b" / f"b{index}.png", seed=20 + index) for index in range(3)]
@@ -341,6 +362,61 @@ def test_requests_over_the_limits_are_refused_with_the_limit(client: Client, tmp
     with pytest.raises(AppError, match="Too many WaffleCLIP seeds: 4. This server runs at most 3"):
         client.predict(images=files[:1], classes=CLASSES, strategies=["waffle"],
                        options={"waffle": {"seeds": [0, 1, 2, 3]}}, api_name="/compare")
+
+
+def test_a_request_over_the_work_budget_is_refused_up_front_with_the_estimate(
+    client: Client, images: list[Path]
+) -> None:
+    classes = "\n".join(f"class {index}" for index in range(1000))
+    with pytest.raises(AppError, match=r"This run would encode about 600,000 new text prompts \(WaffleCLIP "
+                                       r"600,000\); this server encodes at most 100,000 per run"):
+        client.predict(images=[handle_file(str(images[0]))], classes=classes, strategies=["waffle"],
+                       options={"waffle": {"seeds": [0, 1, 2], "n_words": 100, "n_chars": 100}},
+                       api_name="/compare")
+
+
+MALFORMED = {
+    "labels as numbers": ({"labels": [1]}, r"labels\[0\] must be a class name \(text\) or null, not 1"),
+    "labels as an object": ({"labels": {"a": 1}}, r"Send labels as a list .* not an object"),
+    "a seed of 2**64": ({"strategies": ["waffle"], "options": {"waffle": {"seeds": [2**64]}}},
+                        r"options\.waffle\.seeds\[0\] must be a whole number from 0 to 9223372036854775807"),
+    "a negative count": ({"strategies": ["waffle"], "options": {"waffle": {"n_words": -5}}},
+                         r"options\.waffle\.n_words must be a whole number from 0 to 100, not -5"),
+    "options as a list": ({"options": [1, 2]}, r"options must be a JSON object"),
+    "templates as an object": ({"strategies": ["template"], "options": {"templates": {"a": 1}}},
+                               r"options\.templates must be a list of templates"),
+    "a typo in an option": ({"options": {"templatez": []}}, r'options has no setting "templatez"'),
+    "a concept as a number": ({"strategies": ["waffle"], "options": {"waffle": {"concept": 5}}},
+                              r"options\.waffle\.concept must be text"),
+    "classes as a number": ({"classes": 5}, r"classes must be text with one class per line"),
+    "images as text": ({"images": "hello"}, r"images must be a list of uploaded files"),
+    "a model as a number": ({"model": 3}, r"model must be a name \(text\), not 3"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
+def test_malformed_compare_arguments_get_a_readable_error(client: Client, images: list[Path], case: str) -> None:
+    changes, message = MALFORMED[case]
+    arguments = {"images": [handle_file(str(images[0]))], "classes": CLASSES, "strategies": ["classname"],
+                 **changes}
+    with pytest.raises(AppError, match=message):
+        client.predict(**arguments, api_name="/compare")
+
+
+def test_malformed_classify_and_evaluate_arguments_get_a_readable_error(client: Client, images: list[Path]) -> None:
+    image = [handle_file(str(images[0]))]
+    for top_k, message in ((-3, "top_k must be a whole number from 1 to 1000, not -3"), ("x", 'top_k must be a '
+                                                                                              'number, not "x"')):
+        with pytest.raises(AppError, match=re.escape(message)):
+            client.predict(images=image, classes=CLASSES, strategies=["classname"], top_k=top_k, api_name="/classify")
+    with pytest.raises(AppError, match=r"dataset must be an uploaded file"):
+        client.predict(dataset="hello", classes="", strategies=["classname"], api_name="/evaluate")
+
+
+def test_friendly_argument_forms_are_accepted(client: Client, images: list[Path]) -> None:
+    result = client.predict(images=[handle_file(str(images[0]))], classes=["cat", "dog"], strategies="classname",
+                            api_name="/compare")
+    assert result["classes"] == ["cat", "dog"] and list(result["strategies"]) == ["classname"]
 
 
 def test_visitors_see_model_names_not_server_paths(app_url: str, client: Client, images: list[Path],

@@ -486,3 +486,36 @@ def test_a_long_run_asks_first_and_runs_only_on_go_on(browser, tiny_clip_dir: Pa
             raise
         finally:
             context.close()
+
+
+def test_hostile_text_in_pop_ups_and_status_lines_stays_text(page, tmp_path: Path) -> None:
+    """Class names, JSON keys and zip entry names reach messages as text: no remote image
+    loads, no link appears."""
+    import json
+    import zipfile
+
+    from playwright.sync_api import expect
+
+    image = '<img src="https://evil.example/pixel.png" class="evil">'
+    link = '<a class="evil" href="javascript:alert(1)">log in again</a>'
+    cupl = tmp_path / "cupl.json"
+    cupl.write_text(json.dumps({image: "not a list", link: 3}), encoding="utf-8")
+    page.get_by_role("button", name=re.compile("Strategy settings")).click()
+    page.get_by_role("tab", name="CuPL & DCLIP descriptions").click()
+    with page.expect_file_chooser() as chooser:
+        page.locator("#cupl-import").click()
+    chooser.value.set_files(str(cupl))
+    expect(page.locator(".toast-body").filter(has_text="<img src=")).to_be_visible()
+    page.locator("#classes-box textarea").fill(f"{link}\n{link}")
+    expect(page.locator("#classes-status")).to_contain_text("log in again")
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr(f"{image}/../../x.png", b"data")
+    page.get_by_role("button", name="Know the true classes?").click()
+    with page.expect_file_chooser() as chooser:
+        page.locator("#zip-upload").click()
+    chooser.value.set_files(str(archive))
+    expect(page.locator(".toast-body").filter(has_text="climbs out")).to_contain_text("<img src=")
+    assert page.locator(".evil").count() == 0
+    assert page.locator('a[href^="javascript"]').count() == 0
+    assert page.locator('img[src*="evil.example"]').count() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import subprocess
@@ -82,6 +83,32 @@ def test_cupl_writes_published_format_keyed_by_display_name(
     assert "Descriptions for 3 of 3 classes (0 answers from the cache, 15 requested). Wrote 3 classes to" in captured.out
     assert f"endpoint {server.url}, model env-model" in captured.err
     assert SECRET_KEY not in captured.out + captured.err
+
+
+def test_url_credentials_and_a_key_echoed_in_answers_reach_no_file_message_or_cache(
+    classes_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], isolated_cache: Path
+) -> None:
+    basic = base64.b64encode(b"ops:pa55-word").decode()
+
+    def leaky(request: Recorded) -> Reply:
+        if fish_of(request) == "goldfish":
+            return Reply.error(500, f"upstream saw Authorization: {request.headers['authorization']}")
+        return Reply.text(f"- {fish_of(request)} fins (key {SECRET_KEY}, basic {basic})\n- scales pa55-word")
+
+    out = tmp_path / "dclip.json"
+    with FakeLLMServer(responder=leaky) as server:
+        url = server.url.replace("http://", "http://ops:pa55-word@")
+        status = describe(url, "--method", "dclip", "--classes", str(classes_file), "--out", str(out))
+    assert status == 1  # goldfish failed
+    assert server.requests[0].headers["authorization"] == f"Basic {basic}"
+    written = out.read_text(encoding="utf-8")
+    assert json.loads(written)["axolotl"] == ["axolotl fins (key [redacted], [redacted])", "scales [redacted]"]
+    captured = capsys.readouterr()
+    cached = "".join(path.read_text(encoding="utf-8") for path in isolated_cache.rglob("*.json"))
+    assert "goldfish: LLM endpoint" in captured.err and "[redacted]" in captured.err
+    for text in (written, captured.out, captured.err, cached):
+        for secret in (SECRET_KEY, basic, "pa55-word", "ops:pa55"):
+            assert secret not in text
 
 
 def test_custom_questions_file_and_model_flag(classes_file: Path, tmp_path: Path) -> None:

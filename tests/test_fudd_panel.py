@@ -11,7 +11,10 @@ import gradio as gr
 import pytest
 from fake_llm_server import SECRET_KEY, FakeLLMServer, Recorded, Reply, fast_config
 
-from components.panels.fudd_panel import _check, _pair_markdown, _toast, generator
+from components.panels import messages
+from components.panels.descriptions_panel import LLMGuard
+from components.panels.fudd_panel import _check, _pair_markdown, generator
+from prompting.service.budgets import RequestBudgets
 from prompting.classes import parse_class_list
 from prompting.evaluation.compare import ImageInput
 from prompting.service.config import RunLimits
@@ -21,6 +24,11 @@ from prompting.strategies.fudd_pairs import Difference, PairDescriptions, pairs_
 from tests.conftest import make_image
 
 EVIL = "<img src=x onerror=alert(1)> see http://evil.example"
+REQUEST = gr.Request(session_hash="visitor")
+
+
+def guard(per_session: int = 100) -> LLMGuard:
+    return LLMGuard(RunLimits().max_classes, RequestBudgets(per_session))
 
 
 @pytest.fixture
@@ -45,9 +53,9 @@ def test_generation_asks_only_undescribed_pairs_and_names_failures_without_the_e
     existing = pairs_to_json([PairDescriptions("cat", "dog", [Difference("ears", "a photo of a cat, pointy.",
                                                                          "a photo of a dog, floppy.")])])
     with FakeLLMServer(responder=answer) as server:
-        generate = generator(store, fast_config(server.url, concurrency=1), RunLimits())
+        generate = generator(store, fast_config(server.url, concurrency=1), RunLimits(), guard())
         with pytest.warns(UserWarning, match="1 pairs got no descriptions") as caught:
-            text = generate(token, "classname", 3, "test-model", existing)
+            text = generate(token, "classname", 3, "test-model", existing, REQUEST)
         port = server.url.split(":")[-1].split("/")[0]
     asked = sorted(re.match(r"First class: (.*?)\. Second class: (.*?)\. ", r.last_user_message).groups()
                    for r in server.requests)
@@ -61,9 +69,9 @@ def test_generation_asks_only_undescribed_pairs_and_names_failures_without_the_e
 
 def test_generation_is_refused_for_models_the_operator_did_not_offer(stored) -> None:
     store, token = stored
-    generate = generator(store, fast_config("http://127.0.0.1:9/v1"), RunLimits())
+    generate = generator(store, fast_config("http://127.0.0.1:9/v1"), RunLimits(), guard())
     with pytest.raises(gr.Error, match="not offered"):
-        generate(token, "classname", 3, "someone-elses-model", "")
+        generate(token, "classname", 3, "someone-elses-model", "", REQUEST)
 
 
 def test_user_and_llm_text_is_shown_literally(stored) -> None:
@@ -76,7 +84,7 @@ def test_user_and_llm_text_is_shown_literally(stored) -> None:
     view = _pair_markdown(record, "0,1", text)
     assert "<img" not in view and "&lt;img" in view and "http\\://" in view
     assert _pair_markdown(record, "0,7", text) == "" and _pair_markdown(record, "x", text) == ""
-    assert _toast(EVIL).startswith("&lt;img")
+    assert messages.toast_text(EVIL).startswith("&lt;img")
     assert _check(record, "classname", 3, "{oops").startswith("⚠️")
 
 
@@ -93,3 +101,15 @@ def test_the_section_renders_for_any_class_count(tmp_path: Path, tiny_clip_dir: 
     # Gradio merges an update into the component's settings: the slider must stay valid
     merged = gr.Slider(minimum=MIN_K, maximum=slider.maximum, value=slider.value)
     assert merged.minimum < merged.maximum and MIN_K <= slider.value <= max(MIN_K, len(record.comparison.classes))
+
+
+def test_generation_stays_within_the_sessions_request_budget(stored) -> None:
+    store, token = stored
+    with FakeLLMServer(responder=answer) as server:
+        generate = generator(store, fast_config(server.url, concurrency=1), RunLimits(), guard(per_session=1))
+        with pytest.warns(UserWarning, match="used up its language-model requests"):
+            generate(token, "classname", 3, "test-model", "", REQUEST)
+        assert len(server.requests) == 1
+        with pytest.raises(gr.Error, match="This session has used all of its 1 language-model requests"):
+            generate(token, "classname", 3, "test-model", "", REQUEST)
+    assert len(server.requests) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -134,6 +135,43 @@ def test_delay_beyond_timeout_times_out_with_bounded_retries() -> None:
     assert str(caught.value) == f"LLM endpoint {server.url} timed out after 0.2 s; gave up after 2 attempts."
     assert len(server.requests) == 2
     assert elapsed < 3.0
+
+
+@pytest.mark.parametrize("drip_headers", [False, True], ids=["body", "headers"])
+def test_the_timeout_is_a_deadline_for_a_slow_drip_server(drip_headers: bool) -> None:
+    # One byte every 0.1 s: each read arrives well within the 1 s timeout, so a per-read timeout
+    # would wait for the whole reply (tens of seconds); a deadline gives up at 1 s.
+    reply = Reply.text("x" * 400, drip=0.1, drip_headers=drip_headers)
+    with FakeLLMServer(responder=lambda r: reply) as server:
+        start = time.monotonic()
+        with ChatClient(fast_config(server.url, timeout=1.0, max_retries=0)) as client, \
+                pytest.raises(LLMError) as caught:
+            client.complete(PROMPT, n=1, temperature=0.5)
+        elapsed = time.monotonic() - start
+    assert str(caught.value) == f"LLM endpoint {server.url} timed out after 1 s; gave up after 1 attempt."
+    assert elapsed < 10.0  # the drip alone would take over 40 s
+
+
+def test_url_credentials_travel_as_a_basic_header_and_never_appear_in_messages() -> None:
+    with FakeLLMServer(responder=lambda r: Reply.error(500, f"bad auth header {r.headers['authorization']}")) \
+            as server:
+        url = server.url.replace("http://", "http://alice:hunter2-pw@")
+        with ChatClient(fast_config(url, api_key="no-key-required", max_retries=0)) as client, \
+                pytest.raises(LLMError) as caught:
+            client.complete(PROMPT, n=1, temperature=0.5)
+    basic = base64.b64encode(b"alice:hunter2-pw").decode()
+    assert server.requests[0].headers["authorization"] == f"Basic {basic}"
+    message = str(caught.value)
+    assert "500 Internal Server Error: bad auth header [redacted]" in message
+    assert basic not in message and "hunter2" not in message
+
+
+def test_a_key_echoed_in_an_answer_is_redacted() -> None:
+    with FakeLLMServer() as server, ChatClient(fast_config(server.url)) as client:
+        server.queue(Reply.text(f'{{"sentence": "My key is {SECRET_KEY}, Bearer {SECRET_KEY}."}}'))
+        [completion] = client.complete(PROMPT, n=1, temperature=0.5)
+    assert SECRET_KEY not in completion.text
+    assert completion.text == '{"sentence": "My key is [redacted], [redacted]."}'
 
 
 def test_timeout_then_success() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from fake_llm_server import SECRET_KEY
 
@@ -45,7 +47,22 @@ def test_key_never_displayed(monkeypatch: pytest.MonkeyPatch) -> None:
     for text in (repr(config), str(config), config.describe(), config.endpoint):
         assert SECRET_KEY not in text and "hunter2" not in text and "token" not in text
     assert config.describe() == "endpoint https://llm.example.com/v1, model gpt-4o-mini"
-    assert "hunter2" in config.client_base_url  # the client still gets the credentials
+    # the client still gets the credentials, as a Basic header rather than inside the URL
+    assert "hunter2" not in config.client_base_url and config.client_base_url.endswith("/v1?token=abc")
+    assert config.auth_headers == {"Authorization": "Basic " + base64.b64encode(b"user:hunter2").decode()}
+
+
+def test_every_form_of_the_secrets_is_redacted() -> None:
+    config = LLMConfig(base_url="http://alice:s3cr%40t-pass@llm.example.com/v1?key=qk-123456", api_key=SECRET_KEY)
+    basic = base64.b64encode(b"alice:s3cr@t-pass").decode()
+    leaks = [SECRET_KEY, "s3cr@t-pass", "s3cr%40t-pass", "alice:s3cr@t-pass", basic, f"Basic {basic}",
+             f"Bearer {SECRET_KEY}", "qk-123456", "Authorization: Bearer abcdef123456", "sk-anything-else-42"]
+    text = config.redact("echo: " + " | ".join(leaks))
+    for leak in leaks:
+        assert leak not in text
+    assert text.startswith("echo: [redacted]")
+    # prose that merely uses the words is kept
+    assert config.redact("A basic shape, a bearer of news.") == "A basic shape, a bearer of news."
 
 
 def test_allowed_models_for_the_web_page(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -270,6 +270,18 @@ def test_no_secret_reaches_the_cache(isolated_cache: Path) -> None:
     assert all(SECRET_KEY not in f.read_text(encoding="utf-8") for f in files)
 
 
+def test_an_answer_cached_with_a_secret_is_redacted_when_read_back(isolated_cache: Path) -> None:
+    with FakeLLMServer(responder=dclip_replies) as server:
+        generate_dclip(["tench"], fast_config(server.url))
+        [entry] = list(isolated_cache.rglob("*.json"))
+        data = json.loads(entry.read_text(encoding="utf-8"))
+        data["values"] = [f"tench fins {SECRET_KEY}"]  # as written by a version that did not redact
+        entry.write_text(json.dumps(data), encoding="utf-8")
+        report = generate_dclip(["tench"], fast_config(server.url))
+    assert report.cached == 1
+    assert report.descriptions == {"tench": ["tench fins [redacted]"]}
+
+
 def test_concept() -> None:
     names = [f"bird_{i}" for i in range(40)]
     with FakeLLMServer() as server:

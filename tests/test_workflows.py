@@ -25,7 +25,7 @@ from components.tables import (
 from prompting.classes import parse_class_list
 from prompting.data.examples import EXAMPLE_CLASSES, example_images
 from prompting.encoding.models import load_model
-from prompting.errors import ClassListError, DatasetError, ModelLoadError, StrategyError
+from prompting.errors import ClassListError, DatasetError, ModelLoadError, PromptingError, StrategyError
 from prompting.evaluation.compare import ImageInput
 from prompting.evaluation.results import Comparison, ImageRecord, StrategyResult
 from prompting.service.class_text import set_prompt_name
@@ -58,6 +58,13 @@ CLASSES = parse_class_list("cat\ndog | small dog\nbird")
 
 
 def test_app_settings_from_flags_and_environment() -> None:
+    budgets = parse_app_args(["--max-prompts-per-run", "5000", "--max-megapixels-per-run", "300",
+                              "--max-llm-requests", "40", "--max-session-upload-mb", "20"], {}).limits
+    assert (budgets.max_prompts_per_run, budgets.max_pixels_per_run) == (5000, 300_000_000)
+    assert (budgets.max_llm_requests_per_session, budgets.session_upload_bytes) == (40, 20 * 2**20)
+    assert parse_app_args([], {}).limits == RunLimits()
+    with pytest.raises(SystemExit):
+        parse_app_args(["--max-prompts-per-run", "0"], {})
     config = parse_app_args(["--model", "a", "--port", "8000"], {"ZSP_MODELS": "b, a ,c"})
     assert config.model_menu == ["a", "b", "c"]
     assert (config.port, config.host, config.max_upload_bytes) == (8000, "127.0.0.1", 50 * 2**20)
@@ -85,7 +92,7 @@ def test_bad_settings_exit_with_usage() -> None:
 def test_operator_settings_for_quantisation_cache_size_and_long_runs() -> None:
     default = parse_app_args([], {})
     assert (default.quantize, default.cache_max_mb, default.long_run_seconds) == (None, None, 60.0)
-    assert RunLimits().max_pixels == 400_000_000
+    assert RunLimits().max_pixels_per_run == 400_000_000
     config = parse_app_args(["--quantize", "int8", "--cache-max-mb", "256", "--long-run-seconds", "0"], {})
     assert (config.quantize, config.cache_max_mb, config.long_run_seconds) == ("int8", 256.0, 0.0)
     assert parse_app_args([], {"ZSP_QUANTIZE": "int8"}).quantize == "int8"
@@ -326,19 +333,19 @@ def test_strategy_limits_refuse_only_the_strategy_that_asks_too_much() -> None:
 
 
 def test_forged_seed_counts_are_refused_before_any_seed_list_is_made() -> None:
-    from components.panels.api_endpoints import strategy_inputs_from_options
     from components.panels.settings_panel import strategy_inputs
+    from prompting.service.api_args import strategy_inputs_from_options
 
     with pytest.raises(StrategyError, match="Too many WaffleCLIP seeds: 1000000000"):
         strategy_inputs("", "", "", 1e9, 15, 15, "", LIMITS)
     with pytest.raises(StrategyError, match="whole number"):
         strategy_inputs("", "", "", float("nan"), 15, 15, "", LIMITS)
     assert strategy_inputs("", "", "", 2, None, None, "", LIMITS).waffle_seeds == (0, 1)
-    with pytest.raises(StrategyError, match="Too many WaffleCLIP seeds: 3"):
+    with pytest.raises(PromptingError, match="Too many WaffleCLIP seeds: 3"):
         strategy_inputs_from_options({"waffle": {"seeds": [0, 1, 2]}}, LIMITS)
-    with pytest.raises(StrategyError, match="list of whole numbers"):
+    with pytest.raises(PromptingError, match="list of whole numbers"):
         strategy_inputs_from_options({"waffle": {"seeds": 10**9}}, LIMITS)
-    with pytest.raises(StrategyError, match="n_words must be a whole number"):
+    with pytest.raises(PromptingError, match="n_words must be a whole number"):
         strategy_inputs_from_options({"waffle": {"n_words": "many"}}, LIMITS)
 
 
@@ -397,18 +404,21 @@ def test_model_names_shown_and_downloaded_are_never_server_paths(tmp_path: Path,
     assert str(tmp_path) not in payload and str(tiny_clip_dir) not in payload
 
 
-def test_cancel_registry_reaches_only_the_running_job() -> None:
+def test_cancel_registry_reaches_only_the_sessions_jobs_of_that_kind() -> None:
     registry = CancelRegistry()
     assert registry.cancel("s1") is False
-    first = registry.start("s1")
-    other = registry.start("s2")
-    assert registry.cancel("s1") is True and first.is_set() and not other.is_set()
-    registry.finish("s1", first)
-    assert registry.cancel("s1") is False
-    newer = registry.start("s2")
-    registry.finish("s2", other)
-    assert registry.cancel("s2") is True and newer.is_set()
-    assert isinstance(newer, threading.Event)
+    queued = registry.start("s1")
+    assert registry.cancel("s1", "run") is True and queued.is_set()  # Stop while queued
+    assert registry.join("s1") is queued  # the run adopts the event and stops at once
+    registry.finish("s1", queued)
+    first, other, llm = registry.join("s1"), registry.join("s2"), registry.join("s1", "llm")
+    assert registry.running("s1") == 2 and registry.running() == 3
+    assert registry.cancel("s1", "run") is True and first.is_set() and not llm.is_set() and not other.is_set()
+    assert registry.cancel("s1") is True and llm.is_set() and not other.is_set()  # the session ended
+    for event in (first, llm):
+        registry.finish("s1", event)
+    assert registry.cancel("s1") is False and registry.running() == 1
+    assert isinstance(other, threading.Event)
 
 
 def test_set_prompt_name_rewrites_only_that_line() -> None:

@@ -8,9 +8,10 @@ from typing import Any
 import gradio as gr
 
 from components.panels.downloads import download_file
+from components.panels import messages
 from components.panels.events import PAGE_ONLY
 from components.panels.local_files import local_only
-from components.tables import md_escape, plural
+from components.tables import plural
 from prompting.classes import parse_class_list, read_class_file
 from prompting.data.examples import EXAMPLE_CLASSES
 from prompting.errors import PromptingError
@@ -79,7 +80,7 @@ def class_status(text: str, max_classes: int = RunLimits().max_classes) -> str:
     try:
         classes = parse_class_list(text or "")
     except PromptingError as exc:
-        return f"⚠️ {md_escape(exc)}"
+        return f"⚠️ {messages.markdown(exc)}"
     if len(classes) > max_classes:
         return f"⚠️ {len(classes)} classes: one run accepts at most {max_classes}."
     renamed = sum(1 for cls in classes if cls.prompt != cls.display)
@@ -98,7 +99,7 @@ def _load_preset(key: str | None) -> tuple[Any, Any]:
     try:
         preset = get_class_set(key)
     except PromptingError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise messages.error(exc, title="Could not load the preset") from exc
     return "\n".join(preset.classes), "\n".join(preset.templates)
 
 
@@ -108,7 +109,7 @@ def _import_list(path: str | None) -> Any:
     try:
         classes = read_class_file(path)
     except PromptingError as exc:
-        raise gr.Error(str(exc), title="Could not import the class list") from exc
+        raise messages.error(exc, title="Could not import the class list") from exc
     return "\n".join(cls.to_line() for cls in classes)
 
 
@@ -116,6 +117,6 @@ def _export_list(text: str) -> Any:
     try:
         classes = parse_class_list(text or "")
     except PromptingError as exc:
-        raise gr.Error(str(exc), title="Nothing to export") from exc
+        raise messages.error(exc, title="Nothing to export") from exc
     path = download_file("classes.txt", "\n".join(cls.to_line() for cls in classes) + "\n")
     return gr.File(value=path, visible=True)

@@ -12,36 +12,37 @@ import gradio as gr
 
 from components.panels.downloads import download_file
 from components.panels.events import PAGE_ONLY
+from components.panels import messages
+from components.panels.cancellable import cancellable, current_cancel
 from components.panels.local_files import local_only
 from components.tables import descriptions_preview, md_escape
 from prompting.classes import parse_class_list
-from prompting.errors import PromptingError
+from prompting.errors import LLMError, PromptingError
 from prompting.llm.config import LLMConfig
 from prompting.llm.generate import (
+    Controls,
     GenerationReport,
     generate_concept,
     generate_cupl,
     generate_dclip,
 )
+from prompting.service.budgets import RequestBudgets
+from prompting.service.public_text import public_text_for
+from prompting.service.session_store import CancelRegistry
 from prompting.strategies.descriptions import export_descriptions, load_descriptions
 from prompting.strategies.matching import DescriptionMatch, match_descriptions
 
 KINDS = {"cupl": "CuPL sentences", "dclip": "DCLIP descriptors"}
+LLM_JOB = "llm"
 FAILURES_SHOWN = 3
 MATCH_ROWS_SHOWN = 40
 EMPTY_DCLIP = "scored with the one prompt “{class}, which has ”, as DCLIP's code does"
-LLM_SERVER = "the language-model server"
 
 
-def public_llm_message(text: object, llm: LLMConfig) -> str:
-    """A language-model message fit for visitors: the endpoint's address replaced by words
+def register_llm(llm: LLMConfig) -> None:
+    """Make every message name the language model's server in words and hide its secrets
     (visitors see the model's name, never where the server sends its requests)."""
-    message = str(text)
-    for address in sorted({llm.endpoint, llm.client_base_url, llm.base_url.strip()}, key=len, reverse=True):
-        if address:
-            message = message.replace(f"LLM endpoint {address}", "The language-model server")
-            message = message.replace(address, LLM_SERVER)
-    return message
+    messages.register(public_text_for({}, llm))
 
 
 @dataclass
@@ -111,8 +112,11 @@ def _build_editor(kind: str, can_generate: bool) -> DescriptionsEditor:
     return DescriptionsEditor(kind, generate, upload, export, code, check, preview, export_file)
 
 
-def wire_descriptions_panel(panel: DescriptionsPanel, llm: LLMConfig | None, classes_box: gr.Textbox) -> None:
-    """Generation, import, export and a live check of the JSON against the class list."""
+def wire_descriptions_panel(
+    panel: DescriptionsPanel, llm: LLMConfig | None, classes_box: gr.Textbox, guard: LLMGuard
+) -> None:
+    """Generation (cancellable, within the session's request budget), import, export and a live
+    check of the JSON against the class list."""
     for editor, generator in ((panel.cupl, generate_cupl), (panel.dclip, generate_dclip)):
         gr.on(
             [editor.code.change, classes_box.blur], _checker(editor.kind), [editor.code, classes_box],
@@ -122,21 +126,54 @@ def wire_descriptions_panel(panel: DescriptionsPanel, llm: LLMConfig | None, cla
         editor.export.click(_exporter(editor.kind), editor.code, editor.export_file, **PAGE_ONLY)
         if llm is not None:
             editor.generate.click(
-                _generator(llm, generator, KINDS[editor.kind]), [classes_box, panel.llm_model, editor.code],
-                editor.code,
+                cancellable(guard.jobs, LLM_JOB)(_generator(llm, generator, KINDS[editor.kind], guard)),
+                [classes_box, panel.llm_model, editor.code], editor.code,
                 concurrency_id="llm", concurrency_limit=2, **PAGE_ONLY,
             )
 
 
-def concept_suggester(llm: LLMConfig) -> Callable[[str, str], str]:
-    """A handler suggesting a WaffleCLIP concept for the class list."""
+@dataclass
+class LLMGuard:
+    """What bounds a visitor's requests to the operator's language model: the classes per click
+    (the run's class cap), the session's request budget, and the session's jobs (to cancel)."""
 
-    def suggest(classes_text: str, model: str) -> str:
+    max_classes: int
+    requests: RequestBudgets
+    jobs: CancelRegistry | None = None
+
+    def controls(self, session: str) -> Controls:
+        """The running job's cancel event and a gate that spends the session's budget."""
+        return Controls(cancel=current_cancel(), gate=lambda: self.requests.take(session))
+
+    def check(self, n_classes: int, session: str) -> None:
+        """Refuse a request for more classes than a run allows, or from a session whose budget
+        is used up (LLMError)."""
+        if n_classes > self.max_classes:
+            raise LLMError(f"Too many classes to describe at once: {n_classes}. This server asks the language "
+                           f"model about at most {self.max_classes} per click.")
+        self.check_budget(session)
+
+    def check_budget(self, session: str) -> None:
+        """Refuse a request from a session whose budget is used up (LLMError)."""
+        if self.requests.remaining(session) == 0:
+            raise LLMError(f"This session has used all of its {self.requests.per_session} language-model "
+                           "requests; import descriptions as a JSON file instead.")
+
+
+def concept_suggester(llm: LLMConfig, guard: LLMGuard) -> Callable[..., str]:
+    """A handler suggesting a WaffleCLIP concept for the class list (one request)."""
+
+    register_llm(llm)
+
+    def suggest(classes_text: str, model: str, request: gr.Request) -> str:
+        session = request.session_hash or ""
         try:
             classes = parse_class_list(classes_text)
-            return generate_concept([cls.prompt for cls in classes], llm.with_allowed_model(model))
+            guard.check(len(classes), session)
+            return generate_concept([cls.prompt for cls in classes], llm.with_allowed_model(model),
+                                    controls=guard.controls(session))
         except PromptingError as exc:
-            raise gr.Error(public_llm_message(exc, llm), title="Could not suggest a concept") from exc
+            raise messages.error(exc, title="Could not suggest a concept") from exc
 
     return suggest
 
@@ -153,14 +190,14 @@ def _check(text: str, classes_text: str, kind: str = "cupl") -> tuple[str, str]:
     try:
         data = load_descriptions(text)
     except PromptingError as exc:
-        return f"⚠️ {md_escape(exc)}", descriptions_preview({})
+        return f"⚠️ {messages.markdown(exc)}", descriptions_preview({})
     try:
         match = match_descriptions(parse_class_list(classes_text or ""), data)
     except PromptingError:
         return f"{len(data)} classes described.", descriptions_preview(data)
     blocked = match.missing or (kind == "cupl" and match.empty)
     mark = "⚠️" if blocked else "✓"
-    line = f"{mark} {md_escape(match.summary())}"
+    line = f"{mark} {messages.markdown(match.summary())}"
     if kind == "dclip" and match.empty:
         line += f" {md_escape(f'Classes with none are {EMPTY_DCLIP}.')}"
     return line, _match_details(match, kind) + descriptions_preview(data)
@@ -190,7 +227,7 @@ def _import(path: str | None) -> Any:
     try:
         return export_descriptions(load_descriptions(Path(path)))
     except PromptingError as exc:
-        raise gr.Error(str(exc), title="Could not import the descriptions") from exc
+        raise messages.error(exc, title="Could not import the descriptions") from exc
 
 
 def _exporter(kind: str) -> Callable[[str], Any]:
@@ -198,44 +235,49 @@ def _exporter(kind: str) -> Callable[[str], Any]:
         try:
             data = load_descriptions(text or "")
         except PromptingError as exc:
-            raise gr.Error(str(exc), title="Nothing to export") from exc
+            raise messages.error(exc, title="Nothing to export") from exc
         return gr.File(value=download_file(f"{kind}.json", export_descriptions(data)), visible=True)
 
     return export
 
 
 def _generator(
-    llm: LLMConfig, generate: Callable[..., GenerationReport], title: str
+    llm: LLMConfig, generate: Callable[..., GenerationReport], title: str, guard: LLMGuard
 ) -> Callable[..., str]:
-    def run(classes_text: str, model: str, current: str, progress: gr.Progress = gr.Progress()) -> str:
+    register_llm(llm)
+
+    def run(classes_text: str, model: str, current: str, request: gr.Request,
+            progress: gr.Progress = gr.Progress()) -> str:
+        session = request.session_hash or ""
         try:
             classes = parse_class_list(classes_text)
+            guard.check(len(classes), session)
             config = llm.with_allowed_model(model)
             existing = load_descriptions(current) if (current or "").strip() else {}
         except PromptingError as exc:
-            raise gr.Error(public_llm_message(exc, llm), title=f"Could not generate {title}") from exc
+            raise messages.error(exc, title=f"Could not generate {title}") from exc
         progress(0, desc=f"Asking {model} for {title}")
         try:
             report = generate(
                 [cls.prompt for cls in classes], config,
-                progress=lambda done, total, message: progress(done / total, desc=public_llm_message(message, llm)),
+                progress=lambda done, total, message: progress(done / total, desc=messages.public(message)),
+                controls=guard.controls(session),
             )
         except PromptingError as exc:
-            raise gr.Error(public_llm_message(exc, llm), title=f"Could not generate {title}") from exc
-        _warn_failures(report, title, llm)
+            raise messages.error(exc, title=f"Could not generate {title}") from exc
+        _warn_failures(report, title)
         if not report.descriptions:
-            first = public_llm_message(next(iter(report.failures.values()), ""), llm)
-            raise gr.Error(f"No {title} were generated. {first}", title="Generation failed")
-        gr.Info(public_llm_message(report.summary(), llm))
+            first = next(iter(report.failures.values()), "")
+            raise messages.error(f"No {title} were generated. {first}", title="Generation failed")
+        messages.info(report.summary())
         return export_descriptions({**existing, **report.descriptions})
 
     return run
 
 
-def _warn_failures(report: GenerationReport, title: str, llm: LLMConfig) -> None:
+def _warn_failures(report: GenerationReport, title: str) -> None:
     if not report.failures:
         return
-    shown = "; ".join(f"{name}: {public_llm_message(reason, llm)}"
-                      for name, reason in list(report.failures.items())[:FAILURES_SHOWN])
+    shown = "; ".join(f"{name}: {reason}" for name, reason in list(report.failures.items())[:FAILURES_SHOWN])
     more = f" (and {len(report.failures) - FAILURES_SHOWN} more)" if len(report.failures) > FAILURES_SHOWN else ""
-    gr.Warning(f"{len(report.failures)} classes got no {title}{more}: {shown}", title="Some classes failed")
+    messages.warning(f"{len(report.failures)} classes got no {title}{more}: {shown}", title="Some classes failed")

@@ -11,9 +11,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from components.figures.class_similarity import class_similarity_heatmap
+from components.panels import messages
+from components.panels.cancellable import cancellable, current_cancel
 from components.panels.events import PAGE_ONLY
 from components.panels.results_panel import lookup
-from components.tables import confusable_table, md_escape
+from components.tables import confusable_table
 from prompting.encoding.models import load_model
 from prompting.errors import PromptingError
 from prompting.evaluation.disambiguation import (
@@ -140,6 +142,7 @@ def wire_disambiguation_panel(
         figure, (headers, rows), _ = similarity_view(lookup(store, tok), key)
         return figure, gr.Dataframe(value=rows, headers=headers)
 
+    @cancellable()
     def suggest(tok: str | None, key: str, index: int) -> Any:
         record = lookup(store, tok)
         try:
@@ -147,19 +150,20 @@ def wire_disambiguation_panel(
             partner = closest_class(record, key, int(index))
             options = suggest_rewrites(encoder, record.comparison.classes, int(index), partner=partner)
         except PromptingError as exc:
-            raise gr.Error(str(exc), title="Could not suggest names") from exc
+            raise messages.error(exc, title="Could not suggest names") from exc
         return gr.Dropdown(choices=options, value=options[0] if options else None)
 
+    @cancellable()
     def run_ab(tok: str | None, key: str, index: int, rewritten: str | None) -> tuple[Any, Any]:
         record = lookup(store, tok)
         source = record.sources[key]
         try:
             encoder = load_model(source.model, quantize=record.comparison.quantization)
             trial = ab_test_rewrite(encoder, record.images, record.comparison.classes, source.spec, int(index),
-                                    rewritten or "")
+                                    rewritten or "", cancel=current_cancel())
         except PromptingError as exc:
-            raise gr.Error(str(exc), title="Could not run the A/B test") from exc
-        summary = gr.Markdown(md_escape(trial.summary()), visible=True)
+            raise messages.error(exc, title="Could not run the A/B test") from exc
+        summary = gr.Markdown(messages.markdown(trial.summary()), visible=True)
         return summary, gr.Dataframe(value=trial.rows, headers=trial.headers, visible=True)
 
     def apply(tok: str | None, index: int, rewritten: str | None, text: str) -> str:
@@ -167,8 +171,8 @@ def wire_disambiguation_panel(
         try:
             updated = set_prompt_name(text, record.comparison.classes[int(index)].display, rewritten or "")
         except PromptingError as exc:
-            raise gr.Error(str(exc), title="Could not rename") from exc
-        gr.Info("Class list updated: press Run to score everything with the new name.")
+            raise messages.error(exc, title="Could not rename") from exc
+        messages.info("Class list updated: press Run to score everything with the new name.")
         return updated
 
     panel.strategy.input(switch, [token, panel.strategy], [panel.matrix, panel.pairs], **PAGE_ONLY)

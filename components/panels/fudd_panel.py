@@ -4,7 +4,6 @@ one-click A/B against its base."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,9 @@ from typing import Any
 
 import gradio as gr
 
-from components.panels.descriptions_panel import public_llm_message
+from components.panels import messages
+from components.panels.descriptions_panel import LLM_JOB, LLMGuard, register_llm
+from components.panels.cancellable import cancellable, current_cancel
 from components.panels.downloads import download_file
 from components.panels.events import PAGE_ONLY
 from components.panels.local_files import local_only
@@ -36,7 +37,7 @@ from prompting.service.fudd_flow import (
     pair_changes,
     read_pairs,
 )
-from prompting.service.session_store import CancelRegistry, ResultStore, RunRecord
+from prompting.service.session_store import ResultStore, RunRecord
 from prompting.strategies.fudd import MAX_K, MIN_K
 from prompting.strategies.fudd_pairs import load_pair_files, match_pairs, pairs_to_json
 
@@ -53,6 +54,7 @@ ADAPTATION = (
 PAIRS_SHOWN = 20
 PAIR_CHOICES = 100
 FAILURES_SHOWN = 3
+FUDD = "fudd"
 
 
 @dataclass
@@ -166,17 +168,12 @@ def _pairs_view(record: RunRecord, base: str | None, k: int) -> tuple[Any, list[
     return gr.Dataframe(value=rows, headers=headers), menu
 
 
-def _toast(text: object) -> str:
-    """Toasts render HTML: show user and LLM text literally."""
-    return html.escape(str(text))
-
-
 def wire_fudd_panel(
     panel: FuddPanel,
     token: gr.State,
     store: ResultStore,
     config: AppConfig,
-    cancels: CancelRegistry,
+    guard: LLMGuard,
     rerender: tuple[list[Any], Callable[[RunRecord], list[Any]]],
 ) -> None:
     """Pairs, description checks, generation, import/export and the FuDD run. ``rerender`` is the
@@ -203,22 +200,23 @@ def wire_fudd_panel(
         try:
             loaded = load_pair_files([Path(f) for f in files])
         except PromptingError as exc:
-            raise gr.Error(_toast(exc), title="Could not import the descriptions") from exc
-        gr.Info(_toast(f"Imported {loaded.summary()}"))
+            raise messages.error(exc, title="Could not import the descriptions") from exc
+        messages.info(f"Imported {loaded.summary()}")
         return pairs_to_json(loaded.pairs)
 
     def export(text: str) -> Any:
         try:
             pairs = read_pairs(text or "", limits).pairs
         except PromptingError as exc:
-            raise gr.Error(_toast(exc), title="Nothing to export") from exc
+            raise messages.error(exc, title="Nothing to export") from exc
         return gr.File(value=download_file("fudd_pairs.json", pairs_to_json(pairs)), visible=True)
 
+    @cancellable(guard.jobs, FUDD)
     def run(tok: str | None, base: str | None, k: float, text: str, request: gr.Request,
             progress: gr.Progress = gr.Progress()) -> list[Any]:
         record = lookup(store, tok)
         session = request.session_hash or ""
-        event = cancels.start(session)
+        event = current_cancel()
         try:
             if base is None:
                 raise StrategyError("Choose a base strategy first.")
@@ -228,9 +226,7 @@ def wire_fudd_panel(
         except Cancelled:
             return [gr.skip()] * (len(outputs) + 1)
         except PromptingError as exc:
-            raise gr.Error(_toast(exc), title="Could not run FuDD") from exc
-        finally:
-            cancels.finish(session, event)
+            raise messages.error(exc, title="Could not run FuDD") from exc
         return [store.put(extended, owner=session), *render(extended)]
 
     gr.on([panel.code.change, token.change], text_views, [token, panel.base, panel.k, panel.pair, panel.code],
@@ -242,36 +238,40 @@ def wire_fudd_panel(
     panel.upload.upload(import_files, panel.upload, panel.code, **PAGE_ONLY)
     panel.export.click(export, panel.code, panel.export_file, **PAGE_ONLY)
     if llm is not None:
-        panel.generate.click(generator(store, llm, limits), [token, panel.base, panel.k, panel.llm_model, panel.code], panel.code,
+        panel.generate.click(cancellable(guard.jobs, LLM_JOB)(generator(store, llm, limits, guard)),
+                             [token, panel.base, panel.k, panel.llm_model, panel.code], panel.code,
                              concurrency_id="llm", concurrency_limit=2, **PAGE_ONLY)
     panel.run.click(run, [token, panel.base, panel.k, panel.code], [token, *outputs],
                     concurrency_id="model", concurrency_limit=2, **PAGE_ONLY)
 
 
-def generator(store: ResultStore, llm: LLMConfig, limits: RunLimits) -> Callable[..., str]:
+def generator(store: ResultStore, llm: LLMConfig, limits: RunLimits, guard: LLMGuard) -> Callable[..., str]:
     """The Generate handler: ask about the listed pairs that have no descriptions yet (at most
-    ``limits.max_fudd_generate``) and merge the answers into the editor's JSON."""
+    ``limits.max_fudd_generate``, within the session's request budget) and merge the answers
+    into the editor's JSON."""
+    register_llm(llm)
 
-    def generate(tok: str | None, base: str | None, k: float, model: str | None, text: str,
+    def generate(tok: str | None, base: str | None, k: float, model: str | None, text: str, request: gr.Request,
                  progress: gr.Progress = gr.Progress()) -> str:
         record = lookup(store, tok)
+        session = request.session_hash or ""
         try:
             wanted = _undescribed(record, base, int(k), text or "")[: limits.max_fudd_generate]
+            guard.check_budget(session)
             progress(0, desc=f"Asking {model or llm.model} about {len(wanted)} pairs")
             updated, report = generate_descriptions(
                 record, wanted, llm.with_allowed_model(model or llm.model), text or "", limits,
-                progress=lambda done, total, message: progress(done / total, desc=public_llm_message(message, llm)),
+                progress=lambda done, total, message: progress(done / total, desc=messages.public(message)),
+                controls=guard.controls(session),
             )
         except PromptingError as exc:
-            raise gr.Error(_toast(public_llm_message(exc, llm)), title="Could not generate descriptions") from exc
+            raise messages.error(exc, title="Could not generate descriptions") from exc
         if report.failures:
-            shown = "; ".join(f"{name}: {public_llm_message(reason, llm)}"
-                              for name, reason in list(report.failures.items())[:FAILURES_SHOWN])
-            gr.Warning(_toast(f"{len(report.failures)} pairs got no descriptions: {shown}"),
-                       title="Some pairs failed")
+            shown = "; ".join(f"{name}: {reason}" for name, reason in list(report.failures.items())[:FAILURES_SHOWN])
+            messages.warning(f"{len(report.failures)} pairs got no descriptions: {shown}", title="Some pairs failed")
         if not report.pairs:
-            raise gr.Error("No descriptions were generated.", title="Generation failed")
-        gr.Info(_toast(public_llm_message(report.summary(), llm)))
+            raise messages.error("No descriptions were generated.", title="Generation failed")
+        messages.info(report.summary())
         return updated
 
     return generate

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +10,7 @@ from typing import Any
 import gradio as gr
 from gradio.utils import get_upload_folder
 
+from components.panels import messages
 from components.panels.events import PAGE_ONLY
 from components.panels.local_files import local_only
 from components.tables import plural
@@ -21,7 +20,8 @@ from prompting.encoding.images import IMAGE_EXTENSIONS, load_image
 from prompting.errors import PromptingError
 from prompting.evaluation.compare import ImageInput
 from prompting.service.config import RunLimits
-from prompting.service.workflows import extract_labelled_zip, match_labels
+from prompting.service.session_files import SessionFiles
+from prompting.service.workflows import labelled_images, match_labels
 
 LABEL_HEADERS = ["Image", "True class (optional)"]
 GalleryValue = list[tuple[str, str | None]] | None
@@ -77,8 +77,10 @@ def build_images_panel() -> ImagesPanel:
     return ImagesPanel(gallery, labels, examples_button, clear_button, zip_file, labels_box)
 
 
-def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox, limits: RunLimits | None = None) -> None:
-    """Keep the labels table in step with the gallery; check uploads; load examples and zips."""
+def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox, files: SessionFiles,
+                      limits: RunLimits | None = None) -> None:
+    """Keep the labels table in step with the gallery; check uploads; load examples and zips
+    (unpacked within the session's bounds, deleted when it ends)."""
     quiet = {"show_progress": "hidden", **PAGE_ONLY}
     cap = (limits or RunLimits()).max_images
     panel.gallery.upload(lambda gallery: check_uploads(gallery, cap), panel.gallery, panel.gallery, **quiet)
@@ -86,7 +88,11 @@ def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox, limits: RunLi
     labelled = [panel.gallery, panel.labels, classes_box, panel.labels_box]
     panel.examples_button.click(_load_examples, None, labelled, **PAGE_ONLY)
     panel.clear_button.click(lambda: (None, None), None, [panel.gallery, panel.labels], **quiet)
-    panel.zip_file.upload(_load_zip, [panel.zip_file, classes_box], labelled, **PAGE_ONLY)
+
+    def load_zip(zip_path: str | None, classes_text: str, request: gr.Request) -> tuple[Any, ...]:
+        return _load_zip(zip_path, classes_text, files, request.session_hash or "")
+
+    panel.zip_file.upload(load_zip, [panel.zip_file, classes_box], labelled, **PAGE_ONLY)
 
 
 @lru_cache(maxsize=CHECKED_UPLOADS)
@@ -116,11 +122,11 @@ def check_uploads(gallery: GalleryValue, max_images: int) -> Any:
             dropped.append(reason.replace(f"'{Path(path).name}'", f"'{caption or Path(path).name}'"))
     if dropped:
         shown = " ".join(dropped[:3]) + (f" (and {len(dropped) - 3} more)" if len(dropped) > 3 else "")
-        gr.Warning(f"Removed {plural(len(dropped), 'file')} that could not be read as an image: {shown} "
-                   f"Accepted: {FORMATS}.", title="Not a readable image")
+        messages.warning(f"Removed {plural(len(dropped), 'file')} that could not be read as an image: {shown} "
+                         f"Accepted: {FORMATS}.", title="Not a readable image")
     if len(kept) > max_images:
-        gr.Warning(f"{len(kept)} images are here, but one run scores at most {max_images}. Remove some, or split "
-                   "them over several runs.", title="Too many images")
+        messages.warning(f"{len(kept)} images are here, but one run scores at most {max_images}. Remove some, or "
+                         "split them over several runs.", title="Too many images")
     return kept if dropped else gr.skip()
 
 
@@ -150,33 +156,32 @@ def _load_examples() -> tuple[Any, ...]:
     try:
         pairs = example_images()
     except PromptingError as exc:
-        raise gr.Error(str(exc)) from exc
+        raise messages.error(exc, title="Could not load the example photos") from exc
     gallery = [(str(path), path.name) for path, _ in pairs]
     return gallery, [[path.name, label] for path, label in pairs], EXAMPLE_CLASSES, gr.Accordion(open=True)
 
 
-def _load_zip(zip_path: str | None, classes_text: str) -> tuple[Any, ...]:
+def _load_zip(zip_path: str | None, classes_text: str, files: SessionFiles, session: str) -> tuple[Any, ...]:
     if not zip_path:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    target = Path(tempfile.mkdtemp(prefix="zip-", dir=get_upload_folder()))
     try:
-        items = extract_labelled_zip(zip_path, target)
+        items = labelled_images(files.unpack(session, zip_path, get_upload_folder()), zip_path)
     except PromptingError as exc:
-        shutil.rmtree(target, ignore_errors=True)
-        raise gr.Error(str(exc), title="Could not use this zip") from exc
+        raise messages.error(exc, title="Could not use this zip") from exc
     names = [f"{label}/{path.name}" if label else path.name for path, label in items]
     gallery = [(str(path), name) for (path, _), name in zip(items, names)]
     rows = [[name, label or ""] for name, (_, label) in zip(names, items)]
     folders = list(dict.fromkeys(label for _, label in items if label))
     if not folders:
-        gr.Info(f"Loaded {len(items)} images without class folders; add true classes in the table if you know them.")
+        messages.info(f"Loaded {len(items)} images without class folders; add true classes in the table if you know "
+                      "them.")
         return gallery, rows, gr.skip(), gr.Accordion(open=True)
     _, unknown = match_labels(folders, _lenient_classes(classes_text))
     if unknown:
-        gr.Info(f"Loaded {len(items)} images in {len(folders)} class folders; the class list now holds the folder "
-                "names.")
+        messages.info(f"Loaded {len(items)} images in {len(folders)} class folders; the class list now holds the "
+                      "folder names.")
         return gallery, rows, "\n".join(folders), gr.Accordion(open=True)
-    gr.Info(f"Loaded {len(items)} images in {len(folders)} class folders, all in your class list.")
+    messages.info(f"Loaded {len(items)} images in {len(folders)} class folders, all in your class list.")
     return gallery, rows, gr.skip(), gr.Accordion(open=True)
 
 

@@ -12,6 +12,8 @@ from typing import TypeVar
 import gradio as gr
 from gradio_client.utils import is_http_url_like
 
+from components.panels import messages
+
 URL_REFUSED = "This app does not fetch files from web addresses; upload the file itself instead."
 FileComponent = TypeVar("FileComponent", gr.File, gr.Gallery, gr.UploadButton)
 
@@ -22,7 +24,7 @@ def local_only(component: FileComponent) -> FileComponent:
 
     async def guarded(url_or_file_path: str | Path | None) -> str | None:
         if isinstance(url_or_file_path, str) and is_http_url_like(url_or_file_path):
-            raise gr.Error(URL_REFUSED)
+            raise messages.error(URL_REFUSED, title="Not uploaded")
         return await move(url_or_file_path)
 
     component.async_move_resource_to_block_cache = guarded  # type: ignore[method-assign]

@@ -17,29 +17,32 @@ from typing import Any
 
 import gradio as gr
 
-from components.panels.api_endpoints import as_api, request_images, strategy_inputs_from_options
+from components.panels.api_endpoints import as_api, request_images
+from components.panels.cancellable import current_cancel
 from components.panels.downloads import download_file
 from components.panels.local_files import local_only
 from components.panels.run_panel import chosen_models
 from prompting.classes import parse_class_list
-from prompting.encoding.models import load_model
 from prompting.errors import DatasetError, StrategyError
 from prompting.evaluation.export import to_jsonable
 from prompting.evaluation.template_selection import DEFAULT_FOLDS, DEFAULT_MAX_TEMPLATES
+from prompting.service.api_args import MAX_SEED, strategy_inputs_from_options, whole_number
 from prompting.service.config import AppConfig
 from prompting.service.prompt_search import head_for_request, select_for_images, selection_pool
+from prompting.service.session_store import CancelRegistry
 from prompting.service.workflows import build_specs
 from prompting.strategies.registry import list_strategies
 
 
-def build_prompt_search_api(config: AppConfig) -> None:
-    """The hidden components and the two named endpoints."""
+def build_prompt_search_api(config: AppConfig, cancels: CancelRegistry) -> None:
+    """The hidden components and the two named endpoints (cancellable, as the others)."""
     limits = config.limits
+    api = as_api(cancels)
 
-    @as_api
+    @api
     def select_templates(images: Any, labels: Any, classes: str, pool: list[str] | None, templates: Any,
                          folds: float | None, max_templates: float | None, seed: float | None,
-                         model: str) -> dict[str, Any]:
+                         model: str, request: gr.Request) -> dict[str, Any]:
         """Held-out accuracy of the selection procedure, the 80-template ensemble and the single
         template on the same folds, and the templates selected on all images."""
         class_names = parse_class_list(classes or "")
@@ -49,13 +52,15 @@ def build_prompt_search_api(config: AppConfig) -> None:
         text = "\n".join(map(str, templates)) if isinstance(templates, list) else str(templates or "")
         candidates = selection_pool(pool or ["imagenet80"], text, limits)
         selection = select_for_images(
-            chosen_models(config, model, None)[0], inputs, class_names, candidates, int(folds or DEFAULT_FOLDS),
-            int(max_templates or DEFAULT_MAX_TEMPLATES), int(seed or 0), limits, config.load,
+            chosen_models(config, model, None)[0], inputs, class_names, candidates,
+            int(folds or DEFAULT_FOLDS), int(max_templates or DEFAULT_MAX_TEMPLATES),
+            whole_number(seed or 0, "seed", 0, MAX_SEED), limits, config.load, cancel=current_cancel(),
         )
         return to_jsonable(selection.to_dict())
 
-    @as_api
-    def export_head(images: Any, labels: Any, classes: str, strategy: str, options: Any, model: str) -> list[str]:
+    @api
+    def export_head(images: Any, labels: Any, classes: str, strategy: str, options: Any, model: str,
+                    request: gr.Request) -> list[str]:
         """``head.safetensors`` and ``head.json`` of one linear strategy."""
         class_names = parse_class_list(classes or "")
         specs, errors = build_specs([strategy], strategy_inputs_from_options(options, limits), limits)
@@ -63,7 +68,7 @@ def build_prompt_search_api(config: AppConfig) -> None:
             raise StrategyError(" ".join(errors.values()))
         inputs = request_images(images, labels or None, class_names, limits) if images else []
         head = head_for_request(chosen_models(config, model, None)[0], class_names, specs[0], inputs, limits,
-                                load_model)
+                                config.load)
         return [download_file(name, data) for name, data in head.files().items()]
 
     menu = list(config.public_menu)

@@ -12,11 +12,12 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from components.figures.weights import weights_figure
+from components.panels import messages
+from components.panels.cancellable import cancellable, current_cancel
 from components.panels.downloads import download_file
 from components.panels.events import PAGE_ONLY
 from components.panels.results_panel import lookup
 from components.tables import md_escape, plural, top1_text
-from prompting.encoding.models import load_model
 from prompting.errors import PromptingError
 from prompting.evaluation.compare import Cancelled
 from prompting.evaluation.template_selection import DEFAULT_FOLDS, TemplateSelection
@@ -27,6 +28,8 @@ from prompting.service.workflows import extend_run
 from prompting.strategies.registry import StrategySpec
 
 DEFAULT_SIZE_LIMIT = 8
+SELECT = "select"  # the kind of job this tab's Stop button stops
+ADD = "add"
 POOL_CHOICES = [("CLIP's 80 ImageNet templates", "imagenet80"), ("My templates", "custom")]
 ALL_IMAGES = -1
 INTRO = (
@@ -224,10 +227,10 @@ def wire_prompt_search_panel(
     """Select (cancellable), add the selection to the run, redraw weights, export a head."""
     limits = config.limits
 
+    @cancellable(cancels, SELECT)
     def select(tok: str | None, pool: list[str], folds: float, size: float, seed: float | None, templates: str,
                request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
-        key = _cancel_key(request)
-        event = cancels.current(key)
+        event = current_cancel()
         try:
             record = lookup(store, tok)
             candidates = selection_pool(pool or [], templates or "", limits)
@@ -238,10 +241,8 @@ def wire_prompt_search_panel(
         except Cancelled:
             return [gr.Markdown(SELECTING_STOPPED), gr.skip(), gr.skip(), gr.skip(), gr.skip()]
         except PromptingError as exc:
-            return [gr.Markdown(f"⚠️ **Could not select templates:** {md_escape(exc)}"), gr.skip(), gr.skip(),
+            return [gr.Markdown(f"⚠️ **Could not select templates:** {messages.markdown(exc)}"), gr.skip(), gr.skip(),
                     gr.skip(), gr.skip()]
-        finally:
-            cancels.finish(key, event)
         headers, rows = selection_table(selection)
         spec = selection.spec()
         done = (f"✓ Selected {plural(len(selection.selected), 'template')} from {len(selection.pool)}; "
@@ -251,22 +252,23 @@ def wire_prompt_search_panel(
                 {"templates": spec.templates, "label": spec.label}]
 
     def stop(request: gr.Request) -> Any:
-        if cancels.cancel(_cancel_key(request)):
+        if cancels.cancel(request.session_hash or "", SELECT):
             return gr.Markdown(SELECTING_STOPPED)
-        gr.Info("Nothing to stop: no selection is running.", title="Nothing running")
+        messages.info("Nothing to stop: no selection is running.", title="Nothing running")
         return gr.skip()
 
+    @cancellable(cancels, ADD)
     def add(tok: str | None, chosen: dict | None, request: gr.Request) -> list[Any]:
         if not chosen:
-            raise gr.Error("Select templates first.", title="Nothing to add")
+            raise messages.error("Select templates first.", title="Nothing to add")
         record = lookup(store, tok)
         spec = StrategySpec("selected", templates=list(chosen["templates"]), label=chosen["label"])
         try:
-            updated, added = extend_run(record, [spec], loader=config.load)
+            updated, added = extend_run(record, [spec], loader=config.load, cancel=current_cancel(), limits=limits)
         except PromptingError as exc:
-            raise gr.Error(str(exc), title="Could not add the selected templates") from exc
+            raise messages.error(exc, title="Could not add the selected templates") from exc
         new_token = store.put(updated, owner=request.session_hash or "")
-        gr.Info(f"“{chosen['label']}” now appears in every view, scored on these same images (optimistic: it was "
+        messages.info(f"“{chosen['label']}” now appears in every view, scored on these same images (optimistic: it was "
                 "chosen on them).", title="Added")
         return [new_token, *views.render(updated, added[0]), *strategy_views(updated)]
 
@@ -277,17 +279,18 @@ def wire_prompt_search_panel(
         record = lookup(store, tok)
         return _image_choices(record, key), weights_view(record, key, ALL_IMAGES)
 
+    @cancellable()
     def export(tok: str | None, key: str | None) -> list[str]:
         if not key:
-            raise gr.Error("Pick a strategy of this run to export.", title="Nothing to export")
+            raise messages.error("Pick a strategy of this run to export.", title="Nothing to export")
         try:
-            head = head_for_run(lookup(store, tok), key, load_model)
+            head = head_for_run(lookup(store, tok), key, config.load)
         except PromptingError as exc:
-            raise gr.Error(str(exc), title="Could not export the head") from exc
+            raise messages.error(exc, title="Could not export the head") from exc
         return [download_file(name, data) for name, data in head.files().items()]
 
     def queued(request: gr.Request) -> None:
-        cancels.start(_cancel_key(request))
+        cancels.start(request.session_hash or "", SELECT)
 
     settings = [token, panel.pool, panel.folds, panel.size_limit, panel.seed, templates_box]
     panel.select.click(queued, None, None, queue=False, show_progress="hidden", **PAGE_ONLY).then(
@@ -307,8 +310,4 @@ def wire_prompt_search_panel(
     panel.head_button.click(export, [token, panel.head_strategy], panel.head_files, concurrency_id="model",
                             concurrency_limit=2, **PAGE_ONLY)
 
-
-def _cancel_key(request: gr.Request) -> str:
-    """The cancel-registry key of this session's selection (apart from its Run)."""
-    return f"{request.session_hash or ''}:select"
 

@@ -27,6 +27,7 @@ from components.panels.prompt_search_panel import (
     build_prompt_search_panel,
     render_prompt_search,
 )
+from components.panels.descriptions_panel import LLMGuard
 from components.panels.fudd_panel import FuddPanel, build_fudd_panel, render_fudd, wire_fudd_panel
 from components.panels.results_panel import (
     PredictionsPanel,
@@ -37,7 +38,7 @@ from components.panels.results_panel import (
 from components.tables import unmatched_labels_note
 from prompting.evaluation.paired import paired_comparisons
 from prompting.service.config import AppConfig
-from prompting.service.session_store import CancelRegistry, ResultStore, RunRecord
+from prompting.service.session_store import ResultStore, RunRecord
 
 PLACEHOLDER = (
     "Results appear here after you press **Run**: a plain-language summary, predictions side by side, "
@@ -132,7 +133,7 @@ def stale_results(area: ResultsArea) -> list[Any]:
 
 def wire_results_area(
     area: ResultsArea, token: gr.State, store: ResultStore, classes_box: gr.Textbox, config: AppConfig,
-    cancels: CancelRegistry,
+    guard: LLMGuard,
 ) -> None:
     """Every tab's own interactions; charts are resized when their tab is shown. FuDD redraws
     every tab with its result added."""
@@ -147,4 +148,4 @@ def wire_results_area(
         notes = [unmatched_labels_note(record.unmatched_labels, matched)] if record.unmatched_labels else []
         return render_results(record, notes)
 
-    wire_fudd_panel(area.fudd, token, store, config, cancels, (area.outputs, rerender))
+    wire_fudd_panel(area.fudd, token, store, config, guard, (area.outputs, rerender))

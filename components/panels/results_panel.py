@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from components.figures.heatmaps import similarity_heatmap
 from components.figures.prompts import descriptor_bars, prompt_heatmap, shared_cosine_range
+from components.panels import messages
 from components.panels.events import PAGE_ONLY
 from components.tables import predictions_table, skipped_markdown, summary_markdown
 from prompting.errors import PromptingError
@@ -187,7 +188,7 @@ def lookup(store: ResultStore, token: str | None) -> RunRecord:
     try:
         return store.get(token)
     except PromptingError as exc:
-        raise gr.Error(str(exc), title="No results") from exc
+        raise messages.error(exc, title="No results") from exc
 
 
 def wire_predictions_panel(panel: PredictionsPanel, token: gr.State, store: ResultStore) -> None:

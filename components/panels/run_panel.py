@@ -16,6 +16,8 @@ from typing import Any
 
 import gradio as gr
 
+from components.panels import messages
+from components.panels.cancellable import cancellable, current_cancel
 from components.panels.events import AFTER_RUN_JS, PAGE_ONLY
 from components.panels.images_panel import ImagesPanel, image_inputs
 from components.panels.results_area import ResultsArea, render_results, stale_results
@@ -32,6 +34,7 @@ from prompting.service.workflows import RunEstimate, build_specs, check_run_size
 from prompting.strategies.registry import STRATEGIES
 
 LOG = logging.getLogger(__name__)
+RUN = "run"  # the kind of job the Stop button stops
 READY = "Ready when you are: add images, check the classes, tick strategies, then press **Run**."
 STOPPED = "⏹ Stopped. The previous results, if any, are still shown."
 NOTHING_TO_STOP = "Nothing to stop: no run is in progress (the last one had already finished)."
@@ -104,17 +107,16 @@ RunWork = Callable[[threading.Event, ProgressFn], tuple[RunRecord, dict[str, str
 not be built (title -> reason) and the typed true classes that match no class."""
 
 
-def run_executor(
-    results: ResultsArea, store: ResultStore, cancels: CancelRegistry
-) -> Callable[[RunWork, str, Any], list[Any]]:
-    """Runs a ``RunWork`` for a session: cancellable, errors shown in the status line (the last
+def run_executor(results: ResultsArea, store: ResultStore) -> Callable[[RunWork, str, Any], list[Any]]:
+    """Runs a ``RunWork`` for a session from a handler wrapped in ``cancellable(cancels, RUN)``
+    (so Stop, a cancel and the session's end reach it): errors shown in the status line (the last
     results stay, dimmed), and on success the record stored and rendered. Returns the values
     for ``[token, status, *results.outputs]``."""
 
     def execute(work: RunWork, session: str, progress: Any) -> list[Any]:
         skip = [gr.skip()] * len(results.outputs)
         started = time.perf_counter()
-        event = cancels.current(session)
+        event = current_cancel()  # the handler calling this runs under ``cancellable``
         try:
             if event.is_set():
                 raise Cancelled("Stopped before the run started.")
@@ -125,14 +127,12 @@ def run_executor(
         except Cancelled:  # the page already shows "Stopped"; end the work quietly
             return [gr.skip(), gr.skip()] + skip
         except PromptingError as exc:
-            message = f"⚠️ **Could not run:** {md_escape(exc)}"
+            message = f"⚠️ **Could not run:** {messages.markdown(exc)}"
             return [gr.skip(), _status(message, error=True)] + stale_results(results)
         except Exception as exc:  # a bug or an exhausted resource: say so plainly, keep the details in the log
             LOG.exception("Run failed unexpectedly")
             message = f"⚠️ **The run failed unexpectedly** ({type(exc).__name__}); the server log has the details."
             return [gr.skip(), _status(message, error=True)] + stale_results(results)
-        finally:
-            cancels.finish(session, event)
         record.comparison.strategy_errors = errors
         record.unmatched_labels = unknown
         notes = _warn(record.comparison, unknown)
@@ -146,7 +146,7 @@ def queued_handler(cancels: CancelRegistry) -> Callable[[gr.Request], None]:
     """Registers a run as soon as it is asked for, so Stop also works while it waits in the queue."""
 
     def queued(request: gr.Request) -> None:
-        cancels.start(request.session_hash or "")
+        cancels.start(request.session_hash or "", RUN)
 
     return queued
 
@@ -166,7 +166,7 @@ def wire_run(
     """Run on click (progress shown, cancellable) and Stop; after a run, charts are resized
     and a successful run scrolls the results into view."""
     limits = config.limits
-    execute = run_executor(results, store, cancels)
+    execute = run_executor(results, store)
 
     def prepare(gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
                 templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
@@ -197,6 +197,7 @@ def wire_run(
             return [True, gr.Group(visible=False), gr.skip()]
         return [False, gr.Group(visible=True), long_run_question(estimate)]
 
+    @cancellable(cancels, RUN)
     def run(go: bool, gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
             templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
             concept: str, pool: str, beta: float | None, objective: str, request: gr.Request,
@@ -205,8 +206,7 @@ def wire_run(
         steps = (gallery, labels, classes_text, names, model, second, templates, cupl, dclip, seeds, words, chars,
                  concept, pool, beta, objective)
         session = request.session_hash or ""
-        if not go:
-            cancels.finish(session, cancels.current(session))
+        if not go:  # its job ends with this handler (``cancellable``)
             return [gr.skip()] * (2 + len(results.outputs))
 
         def work(event: threading.Event, report: ProgressFn) -> tuple[RunRecord, dict[str, str], list[str]]:
@@ -218,9 +218,9 @@ def wire_run(
         return execute(work, session, progress)
 
     def stop(request: gr.Request) -> Any:
-        if cancels.cancel(request.session_hash or ""):
+        if cancels.cancel(request.session_hash or "", RUN):
             return _status(STOPPED)
-        gr.Info(NOTHING_TO_STOP, title="Nothing running")
+        messages.info(NOTHING_TO_STOP, title="Nothing running")
         return gr.skip()
 
     run_inputs = [images.gallery, images.labels, classes_box, strategies.picker, strategies.model,
@@ -274,23 +274,23 @@ def _warn(comparison: Comparison, unknown_labels: list[str]) -> list[str]:
     """Toasts for partial problems; returns notes for the summary."""
     notes: list[str] = []
     if comparison.skipped:
-        gr.Warning(f"{plural(len(comparison.skipped), 'file')} could not be read and skipped; the rest were scored. "
-                   "The Summary tab says why.", title="Some files skipped")
+        messages.warning(f"{plural(len(comparison.skipped), 'file')} could not be read and skipped; the rest were "
+                         "scored. The Summary tab says why.", title="Some files skipped")
     for name, error in comparison.strategy_errors.items():
-        gr.Warning(f"{name}: {error}", title="A strategy could not run")
+        messages.warning(f"{name}: {error}", title="A strategy could not run")
     for result in comparison.strategies.values():
         for warning in result.warnings:
             notes.append(f"{result.label}: {warning}")
-            gr.Warning(notes[-1], title="Read with care")
+            messages.warning(notes[-1], title="Read with care")
     labelled = sum(1 for image in comparison.images if image.label is not None)
     if unknown_labels:
         notes.append(unmatched_labels_note(unknown_labels, labelled > 0))
-        gr.Warning(notes[-1], title="True classes not in the class list")
+        messages.warning(notes[-1], title="True classes not in the class list")
     if 0 < labelled < len(comparison.images):
         notes.append(
             f"Accuracy charts need a true class for every image ({labelled} of {len(comparison.images)} have one)."
         )
     if len(comparison.classes) == 1 and any(r.probability_kind == "softmax" for r in comparison.strategies.values()):
         notes.append(ONE_CLASS)
-        gr.Warning(ONE_CLASS, title="Only one class")
+        messages.warning(ONE_CLASS, title="Only one class")
     return notes

@@ -9,8 +9,11 @@ from typing import Any
 
 import gradio as gr
 
+from components.panels.cancellable import cancellable
 from components.panels.descriptions_panel import (
+    LLM_JOB,
     DescriptionsPanel,
+    LLMGuard,
     build_descriptions_panel,
     concept_suggester,
     wire_descriptions_panel,
@@ -158,15 +161,16 @@ def build_settings_panel(config: AppConfig) -> SettingsPanel:
 
 
 def wire_settings_panel(
-    panel: SettingsPanel, config: AppConfig, classes_box: gr.Textbox, picker: gr.CheckboxGroup
+    panel: SettingsPanel, config: AppConfig, classes_box: gr.Textbox, picker: gr.CheckboxGroup, guard: LLMGuard
 ) -> None:
     """Descriptions, the concept suggestion, and opening the descriptions tab when CuPL/DCLIP
     are ticked without descriptions."""
-    wire_descriptions_panel(panel.descriptions, config.llm, classes_box)
+    wire_descriptions_panel(panel.descriptions, config.llm, classes_box, guard)
     panel.paper_seeds.click(lambda: PAPER_SEEDS, None, panel.waffle_seeds, show_progress="hidden", **PAGE_ONLY)
     if config.llm is not None:
         panel.concept_button.click(
-            concept_suggester(config.llm), [classes_box, panel.descriptions.llm_model], panel.waffle_concept,
+            cancellable(guard.jobs, LLM_JOB)(concept_suggester(config.llm, guard)),
+            [classes_box, panel.descriptions.llm_model], panel.waffle_concept,
             concurrency_id="llm", concurrency_limit=2, **PAGE_ONLY,
         )
     picker.input(

@@ -12,7 +12,9 @@ import gradio as gr
 
 from components.panels.events import AFTER_RUN_JS, PAGE_ONLY
 from components.panels.results_area import ResultsArea
-from components.panels.run_panel import RunBar, picker_order, queued_handler, run_executor
+from components.panels import messages
+from components.panels.cancellable import cancellable
+from components.panels.run_panel import RUN, RunBar, picker_order, queued_handler, run_executor
 from components.panels.settings_panel import SettingsPanel, strategy_inputs
 from components.panels.strategies_panel import StrategiesPanel
 from components.tables import md_escape
@@ -102,7 +104,8 @@ def describe_choice(config: AppConfig, name: str | None, classes_text: str) -> t
     if info.classes and len(info.classes) <= config.limits.max_classes:
         current = [line.split("|")[0].strip().casefold() for line in (classes_text or "").splitlines()]
         if [c.casefold() for c in info.classes] != [c for c in current if c]:
-            gr.Info(f"The class list now holds the {len(info.classes)} classes of '{name}'.", title="Classes loaded")
+            messages.info(f"The class list now holds the {len(info.classes)} classes of '{name}'.",
+                          title="Classes loaded")
             return text, "\n".join(info.classes)
     return text, gr.skip()
 
@@ -122,11 +125,12 @@ def wire_stored_set_panel(
 ) -> None:
     """Describe the chosen set (and load its classes); evaluate it into the results area."""
     limits = config.limits
-    execute = run_executor(results, store, cancels)
+    execute = run_executor(results, store)
 
     def refresh_stored_sets() -> Any:
         return gr.Dropdown(choices=list(find_stored_sets(config.stores)))
 
+    @cancellable(cancels, RUN)
     def evaluate_stored_set(name: str | None, classes_text: str, names: list[str], templates: str, cupl: str,
                             dclip: str, seeds: float, words: float | None, chars: float | None, concept: str,
                             pool: str, beta: float | None, objective: str, request: gr.Request,

@@ -105,6 +105,11 @@ class TextEmbeddingStore:
                 counter.prompts_encoded += len(missing)
         return np.stack([vectors[prompt] for prompt in prompts])
 
+    def count_cached(self, prompts: set[str]) -> int:
+        """How many of ``prompts`` are in the cache already (nothing is encoded)."""
+        with self._lock:
+            return sum(1 for prompt in prompts if prompt in self._vectors)
+
     def _encode_sorted(self, prompts: list[str]) -> Iterator[tuple[list[str], np.ndarray]]:
         """Encode in batches of similar token length, so dynamic padding wastes little."""
         if not prompts:

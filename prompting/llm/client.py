@@ -4,22 +4,32 @@ The ``openai`` client's own retries are switched off (``max_retries=0``) so that
 done here, the same way for every server, and stays testable: timeouts, refused or dropped
 connections, 408/409/429/5xx and malformed bodies are retried with exponential backoff
 (``Retry-After`` / ``retry-after-ms`` honoured, capped at ``backoff_max``); 401/403/404 and
-other 4xx are not. The final failure is an ``LLMError`` naming the endpoint and the cause; the
-API key never appears in it. Servers that reject ``response_format`` or ``n`` are asked again
-without them, and servers that ignore ``n`` are asked again for the missing answers.
+other 4xx are not. The final failure is an ``LLMError`` naming the endpoint and the cause.
+Servers that reject ``response_format`` or ``n`` are asked again without them, and servers
+that ignore ``n`` are asked again for the missing answers.
+
+``timeout`` is a deadline for each attempt as a whole (connect, headers and body), not a
+limit per socket read: a server dripping one byte a second is cut off when it passes. Requests
+run on the client's own event-loop thread so that the deadline can cancel an attempt at any
+point of the exchange; connections are kept between requests. The configuration's secrets
+(``LLMConfig.redact``) are removed from every message, log line and answer text, so a key
+echoed by the server never reaches a caller, a cache or a file.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http
 import json
 import logging
 import random
 import re
+import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import openai
 
@@ -28,10 +38,10 @@ from prompting.llm.config import API_KEY_ENV, LLMConfig
 from prompting.llm.prompts import Prompt
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 DETAIL_CHARS = 200
-_SECRET_PATTERNS = (re.compile(r"sk-[A-Za-z0-9_\-*.]{3,}"), re.compile(r"(?i)bearer\s+\S+"))
 _THINKING = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
@@ -59,12 +69,10 @@ class ChatClient:
         self._config = config
         self._json_supported = config.json_mode
         self._n_supported = True
-        self._client = openai.OpenAI(
-            base_url=config.client_base_url,
-            api_key=config.api_key,
-            timeout=config.timeout,
-            max_retries=0,
-        )
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="llm-http", daemon=True)
+        self._thread.start()
+        self._client = self._run(self._open())
 
     def __enter__(self) -> Self:
         return self
@@ -76,8 +84,24 @@ class ChatClient:
         return f"ChatClient({self._config.describe()})"
 
     def close(self) -> None:
-        """Release the HTTP connections."""
-        self._client.close()
+        """Release the HTTP connections and stop the event-loop thread (idempotent)."""
+        if self._loop.is_closed():
+            return
+        self._run(self._client.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the client's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    async def _open(self) -> openai.AsyncOpenAI:
+        config = self._config
+        return openai.AsyncOpenAI(
+            base_url=config.client_base_url, api_key=config.api_key, default_headers=config.auth_headers,
+            timeout=config.timeout, max_retries=0,
+        )
 
     def complete(self, prompt: Prompt, n: int, temperature: float, max_tokens: int | None = None) -> list[Completion]:
         """Exactly ``n`` completions; servers that return fewer choices are asked for the rest."""
@@ -85,7 +109,7 @@ class ChatClient:
         while len(completions) < n:
             missing = n - len(completions)
             completions.extend(self._request(prompt, missing, temperature, max_tokens or prompt.max_tokens)[:missing])
-        return completions
+        return [Completion(self._redact(c.text), c.finish_reason) for c in completions]
 
     def _request(self, prompt: Prompt, n: int, temperature: float, max_tokens: int) -> list[Completion]:
         """One request, retried on transient faults; at least one completion or an LLMError."""
@@ -95,10 +119,10 @@ class ChatClient:
             attempt += 1
             try:
                 return self._send(prompt, n, temperature, max_tokens)
-            except openai.APITimeoutError:
+            except (openai.APITimeoutError, TimeoutError):
                 cause, delay, fatal = f"timed out after {self._config.timeout:g} s", None, False
             except openai.APIConnectionError as exc:
-                cause, delay, fatal = _connection_cause(exc), None, True
+                cause, delay, fatal = self._redact(_connection_cause(exc)), None, True
             except openai.APIStatusError as exc:
                 if exc.status_code in (400, 422) and self._degrade(prompt, n, exc):
                     attempt -= 1
@@ -127,8 +151,14 @@ class ChatClient:
             options["n"] = n
         if prompt.json_reply and self._json_supported:
             options["response_format"] = {"type": "json_object"}
-        raw = self._client.chat.completions.with_raw_response.create(**options)
-        return _completions(raw.text)
+        return _completions(self._run(self._post(options)))
+
+    async def _post(self, options: dict[str, Any]) -> str:
+        """The body of one POST, within ``timeout`` seconds from connecting to the last byte
+        (``TimeoutError`` past it)."""
+        async with asyncio.timeout(self._config.timeout):
+            raw = await self._client.chat.completions.with_raw_response.create(**options)
+            return raw.text
 
     def _degrade(self, prompt: Prompt, n: int, exc: openai.APIStatusError) -> bool:
         """After a 400/422, drop ``response_format`` then ``n`` for this endpoint; True if dropped."""
@@ -188,13 +218,8 @@ class ChatClient:
         return self._redact(text)
 
     def _redact(self, text: str) -> str:
-        """``text`` with the configured key and key-like strings replaced by ``[redacted]``."""
-        key = self._config.api_key
-        if len(key) >= 4:
-            text = text.replace(key, "[redacted]")
-        for pattern in _SECRET_PATTERNS:
-            text = pattern.sub("[redacted]", text)
-        return text
+        """``text`` without the configuration's secrets or secret-shaped strings."""
+        return self._config.redact(text)
 
 
 def _completions(body_text: str) -> list[Completion]:

@@ -4,16 +4,22 @@ The operator chooses the endpoint with ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` 
 with ``ZSP_LLM_MODEL`` (CLI flags override them). ``ZSP_LLM_MODELS`` lists the models a web
 page may pick among; a page never supplies a URL. ``ZSP_LLM_TIMEOUT``, ``ZSP_LLM_CONCURRENCY``,
 ``ZSP_LLM_MAX_RETRIES`` and ``ZSP_LLM_BACKOFF`` (first backoff wait, seconds) tune patience.
-The API key is kept out of ``repr`` and
-``describe()``, and credentials embedded in the URL are dropped from everything displayed.
+
+Secrets (the API key, a ``user:password@`` in the URL, and every form they take on the wire:
+``Bearer <key>``, ``Basic base64(user:password)``) are kept out of ``repr`` and ``describe()``;
+``redact()`` removes them from any text (server replies, error messages, answers). URL
+credentials are sent as a Basic ``Authorization`` header, never inside the URL, so no request
+URL that a library logs carries them.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from prompting.errors import LLMError
 
@@ -30,6 +36,19 @@ TIMEOUT_ENV = "ZSP_LLM_TIMEOUT"
 CONCURRENCY_ENV = "ZSP_LLM_CONCURRENCY"
 MAX_RETRIES_ENV = "ZSP_LLM_MAX_RETRIES"
 BACKOFF_ENV = "ZSP_LLM_BACKOFF"
+REDACTED = "[redacted]"
+# Shorter secrets cannot be told apart from ordinary words, so they are not searched for.
+MIN_SECRET_CHARS = 4
+# Secret-shaped text whatever the configuration: an ``Authorization`` header with its value,
+# OpenAI-style keys, and an authorization scheme followed by a token-like word (8+ characters
+# with a digit, ``=``, ``+``, ``/`` or a capital after a small letter), so that prose such as
+# "basic shape" in an answer is left alone.
+SECRET_PATTERNS = (
+    re.compile(r"(?i)\bauthorization[\"']?\s*[:=]\s*[\"']?[^\s\"',;]+(\s+[^\s\"',;]+)?"),
+    re.compile(r"\b(?:[Bb]earer|[Bb]asic|BEARER|BASIC)(?:\s+|%20)"
+               r"(?=\S*[0-9=+/]|\S*[a-z]\S*[A-Z])[A-Za-z0-9._~+/\-]{7,}[A-Za-z0-9_~+/\-]=*"),
+    re.compile(r"\bsk-[A-Za-z0-9_\-*.]{2,}[A-Za-z0-9_\-*]"),
+)
 
 
 def redact_url(url: str) -> str:
@@ -91,8 +110,48 @@ class LLMConfig:
 
     @property
     def client_base_url(self) -> str:
-        """The base URL handed to the HTTP client (credentials kept, trailing slash dropped)."""
-        return self.base_url.strip().rstrip("/")
+        """The base URL handed to the HTTP client: no credentials (they go in ``auth_headers``),
+        query kept, trailing slash dropped."""
+        parts = urlsplit(self.base_url.strip())
+        netloc = parts.netloc.rpartition("@")[2]
+        return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), parts.query, ""))
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """``Authorization: Basic ...`` for credentials given in the URL (what an HTTP client
+        would send for them); empty otherwise, leaving the client's ``Bearer <key>``."""
+        basic = self._basic_credentials()
+        if basic is None:
+            return {}
+        return {"Authorization": "Basic " + base64.b64encode(basic.encode("utf-8")).decode("ascii")}
+
+    def _basic_credentials(self) -> str | None:
+        """``user:password`` from the URL (percent-decoded), or None without credentials."""
+        parts = urlsplit(self.base_url.strip())
+        if parts.username is None and parts.password is None:
+            return None
+        return f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every form of this configuration's secrets that could appear in text: the key, the
+        URL's password and ``user:password`` (raw and percent-encoded), their base64, and the
+        URL's query values."""
+        found: list[str] = []
+        if self.api_key != PLACEHOLDER_API_KEY:
+            found.append(self.api_key)
+        parts = urlsplit(self.base_url.strip())
+        found += [value for _, value in parse_qsl(parts.query)]  # e.g. ?key=..., kept out of messages too
+        basic = self._basic_credentials()
+        if basic is not None:
+            password = unquote(parts.password or "")
+            encoded = base64.b64encode(basic.encode("utf-8")).decode("ascii")
+            found += [basic, password, parts.password or "", quote(password, safe=""), encoded, encoded.rstrip("=")]
+        unique = {secret for secret in found if len(secret) >= MIN_SECRET_CHARS}
+        return tuple(sorted(unique, key=len, reverse=True))
+
+    def redact(self, text: str) -> str:
+        """``text`` without this configuration's secrets or anything shaped like a secret."""
+        return redact_secrets(text, self.secrets())
 
     def describe(self) -> str:
         """A one-line summary safe to display: ``endpoint URL, model NAME``."""
@@ -125,6 +184,17 @@ class LLMConfig:
         values.update(_numeric_env(env, BACKOFF_ENV, "backoff_base", float))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def redact_secrets(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
+    """``text`` with every secret-shaped token (``Authorization: ...``, ``Bearer ...``,
+    ``Basic ...``, ``sk-...``) and each of ``secrets`` (longest first) replaced by ``[redacted]``."""
+    for pattern in SECRET_PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= MIN_SECRET_CHARS:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def _numeric_env(env: Mapping[str, str], name: str, field_name: str, kind: type) -> dict[str, object]:

@@ -6,7 +6,8 @@ The one entry point for the CLI and the app. Classes are requested with bounded 
 rerun after a failure pays only for what is still missing. A class whose answers cannot be
 obtained (after retries) is reported in ``GenerationReport.failures`` with the cause and never
 appears in ``descriptions`` half-done. If the endpoint refuses everything (bad key, unknown
-model, server down), classes not yet requested fail at once with that cause.
+model, server down), classes not yet requested fail at once with that cause; so do they when
+the caller cancels or its request budget is used up (``Controls``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ from prompting.strategies.fudd_pairs import Difference, PairDescriptions, pair_k
 ProgressCallback = Callable[[int, int, str], None]
 # A parser turns one reply into the values it contributes, or None if the reply is unusable.
 ReplyParser = Callable[[str], list[str] | None]
+# Asked before each request is sent; False means the caller's request budget is used up.
+RequestGate = Callable[[], bool]
+STOPPED = "stopped at your request"
+BUDGET_USED = "this session has used up its language-model requests (answers already cached are still used)"
 
 CUPL_N = 10
 CUPL_TEMPERATURE = 0.99
@@ -80,15 +85,26 @@ def batch_summary(what: str, unit: str, done: int, failed: int, cached: int, req
     return text + (f"; {failed} failed." if failed else ".")
 
 
+@dataclass
+class Controls:
+    """What a caller may impose on a batch: a cancel event (checked before each request) and a
+    gate asked before each request is sent (a request budget)."""
+
+    cancel: threading.Event | None = None
+    gate: RequestGate | None = None
+
+
 class _Run:
     """One batch: a shared client, the cache, counters and the stop signal after a fatal error."""
 
-    def __init__(self, client: ChatClient, config: LLMConfig, cache: LLMCache, method: str, temperature: float) -> None:
+    def __init__(self, client: ChatClient, config: LLMConfig, cache: LLMCache, method: str, temperature: float,
+                 controls: Controls | None = None) -> None:
         self.client = client
         self.config = config
         self.cache = cache
         self.method = method
         self.temperature = float(temperature)
+        self.controls = controls or Controls()
         self.cached = 0
         self.requested = 0
         self.stop_reason: str | None = None
@@ -107,7 +123,8 @@ class _Run:
         hit = self.cache.get(key)
         if hit is not None:
             self._count(cached=1)
-            return hit
+            return [self.config.redact(value) for value in hit]  # an entry cached before redaction existed
+        self._check_controls()
         if self.stop_reason:
             raise FatalLLMError(f"Not requested: {self.stop_reason}")
         self._count(requested=1)
@@ -118,6 +135,14 @@ class _Run:
             raise
         self.cache.put(key, values)
         return values
+
+    def _check_controls(self) -> None:
+        """Stop the batch when the caller cancelled or its request budget is used up."""
+        cancel, gate = self.controls.cancel, self.controls.gate
+        if cancel is not None and cancel.is_set():
+            self.stop(STOPPED)
+        elif not self.stop_reason and gate is not None and not gate():
+            self.stop(BUDGET_USED)
 
     def _count(self, cached: int = 0, requested: int = 0) -> None:
         with self._lock:
@@ -227,6 +252,7 @@ def generate_cupl(
     temperature: float = CUPL_TEMPERATURE,
     progress: ProgressCallback | None = None,
     cache: LLMCache | None = None,
+    controls: Controls | None = None,
 ) -> GenerationReport:
     """CuPL: ``n`` one-sentence answers to each question per class (5 x 10 = 50 by default)."""
     if n < 1:
@@ -235,7 +261,7 @@ def generate_cupl(
     names = _unique_names(classes)
 
     with ChatClient(config) as client:
-        run = _Run(client, config, cache or LLMCache(), "cupl", temperature)
+        run = _Run(client, config, cache or LLMCache(), "cupl", temperature, controls)
 
         def task(name: str) -> list[str]:
             # Every question is asked even after one fails, so a rerun pays only for the failures.
@@ -264,11 +290,12 @@ def generate_dclip(
     progress: ProgressCallback | None = None,
     temperature: float = DCLIP_TEMPERATURE,
     cache: LLMCache | None = None,
+    controls: Controls | None = None,
 ) -> GenerationReport:
     """DCLIP: descriptor phrases per class from the paper's few-shot prompt (temperature 0)."""
     names = _unique_names(classes)
     with ChatClient(config) as client:
-        run = _Run(client, config, cache or LLMCache(), "dclip", temperature)
+        run = _Run(client, config, cache or LLMCache(), "dclip", temperature, controls)
 
         def task(name: str) -> list[str]:
             return run.answers(dclip_prompt(name), name, 1, _descriptor_values)
@@ -283,6 +310,7 @@ def generate_concept(
     seed: int = 0,
     temperature: float = CONCEPT_TEMPERATURE,
     cache: LLMCache | None = None,
+    controls: Controls | None = None,
 ) -> str:
     """WaffleCLIP concept shared by a seeded sample of up to 25 class names, e.g. ``"bird"``.
 
@@ -292,7 +320,7 @@ def generate_concept(
     names = _unique_names(classes)
     prompt = concept_prompt(concept_sample(names, sample_size, seed))
     with ChatClient(config) as client:
-        run = _Run(client, config, cache or LLMCache(), "concept", temperature)
+        run = _Run(client, config, cache or LLMCache(), "concept", temperature, controls)
         return run.answers(prompt, "", 1, _concept_values)[0]
 
 
@@ -336,12 +364,13 @@ def generate_fudd(
     temperature: float = FUDD_TEMPERATURE,
     cache: LLMCache | None = None,
     limit: int = FUDD_MAX_DIFFERENCES,
+    controls: Controls | None = None,
 ) -> PairReport:
     """FuDD: differential descriptions of each pair, one request per unordered pair (asked, and
     cached, in a fixed order of the two names, so "A | B" and "B | A" share one answer)."""
     asked = {f"{first} | {second}": (first, second) for first, second in _unique_pairs(pairs)}
     with ChatClient(config) as client:
-        run = _Run(client, config, cache or LLMCache(), "fudd", temperature)
+        run = _Run(client, config, cache or LLMCache(), "fudd", temperature, controls)
 
         def task(label: str) -> list[str]:
             first, second = asked[label]

@@ -39,6 +39,7 @@ BAD_LLM_NOTE = (
     "The language-model settings on this server are unusable (the server log says why), so CuPL and DCLIP "
     "descriptions can be imported as JSON files but not generated here."
 )
+MiB = 2**20
 GiB = 2**30
 
 
@@ -46,19 +47,22 @@ GiB = 2**30
 class RunLimits:
     """What one request may ask of the server: the page and the API endpoints enforce the same caps.
 
-    ``max_classes`` leaves room for ImageNet's 1000 classes. The result store keeps at most
-    ``store_records`` runs (one per session) holding at most ``store_bytes``. Template
-    selection holds one cosine per (embedded template, image, class): at most
-    ``max_selection_cells`` of them (80 MB as float32), with at most ``max_folds`` folds and sets
-    of at most ``max_selected_templates``. A stored embedding set may hold up to
-    ``max_stored_images`` images, and one run over it at most ``max_stored_scores`` images x
-    classes x strategies (8 bytes each held while it runs).
+    ``max_classes`` leaves room for ImageNet's 1000 classes (and is also the most classes one
+    click may ask the language model about). The work budget of a run: ``max_prompts_per_run``
+    new text prompts to encode (``budgets.py``) and ``max_pixels_per_run`` pixels that the new
+    images of one run may decode to for each model, summed (JPEGs count at their reduced draft
+    size; 400 million is a hundred 12-megapixel PNGs, or five hundred such JPEGs). Each session
+    may send ``max_llm_requests_per_session`` requests to the language model and keep ``session_upload_bytes`` / ``session_upload_files`` of unpacked zip
+    uploads, within ``upload_bytes_total`` for all sessions (deleted when the session ends).
+    The result store keeps at most ``store_records`` runs (one per session) and about
+    ``store_bytes`` of arrays. Template selection holds one cosine per (embedded template, image,
+    class): at most ``max_selection_cells`` of them (80 MB as float32), with at most
+    ``max_folds`` folds and sets of at most ``max_selected_templates``.
+    A stored embedding set may hold up to ``max_stored_images`` images, and one run over it at
+    most ``max_stored_scores`` images x classes x strategies (8 bytes each held while it runs).
     FuDD scores at most ``max_fudd_pairs`` described pairs with ``max_fudd_differences`` each
     (enough for the authors' DTD file) and asks the language model about at most
     ``max_fudd_generate`` pairs per request.
-    ``max_pixels`` bounds what the new images of one run may decode to, summed (JPEGs count at
-    their reduced draft size; 400 million is a hundred 12-megapixel PNGs, or five hundred such
-    JPEGs).
     """
 
     max_images: int = 500
@@ -73,11 +77,25 @@ class RunLimits:
     max_fudd_pairs: int = 1200
     max_fudd_differences: int = 10
     max_fudd_generate: int = 30
-    max_pixels: int = 400_000_000
+    max_prompts_per_run: int = 100_000
+    max_pixels_per_run: int = 400_000_000
+    max_llm_requests_per_session: int = 1000
+    session_upload_bytes: int = 200 * MiB
+    session_upload_files: int = 2000
+    upload_bytes_total: int = 2 * GiB
     store_records: int = 64
     store_bytes: int = GiB
     max_stored_images: int = 100_000
     max_stored_scores: int = 200_000_000
+
+
+# Operator flags for the work budgets: (flag, RunLimits field, unit of the flag, help).
+BUDGET_FLAGS = (
+    ("--max-prompts-per-run", "max_prompts_per_run", 1, "new text prompts one run may encode"),
+    ("--max-megapixels-per-run", "max_pixels_per_run", 1_000_000, "image megapixels one run may decode"),
+    ("--max-llm-requests", "max_llm_requests_per_session", 1, "language-model requests per visitor session"),
+    ("--max-session-upload-mb", "session_upload_bytes", MiB, "MiB of unpacked zip uploads per session"),
+)
 
 
 @dataclass(frozen=True)
@@ -199,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="runs estimated to take longer ask the visitor to confirm first "
              f"(default {DEFAULT_LONG_RUN_SECONDS:g}; 0 asks always)",
     )
+    defaults = RunLimits()
+    for flag, field_name, scale, what in BUDGET_FLAGS:
+        parser.add_argument(
+            flag, type=int, dest=field_name, metavar="N", default=getattr(defaults, field_name) // scale,
+            help=f"{what} (default {getattr(defaults, field_name) // scale:,})",
+        )
     return parser
 
 
@@ -224,6 +248,12 @@ def parse_app_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
             cache_limit(env)
     except CacheError as exc:
         parser.error(str(exc))
+    budgets = {}
+    for flag, field_name, scale, _ in BUDGET_FLAGS:
+        value = getattr(args, field_name)
+        if value < 1:
+            parser.error(f"{flag} must be at least 1")
+        budgets[field_name] = value * scale
     models = _split_names(args.models) if args.models else _split_names(env.get(MODELS_ENV, ""))
     stores = _split_names(args.stores) if args.stores else _split_names(env.get(STORES_ENV, ""))
     llm, llm_note = llm_from_env(env)
@@ -239,6 +269,7 @@ def parse_app_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
         quantize=quantize,
         cache_max_mb=args.cache_max_mb,
         long_run_seconds=args.long_run_seconds,
+        limits=RunLimits(**budgets),
     )
 
 

@@ -11,7 +11,7 @@ from prompting.errors import DescriptionsError, StrategyError
 from prompting.evaluation.compare import ProgressFn
 from prompting.evaluation.fudd_scoring import mark_base_shown, same_strategy
 from prompting.llm.config import LLMConfig
-from prompting.llm.generate import PairReport, ProgressCallback, generate_fudd
+from prompting.llm.generate import Controls, PairReport, ProgressCallback, generate_fudd
 from prompting.service.config import RunLimits
 from prompting.service.rewrite_ab import ABTable, ab_table
 from prompting.service.session_store import RunRecord
@@ -216,9 +216,11 @@ def generate_descriptions(
     text: str,
     limits: RunLimits,
     progress: ProgressCallback | None = None,
+    controls: Controls | None = None,
 ) -> tuple[str, PairReport]:
     """Ask the language model about ``pairs`` (class indices; at most ``limits.max_fudd_generate``,
-    by their prompt names) and merge the answers, under display names, into the JSON ``text``."""
+    by their prompt names; ``controls``: cancel and request budget) and merge the answers, under
+    display names, into the JSON ``text``."""
     if not pairs:
         raise StrategyError("There are no look-alike pairs without descriptions to ask about.")
     if len(pairs) > limits.max_fudd_generate:
@@ -226,7 +228,7 @@ def generate_descriptions(
     existing = read_pairs(text, limits).pairs if text.strip() else []
     classes = record.comparison.classes
     asked = {(" ".join(classes[i].prompt.split()), " ".join(classes[j].prompt.split())): (i, j) for i, j in pairs}
-    report = generate_fudd(list(asked), config, progress=progress)
+    report = generate_fudd(list(asked), config, progress=progress, controls=controls)
     named = [PairDescriptions(classes[i].display, classes[j].display, pair.differences)
              for pair in report.pairs for i, j in [asked[(pair.first, pair.second)]]]
     return pairs_to_json(merge_pairs(existing, named)), report

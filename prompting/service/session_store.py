@@ -156,6 +156,13 @@ class ResultStore:
         if owner is not None and self._owner_token.get(owner) == token:
             del self._owner_token[owner]
 
+    def drop_owner(self, owner: str) -> None:
+        """Forget ``owner``'s record (its session ended)."""
+        with self._lock:
+            token = self._owner_token.get(owner)
+            if token is not None:
+                self._drop(token)
+
     def get(self, token: str | None) -> RunRecord:
         """The record for ``token``; ResultsExpiredError when there is none (saying whether
         there never were results or they were dropped)."""
@@ -170,39 +177,63 @@ class ResultStore:
 
 
 class CancelRegistry:
-    """Cancel events of running jobs, keyed by session."""
+    """Cancel events of running jobs, by session and kind of job.
+
+    A session may run several jobs at once (a page run and a description generation; several
+    API calls from one script). ``cancel(session, kind)`` stops that session's jobs of one kind
+    (the page's Stop button: its runs); ``cancel(session)`` stops them all (the session
+    ended). A page run is registered as soon as it is asked for (``start``), so a Stop pressed
+    while it waits in the queue reaches it when it begins (``join`` adopts that event).
+    """
 
     def __init__(self) -> None:
-        self._events: dict[str, threading.Event] = {}
+        self._jobs: dict[str, dict[threading.Event, str]] = {}
+        self._pending: dict[tuple[str, str], threading.Event] = {}
         self._lock = threading.Lock()
 
-    def start(self, key: str) -> threading.Event:
-        """A fresh event for a job of session ``key`` (replacing an older one)."""
+    def start(self, key: str, kind: str = "run") -> threading.Event:
+        """A fresh event for the next job of ``kind`` of session ``key`` (replacing an older one)."""
         event = threading.Event()
         with self._lock:
-            self._events[key] = event
+            self._pending[(key, kind)] = event
         return event
 
-    def current(self, key: str) -> threading.Event:
-        """The event registered for session ``key`` when its job was queued (``start``), or a
-        fresh one; a Stop pressed while the job waited in the queue has already set it."""
+    def join(self, key: str, kind: str = "run") -> threading.Event:
+        """Register a job that begins now: the event ``start`` made for it (a Stop pressed while
+        it waited has already set it), or a fresh one."""
         with self._lock:
-            event = self._events.get(key)
-            if event is None:
-                event = self._events[key] = threading.Event()
-            return event
+            event = self._pending.pop((key, kind), None) or threading.Event()
+            self._jobs.setdefault(key, {})[event] = kind
+        return event
 
-    def cancel(self, key: str) -> bool:
-        """Ask the job of session ``key`` to stop; False when none is running."""
+    def cancel(self, key: str, kind: str | None = None) -> bool:
+        """Ask session ``key``'s jobs (of ``kind``, or all) to stop, queued ones included; False
+        when none is there."""
         with self._lock:
-            event = self._events.get(key)
-        if event is None:
-            return False
-        event.set()
-        return True
+            events = [event for event, job_kind in self._jobs.get(key, {}).items() if kind in (None, job_kind)]
+            events += [event for (session, job_kind), event in self._pending.items()
+                       if session == key and kind in (None, job_kind)]
+        for event in events:
+            event.set()
+        return bool(events)
 
     def finish(self, key: str, event: threading.Event) -> None:
-        """Forget ``event`` once its job ended (unless a newer job replaced it)."""
+        """Forget ``event`` once its job ended."""
         with self._lock:
-            if self._events.get(key) is event:
-                del self._events[key]
+            jobs = self._jobs.get(key, {})
+            jobs.pop(event, None)
+            if not jobs:
+                self._jobs.pop(key, None)
+
+    def forget(self, key: str) -> None:
+        """Drop what is still queued for session ``key`` (it ended)."""
+        with self._lock:
+            for pending in [pair for pair in self._pending if pair[0] == key]:
+                del self._pending[pending]
+
+    def running(self, key: str | None = None) -> int:
+        """How many jobs are running (of session ``key``, or in all)."""
+        with self._lock:
+            if key is not None:
+                return len(self._jobs.get(key, {}))
+            return sum(len(jobs) for jobs in self._jobs.values())

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from prompting.classes import ClassName, as_class_names, parse_class_list
-from prompting.data.datasets import scan_folder, with_classes
+from prompting.data.datasets import ScannedFolder, scan_folder, with_classes
 from prompting.data.uploads import extract_zip_safely
+from prompting.encoding.embeddings import text_store
 from prompting.encoding.models import DualEncoder, load_model
 from prompting.errors import (
     DatasetError,
@@ -34,6 +35,7 @@ from prompting.evaluation.compare import (
 from prompting.evaluation.export import comparison_to_dict, plain_language_summary, probability_meaning, to_jsonable
 from prompting.evaluation.results import Comparison
 from prompting.evaluation.template_selection import parse_selection
+from prompting.service.budgets import WorkEstimate, check_work, estimate_prompts
 from prompting.service.config import RunLimits, public_model_name
 from prompting.service.session_store import RunRecord, StrategySource
 from prompting.strategies.autoclip import DEFAULT_BETA, AutoClipOptions
@@ -237,23 +239,27 @@ def run_models(
     strategy, so the two models sit next to each other in every table and figure. The
     comparison's ``model`` is the public name (``public_model_name``); ``sources`` keep the
     names to load. With ``limits``, too many images or classes is a DatasetError up front, and
-    new images decoding to more than ``limits.max_pixels`` a BudgetError.
+    a run over the work budget a BudgetError before anything is encoded: new prompts to encode
+    (``limits.max_prompts_per_run``, checked for all models at once) and pixels to decode
+    (``limits.max_pixels_per_run``, new images at their reduced decoding size, for each model).
     """
     if limits is not None:
         check_run_size(len(images), len(classes), limits)
     models = list(dict.fromkeys(models))
     report = progress or (lambda fraction, message: None)
+    report(0.0, "Preparing the model" + ("s" if len(models) > 1 else ""))
+    encoders = {name: loader(name) for name in models}
+    if limits is not None:
+        check_work(estimate_work(list(encoders.values()), classes, specs, limits), limits)
     comparisons: dict[str, Comparison] = {}
-    for number, name in enumerate(models):
+    for number, (name, encoder) in enumerate(encoders.items()):
         prefix = f"{model_tags(models)[name]}: " if len(models) > 1 else ""
-        report(number / len(models), f"{prefix}preparing the model")
-        encoder = loader(name)
 
         def scaled(fraction: float, message: str, number: int = number, prefix: str = prefix) -> None:
             report((number + fraction) / len(models), prefix + message)
 
         comparisons[name] = compare(encoder, images, classes, specs, strict=False, progress=scaled, cancel=cancel,
-                                    max_pixels=limits.max_pixels if limits else None)
+                                    max_pixels=limits.max_pixels_per_run if limits else None)
     keys = unique_keys(specs)
     if len(models) == 1:
         sources = {key: StrategySource(models[0], spec) for key, spec in zip(keys, specs)}
@@ -291,6 +297,15 @@ def estimate_run(
     return estimate
 
 
+def estimate_work(
+    encoders: Sequence[DualEncoder], classes: list[ClassName], specs: list[StrategySpec], limits: RunLimits,
+) -> WorkEstimate:
+    """The run's new prompts for ``encoders`` (those in a model's text cache are free), summed
+    over every model."""
+    cached = [text_store(encoder).count_cached for encoder in encoders]
+    return WorkEstimate(estimate_prompts(specs, classes, cached, limits.max_prompts_per_run))
+
+
 def _merged(
     comparisons: dict[str, Comparison], keys: list[str], specs: list[StrategySpec], images: list[ImageInput]
 ) -> RunRecord:
@@ -322,15 +337,17 @@ def extend_run(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     loader: Loader = load_model,
+    limits: RunLimits | None = None,
 ) -> tuple[RunRecord, list[str]]:
     """Score more strategies on a stored run's images with its model(s) and place them beside the
     run's results (images come from the image cache, prompts from the text cache). Returns the
-    extended record and the keys added; a key already in the run gets a numbered suffix."""
+    extended record and the keys added; a key already in the run gets a numbered suffix. With
+    ``limits`` the added work is held to the run's budget, as in ``run_models``."""
     if record.comparison.sample_of is not None:
         raise DatasetError("Strategies cannot be added to a stored-set run; tick them and evaluate the stored set "
                            "again.")
     models = list(dict.fromkeys(source.model for source in record.sources.values()))
-    extra = run_models(models, record.images, record.comparison.classes, specs, progress, cancel, loader)
+    extra = run_models(models, record.images, record.comparison.classes, specs, progress, cancel, loader, limits)
     comparison = record.comparison
     strategies, sources = dict(comparison.strategies), dict(record.sources)
     added: list[str] = []
@@ -396,15 +413,18 @@ def _named_skips(comparison: Comparison) -> list[dict[str, str]]:
     return [{"name": Path(item.get("path") or "").name, "reason": item.get("reason", "")} for item in comparison.skipped]
 
 
-def labelled_folder_images(root: Path) -> list[tuple[Path, str | None]]:
-    """Images under ``root`` with their class-folder name (None for a flat folder)."""
-    scanned = scan_folder(root)
+def _scan_unpacked(root: Path, zip_path: str | Path) -> ScannedFolder:
+    """``scan_folder`` of an unpacked upload; its messages name the zip, not the server folder."""
+    try:
+        return scan_folder(root)
+    except DatasetError as exc:
+        raise DatasetError(str(exc).replace(str(root), Path(zip_path).name)) from exc
+
+
+def labelled_images(root: Path, zip_path: str | Path) -> list[tuple[Path, str | None]]:
+    """The images of an unpacked zip with their class-folder names (None for a flat folder)."""
+    scanned = _scan_unpacked(root, zip_path)
     return [(path, scanned.classes[label] if label is not None else None) for path, label in scanned.items]
-
-
-def extract_labelled_zip(zip_path: str | Path, target: Path) -> list[tuple[Path, str | None]]:
-    """Safely unpack an uploaded zip into ``target`` and list its images with folder labels."""
-    return labelled_folder_images(extract_zip_safely(zip_path, target))
 
 
 def dataset_from_zip(
@@ -416,7 +436,7 @@ def dataset_from_zip(
     names must then cover every folder (``display | prompt`` lines prompt differently).
     """
     root = extract_zip_safely(zip_path, target)
-    scanned = scan_folder(root)
+    scanned = _scan_unpacked(root, zip_path)
     if not scanned.labeled:
         raise DatasetError(
             "The zip has no class folders, so there is nothing to evaluate against: put each image in a "

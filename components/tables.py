@@ -161,27 +161,49 @@ def metrics_table(comparison: Comparison) -> Table:
     return headers, rows
 
 
-def quoted_list(items: Sequence[str], shown: int = PREVIEW_ITEMS) -> str:
-    """``'a', 'b', 'c', and 5 more``: the first ``shown`` items quoted, then how many are left."""
-    listed = ", ".join(f"'{item}'" for item in items[:shown])
-    return listed + (f", and {len(items) - shown} more" if len(items) > shown else "")
-
-
-def unmatched_labels_note(unmatched: Sequence[str], any_matched: bool) -> str:
-    """What to say when typed true classes are not in the class list ('' when all matched)."""
+def unmatched_labels_note(unmatched: Mapping[str, int], any_matched: bool) -> str:
+    """What to say when typed true classes are not in the class list ('' when all matched):
+    each such class by name with how many images carry it. ``unmatched``: label -> images."""
     if not unmatched:
         return ""
+    labels = list(unmatched)
+    named = ", ".join(f"'{label}'" + (f" ({unmatched[label]} images)" if unmatched[label] > 1 else "")
+                      for label in labels[:PREVIEW_ITEMS])
+    named += f", and {len(labels) - PREVIEW_ITEMS} more" if len(labels) > PREVIEW_ITEMS else ""
     if not any_matched:
         head = (
-            f"The true class you gave does not match your class list: {quoted_list(unmatched)}."
+            f"The true class you gave does not match your class list: {named}."
             if len(unmatched) == 1 else
-            f"None of the {len(unmatched)} true classes match your class list: {quoted_list(unmatched)}."
+            f"None of the {len(unmatched)} true classes match your class list: {named}."
         )
         return head + " Write true classes exactly as in the class list to measure accuracy."
-    return (
-        f"{plural(len(unmatched), 'true class', 'true classes')} not in your class list "
-        f"{'was' if len(unmatched) == 1 else 'were'} ignored: {quoted_list(unmatched)}."
-    )
+    images = sum(unmatched.values())
+    if len(unmatched) == 1:
+        label = next(iter(unmatched))
+        return (f"{plural(images, 'image')} {'is' if images == 1 else 'are'} labelled '{label}', which is not in the "
+                f"class list: add it or {'that image is' if images == 1 else 'those images are'} left out.")
+    return (f"{plural(images, 'image')} are labelled with classes that are not in the class list ({named}): add "
+            "them or those images are left out.")
+
+
+def unlabelled_note(comparison: Comparison, unmatched: Mapping[str, int]) -> str:
+    """How many images have no true class at all, when others have one ('' otherwise)."""
+    labelled = sum(image.label is not None for image in comparison.images)
+    blank = len(comparison.images) - labelled - sum(unmatched.values())
+    if not labelled or blank <= 0:
+        return ""
+    return (f"{plural(blank, 'image')} {'has' if blank == 1 else 'have'} no true class: fill "
+            f"{'it' if blank == 1 else 'them'} in under 1 · Images to include {'it' if blank == 1 else 'them'}.")
+
+
+def label_gap_notes(comparison: Comparison, unmatched: Mapping[str, int]) -> list[str]:
+    """Why some images are left out of accuracy (true class not in the list, or none given), as
+    the Summary and the Accuracy tab both say it; empty when every image counts or none does."""
+    labelled = sum(image.label is not None for image in comparison.images)
+    if not labelled:
+        return []
+    notes = [unmatched_labels_note(unmatched, any_matched=True), unlabelled_note(comparison, unmatched)]
+    return [note for note in notes if note]
 
 
 def metrics_cautions(comparison: Comparison) -> list[str]:

@@ -131,3 +131,28 @@ def test_cancel_during_text_encoding_stops_between_batches_and_keeps_work(
     assert [m for m in messages if "encoded" in m][-1].endswith("encoded 16 of 240 new prompts")
     resumed = compare(encoder, inputs, CLASSES, [StrategySpec("ensemble80")])
     assert resumed.encoder_stats == {"prompts_encoded": 240 - 24, "prompts_cached": 24}
+
+
+def test_metrics_use_the_images_with_a_known_true_class(tiny_clip_dir: Path, labeled_folder: Path) -> None:
+    """An image whose true class is unknown (none given, or not in the class list) is left out of
+    accuracy and calibration, exactly as if it had not been scored; the paired comparison uses
+    the same images."""
+    from prompting.evaluation.metrics import evaluate
+    from prompting.evaluation.paired import paired_comparisons
+
+    encoder = load_model(str(tiny_clip_dir))
+    inputs = [item for item in _inputs(labeled_folder) if not item.path.endswith("broken.jpg")]
+    partial = [ImageInput(item.path, None if index in (1, 4) else item.label) for index, item in enumerate(inputs)]
+    specs = [StrategySpec("classname"), StrategySpec("ensemble7")]
+    result = compare(encoder, partial, CLASSES, specs)
+    assert result.labels is None and result.partial_labels.tolist() == [0, -1, 1, 1, -1, 2]
+    known = [0, 2, 3, 5]
+    for strategy in result.strategies.values():
+        expected = evaluate(strategy.logits[known], np.array([0, 1, 1, 2]), "softmax")
+        assert strategy.metrics["n_images"] == 4
+        assert strategy.metrics["top1"] == expected["top1"]
+        assert strategy.metrics["ece"] == pytest.approx(expected["ece"], abs=1e-12)
+    assert [pair.n_images for pair in paired_comparisons(result)] == [4]
+    unlabelled = compare(encoder, [ImageInput(item.path) for item in inputs], CLASSES, specs)
+    assert unlabelled.partial_labels is None
+    assert all(strategy.metrics is None for strategy in unlabelled.strategies.values())

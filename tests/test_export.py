@@ -169,7 +169,7 @@ def test_summary_ties_partial_labels_and_large_sample() -> None:
     )
     partial = make_comparison([0, None, 1], {"A": [0, 1, 1]})
     sentences = plain_language_summary(partial)
-    assert sentences[0].startswith("Only 2 of 3 images have a known true class")
+    assert sentences[0] == "Accuracy is measured on 2 of 3 images: those with a known true class in the class list."
     assert sentences[1] == 'With "A", 2 of 2 labelled images were classified correctly.'
     big = make_comparison([0] * 40, {"A": [0] * 40})
     assert not any("chance" in sentence for sentence in plain_language_summary(big))

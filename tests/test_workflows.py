@@ -449,12 +449,18 @@ def test_a_temperature_at_its_limit_is_shown_as_such_and_explained() -> None:
 
 
 def test_true_classes_that_match_nothing_are_named_not_called_missing() -> None:
-    unmatched = [f"class{n}" for n in range(10)]
+    unmatched = {f"class{n}": 1 + n % 2 for n in range(10)}
     note = unmatched_labels_note(unmatched, any_matched=False)
-    assert note.startswith("None of the 10 true classes match your class list: 'class0', ")
+    assert note.startswith("None of the 10 true classes match your class list: 'class0', 'class1' (2 images), ")
     assert "'class4', and 5 more." in note and "'class5'" not in note
-    assert unmatched_labels_note(["x"], any_matched=True) == "1 true class not in your class list was ignored: 'x'."
-    assert unmatched_labels_note([], any_matched=False) == ""
+    assert unmatched_labels_note({"galaxy": 1}, any_matched=True) == (
+        "1 image is labelled 'galaxy', which is not in the class list: add it or that image is left out."
+    )
+    assert unmatched_labels_note({"x": 2, "y": 1}, any_matched=True) == (
+        "3 images are labelled with classes that are not in the class list ('x' (2 images), 'y'): add them or "
+        "those images are left out."
+    )
+    assert unmatched_labels_note({}, any_matched=False) == ""
     comparison = _comparison(_scored("A"), _scored("B"), labels=(None, None))
     summary = summary_markdown(comparison, [note], labels_unmatched=True)
     assert "No true classes were given" not in summary and "No true class matched the class list" in summary
@@ -502,13 +508,34 @@ def test_without_true_classes_one_message_replaces_the_charts() -> None:
     from components.panels.calibration_panel import render_calibration
 
     comparison = _comparison(_scored("A"), labels=(None, None))
-    note, body, *_ = render_calibration(RunRecord(comparison, [], unmatched_labels=["Katze", "Hund"]), [])
+    note, body, *_ = render_calibration(RunRecord(comparison, [], unmatched_labels={"Katze": 1, "Hund": 1}), [])
     assert body.visible is False
     assert "None of the 2 true classes match your class list" in note.value and "Katze" in note.value
-    note, body, *_ = render_calibration(RunRecord(_comparison(_scored("A"), labels=(0, None)), []), [])
-    assert body.visible is False and "1 of 2 have one" in note.value
     note, body, cautions, *_ = render_calibration(RunRecord(_comparison(_scored("A", metrics=_metrics())), []), [])
     assert body.visible is True and "Only 10 labelled images" in cautions.value
+
+
+def test_a_true_class_missing_from_the_list_is_named_alike_in_the_summary_and_the_accuracy_tab() -> None:
+    """Images whose true class is not in the class list are left out of the metrics, and both
+    tabs say which class, how many images, and what the numbers are measured on."""
+    from components.panels.calibration_panel import render_calibration
+    from components.panels.run_panel import _warn
+
+    comparison = _comparison(_scored("A", metrics=_metrics(n_images=1)), labels=(0, None))
+    record = RunRecord(comparison, [], unmatched_labels={"galaxy": 1})
+    with pytest.warns(UserWarning, match="labelled 'galaxy'"):
+        notes = _warn(comparison, record.unmatched_labels)
+    summary = summary_markdown(comparison, notes)
+    note, body, cautions, *_ = render_calibration(record, [])
+    assert body.visible is True
+    for text in (summary, cautions.value):
+        plain = text.replace("\\", "")
+        assert "Accuracy is measured on 1 of 2 images" in plain
+        assert "1 image is labelled 'galaxy', which is not in the class list: add it or that image is left out" in plain
+        assert "no true class" not in plain
+    blank = RunRecord(comparison, [])
+    assert _warn(comparison, {}) == ["1 image has no true class: fill it in under 1 · Images to include it."]
+    assert "1 image has no true class" in render_calibration(blank, [])[2].value
 
 
 def test_suggestions_pair_a_class_with_its_closest_look_alike() -> None:

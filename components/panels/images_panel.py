@@ -185,13 +185,17 @@ def _lenient_classes(text: str) -> list[ClassName]:
     return [cls for cls in (parse_class_line(line) for line in (text or "").splitlines()) if cls is not None]
 
 
-def image_inputs(gallery: GalleryValue, labels: Any, classes: list[ClassName]) -> tuple[list[ImageInput], list[str]]:
-    """The gallery as ``ImageInput`` list with label indices, and labels not in the class list."""
+def image_inputs(
+    gallery: GalleryValue, labels: Any, classes: list[ClassName]
+) -> tuple[list[ImageInput], dict[str, int]]:
+    """The gallery as ``ImageInput`` list with label indices, and the true classes not in the class
+    list with how many images carry each (in order of first appearance)."""
     names = display_names(gallery)
     known = _label_lookup(labels)
-    indices, unknown = match_labels([known.get(name, "") for name in names], classes)
+    typed = [known.get(name, "").strip() for name in names]
+    indices, unknown = match_labels(typed, classes)
     inputs = [
         ImageInput(path=str(path), label=label, name=name)
         for (path, _), name, label in zip(gallery or [], names, indices)
     ]
-    return inputs, unknown
+    return inputs, {label: sum(1 for text in typed if text == label) for label in unknown}

@@ -17,7 +17,7 @@ from components.panels.images_panel import ImagesPanel, image_inputs
 from components.panels.results_area import ResultsArea, render_results, stale_results
 from components.panels.settings_panel import SettingsPanel, strategy_inputs
 from components.panels.strategies_panel import NO_SECOND_MODEL, StrategiesPanel
-from components.tables import md_escape, plural, unmatched_labels_note
+from components.tables import md_escape, plural, unlabelled_note, unmatched_labels_note
 from prompting.classes import parse_class_list
 from prompting.errors import DatasetError, ModelLoadError, PromptingError, StrategyError
 from prompting.evaluation.compare import Cancelled, ProgressFn
@@ -208,7 +208,7 @@ def _done(comparison: Comparison, seconds: float) -> str:
     return text
 
 
-def _warn(comparison: Comparison, unknown_labels: list[str]) -> list[str]:
+def _warn(comparison: Comparison, unknown_labels: dict[str, int]) -> list[str]:
     """Toasts for partial problems; returns notes for the summary."""
     notes: list[str] = []
     if comparison.skipped:
@@ -224,10 +224,8 @@ def _warn(comparison: Comparison, unknown_labels: list[str]) -> list[str]:
     if unknown_labels:
         notes.append(unmatched_labels_note(unknown_labels, labelled > 0))
         gr.Warning(notes[-1], title="True classes not in the class list")
-    if 0 < labelled < len(comparison.images):
-        notes.append(
-            f"Accuracy charts need a true class for every image ({labelled} of {len(comparison.images)} have one)."
-        )
+    if blank := unlabelled_note(comparison, unknown_labels):
+        notes.append(blank)
     if len(comparison.classes) == 1 and any(r.probability_kind == "softmax" for r in comparison.strategies.values()):
         notes.append(ONE_CLASS)
         gr.Warning(ONE_CLASS, title="Only one class")

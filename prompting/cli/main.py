@@ -302,7 +302,7 @@ def format_table(comparison: Comparison, pairs: Sequence[PairedComparison] = ())
         f"skipped: {len(comparison.skipped)}   prompts encoded: {stats.get('prompts_encoded', 0)}, "
         f"from cache: {stats.get('prompts_cached', 0)}"
     ]
-    if comparison.labels is not None:
+    if any(result.metrics for result in comparison.strategies.values()):
         lines.append(f"{'strategy':24s} {'top-1':>7s} {'top-5':>7s} {'recall':>7s} {'ECE':>7s} {'NLL':>7s} {'Brier':>7s}")
         for result in comparison.strategies.values():
             m = result.metrics or {}

@@ -135,7 +135,7 @@ def score_strategies(
         model=encoder.name, classes=list(classes), images=encoded.records, strategies={}, skipped=encoded.skipped,
         probability_kind=encoder.probability_kind,
     )
-    labels = comparison.labels
+    labels = comparison.partial_labels
     store = text_store(encoder)
     stats = EncodeStats()
     scored: list[tuple[StrategySpec, StrategyResult]] = []  # FuDD reuses its base when it was scored

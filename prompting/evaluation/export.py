@@ -259,14 +259,16 @@ def _accuracy_sentences(comparison: Comparison, labelled: list[int], pairs: list
     rest = [f"with {who[g]}, {correct[groups[g][0]]} of {total}" for g in range(1, len(groups))]
     sentences = []
     if partial:
-        sentences.append(
-            f"Only {total} of {len(comparison.images)} images have a known true class, "
-            "so accuracy is measured on those."
-        )
+        sentences.append(coverage_sentence(total, len(comparison.images)))
     sentences.append("; ".join([first, *rest]) + ".")
     sentences += paired_sentences(ranked, pairs)
     sentences += _mistake_sentences(comparison, ranked[0], labelled, truth)
     return sentences + _calibration_sentences(comparison)
+
+
+def coverage_sentence(labelled: int, total: int) -> str:
+    """Which images accuracy is measured on, when only some have a known true class."""
+    return f"Accuracy is measured on {labelled} of {total} images: those with a known true class in the class list."
 
 
 def points(value: float, n_images: int, signed: bool = False) -> str:

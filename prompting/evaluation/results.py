@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # paired.py imports this module
     from prompting.evaluation.paired import PairedComparison
 
 ProbabilityKind = Literal["softmax", "sigmoid"]
+UNKNOWN_LABEL = -1  # in ``Comparison.partial_labels``: this image's true class is not known
 
 
 @dataclass
@@ -91,3 +92,12 @@ class Comparison:
         if not self.images or any(img.label is None for img in self.images):
             return None
         return np.array([img.label for img in self.images], dtype=int)
+
+    @property
+    def partial_labels(self) -> np.ndarray | None:
+        """Label index per image, ``UNKNOWN_LABEL`` where the true class is not known (none given,
+        or not in the class list); None when no image has one. Accuracy and calibration are
+        measured on the known ones, as the paired comparisons are."""
+        if not any(img.label is not None for img in self.images):
+            return None
+        return np.array([UNKNOWN_LABEL if img.label is None else img.label for img in self.images], dtype=int)

@@ -23,6 +23,7 @@ from components.figures.heatmaps import similarity_heatmap
 from components.figures.style import probability_label
 from prompting.evaluation.export import (
     PAIRED_HEADERS,
+    encoder_summary,
     finite,
     paired_rows,
     plain_language_summary,
@@ -180,11 +181,8 @@ def render_html_report(
 
 
 def _encoder_text(comparison: Comparison) -> str:
-    encoded = comparison.encoder_stats.get("prompts_encoded")
-    cached = comparison.encoder_stats.get("prompts_cached")
-    if encoded is None and cached is None:
-        return ""
-    return f" · {encoded or 0} prompts encoded, {cached or 0} from cache"
+    encoded = encoder_summary(comparison)
+    return f" · {escape(encoded)}" if encoded else ""
 
 
 def _classes_section(comparison: Comparison) -> str:

@@ -14,6 +14,7 @@ from components.report import METRIC_COLUMNS
 from prompting.evaluation.disambiguation import ConfusablePair, top2_margins
 from prompting.evaluation.export import (
     PAIRED_HEADERS,
+    encoder_summary,
     finite,
     paired_rows,
     plain_language_summary,
@@ -273,12 +274,8 @@ def summary_markdown(
             "Numbers in brackets are the predicted class's **softmax probability over your classes** for columns "
             "marked (softmax) and its **sigmoid score, independent per class** for columns marked (sigmoid)."
         )
-    stats = comparison.encoder_stats
-    if stats:
-        footer += (
-            f" Text prompts: {stats.get('prompts_encoded', 0)} newly encoded, "
-            f"{stats.get('prompts_cached', 0)} reused from the cache."
-        )
+    if encoded := encoder_summary(comparison):
+        footer += f" Text: {encoded}."
     return "\n".join(lines) + "\n\n" + footer
 
 

@@ -130,8 +130,9 @@ def test_compare_probabilities_equal_an_in_process_comparison(
     local = compare(load_model(str(tiny_clip_dir)), [ImageInput(str(p), label) for p, label in zip(images, [0, 1, 2])],
                     parse_class_list(CLASSES), specs)
     # really computed here, not read back from the app's cache: 3 class names, 3 x 7 ensemble, 3 for the
-    # template "a photo of a {}." ("art of the {}." is one of the 7), 3 x 2 seeds x 6 Waffle descriptors
-    assert local.encoder_stats == {"prompts_encoded": 3 + 21 + 3 + 36, "prompts_cached": 3}
+    # template "a photo of a {}." ("art of the {}." is one of the 7, so shared, not from a cache), 3 x 2 seeds x 6
+    # Waffle descriptors
+    assert local.encoder_stats == {"prompts_encoded": 3 + 21 + 3 + 36, "prompts_cached": 0, "prompts_shared": 3}
     assert list(result["strategies"]) == list(local.strategies)
     for key, expected in local.strategies.items():
         served = result["strategies"][key]
@@ -258,7 +259,7 @@ def test_evaluate_metrics_equal_an_in_process_evaluation(
               for path, label in scanned.items]
     local = compare(load_model(str(tiny_clip_dir)), inputs, as_class_names(scanned.classes),
                     [StrategySpec("classname"), StrategySpec("ensemble7")])
-    assert local.encoder_stats == {"prompts_encoded": 3 + 21, "prompts_cached": 0}
+    assert local.encoder_stats == {"prompts_encoded": 3 + 21, "prompts_cached": 0, "prompts_shared": 0}
     assert result["classes"] == scanned.classes == ["bird", "cat", "dog"]
     assert [image["name"] for image in result["images"]] == [image.name for image in local.images]
     assert list(result["metrics"]) == ["classname", "ensemble7"]
@@ -313,8 +314,9 @@ def test_reruns_reuse_cached_prompts_and_an_edit_encodes_only_that_class(client:
 
     first = encoder_stats(CLASSES)
     assert first["prompts_encoded"] == 3 * 7
-    assert encoder_stats(CLASSES) == {"prompts_encoded": 0, "prompts_cached": 21}
-    assert encoder_stats(CLASSES.replace("bird", "bird | songbird")) == {"prompts_encoded": 7, "prompts_cached": 14}
+    assert encoder_stats(CLASSES) == {"prompts_encoded": 0, "prompts_cached": 21, "prompts_shared": 0}
+    assert encoder_stats(CLASSES.replace("bird", "bird | songbird")) == {
+        "prompts_encoded": 7, "prompts_cached": 14, "prompts_shared": 0}
 
 
 def test_uploads_over_the_size_limit_are_refused(app_url: str, client: Client, tmp_path: Path) -> None:

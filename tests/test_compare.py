@@ -57,7 +57,7 @@ def test_compare_scores_every_strategy_and_skips_bad_images(tiny_clip_dir: Path,
     # the waffle score is the mean of the per-prompt cosines over all seeds
     np.testing.assert_allclose(waffle.similarities[:, 1], waffle.prompt_similarities[1].mean(axis=1))
     distinct = 3 + 3 * 80 + 3 * 3 * 8
-    assert result.encoder_stats == {"prompts_encoded": distinct, "prompts_cached": 0}
+    assert result.encoder_stats == {"prompts_encoded": distinct, "prompts_cached": 0, "prompts_shared": 0}
 
 
 def test_rerun_encodes_nothing_and_one_edited_class_encodes_only_its_prompts(
@@ -130,7 +130,7 @@ def test_cancel_during_text_encoding_stops_between_batches_and_keeps_work(
     # the stop is noticed at the next batch boundary: 3 batches of 8 were encoded and cached
     assert [m for m in messages if "encoded" in m][-1].endswith("encoded 16 of 240 new prompts")
     resumed = compare(encoder, inputs, CLASSES, [StrategySpec("ensemble80")])
-    assert resumed.encoder_stats == {"prompts_encoded": 240 - 24, "prompts_cached": 24}
+    assert resumed.encoder_stats == {"prompts_encoded": 240 - 24, "prompts_cached": 24, "prompts_shared": 0}
 
 
 def test_metrics_use_the_images_with_a_known_true_class(tiny_clip_dir: Path, labeled_folder: Path) -> None:

@@ -19,19 +19,22 @@ def test_cache_serves_repeats_and_survives_a_restart(tiny_clip_dir: Path, isolat
     encoder = load_model(str(tiny_clip_dir))
     first_stats = EncodeStats()
     first = text_store(encoder).embed(PROMPTS, stats=first_stats)
-    assert first_stats.as_dict() == {"prompts_encoded": 3, "prompts_cached": 0}
+    assert first_stats.as_dict() == {"prompts_encoded": 3, "prompts_cached": 0, "prompts_shared": 0}
     np.testing.assert_allclose(first[0], first[3])
 
     again = EncodeStats()
     text_store(encoder).embed(PROMPTS[:2], stats=again)
-    assert again.as_dict() == {"prompts_encoded": 0, "prompts_cached": 2}
+    assert again.as_dict() == {"prompts_encoded": 0, "prompts_cached": 2, "prompts_shared": 0}
+    again_in_the_same_run = text_store(encoder).embed(PROMPTS[1:3] + ["a bird."], stats=again)
+    assert again.as_dict() == {"prompts_encoded": 1, "prompts_cached": 3, "prompts_shared": 1}
+    np.testing.assert_array_equal(again_in_the_same_run[:2], first[1:3])
 
     reset_stores()  # as a new process would: only the disk cache remains
     restarted = EncodeStats()
     loaded = text_store(encoder).embed(PROMPTS + ["a new prompt."], stats=restarted)
-    assert restarted.as_dict() == {"prompts_encoded": 1, "prompts_cached": 3}
+    assert restarted.as_dict() == {"prompts_encoded": 1, "prompts_cached": 3, "prompts_shared": 0}
     np.testing.assert_array_equal(loaded[:4], first)
-    assert len(list((isolated_cache / "text").rglob("*.npz"))) == 2
+    assert len(list((isolated_cache / "text").rglob("*.npz"))) == 3
 
 
 def test_cached_vectors_equal_fresh_encodes_in_order(tiny_clip_dir: Path) -> None:

@@ -13,6 +13,7 @@ from prompting.classes import ClassName
 from prompting.evaluation.export import (
     comparison_to_csv,
     comparison_to_dict,
+    encoder_summary,
     plain_language_summary,
     to_jsonable,
 )
@@ -58,7 +59,7 @@ def make_comparison(
 def test_comparison_to_dict_shape_and_values() -> None:
     comparison = make_comparison(
         [0, 1, None], {"Names": [0, 2, 1]}, skipped=[{"path": "x.txt", "reason": "not an image"}],
-        encoder_stats={"prompts_encoded": 3, "prompts_cached": 1},
+        encoder_stats={"prompts_encoded": 3, "prompts_cached": 1, "prompts_shared": 2},
     )
     comparison.classes[1] = ClassName(display="dog", prompt="domestic dog")
     result = comparison.strategies["names"]
@@ -77,7 +78,7 @@ def test_comparison_to_dict_shape_and_values() -> None:
     assert data["images"] == [{"path": "/data/img0.jpg", "label": "cat"}, {"path": "/data/img1.jpg", "label": "dog"},
                               {"path": "/data/img2.jpg", "label": None}]
     assert data["skipped"] == [{"path": "x.txt", "reason": "not an image"}]
-    assert data["encoder"] == {"prompts_encoded": 3, "prompts_cached": 1}
+    assert data["encoder"] == {"prompts_encoded": 3, "prompts_cached": 1, "prompts_shared": 2}
     names = data["strategies"]["names"]
     assert list(names) == [
         "label", "probability_kind", "probability_meaning", "probabilities", "predictions", "metrics", "seed_runs", "notes",
@@ -99,7 +100,7 @@ def test_comparison_to_dict_shape_and_values() -> None:
 def test_comparison_to_dict_without_labels_or_stats() -> None:
     data = comparison_to_dict(make_comparison([None, None], {"Names": [0, 1]}))
     assert data["strategies"]["names"]["metrics"] is None
-    assert data["encoder"] == {"prompts_encoded": None, "prompts_cached": None}
+    assert data["encoder"] == {"prompts_encoded": None, "prompts_cached": None, "prompts_shared": None}
     assert all(type(x) is float for row in data["strategies"]["names"]["probabilities"] for x in row)
 
 
@@ -250,3 +251,16 @@ def test_summary_on_a_single_image_says_so_plainly() -> None:
     assert sentences[-1] == ("These results come from a single image: they show how the strategies behave, not "
                              "which is better.")
     assert not any("only 1 image" in sentence for sentence in sentences)
+
+
+def test_encoder_summary_tells_prompts_shared_within_a_run_from_the_cache_of_earlier_runs() -> None:
+    comparison = make_comparison([0, 1], {"A": [0, 1]})
+    comparison.encoder_stats = {"prompts_encoded": 63, "prompts_cached": 0, "prompts_shared": 3}
+    assert encoder_summary(comparison) == (
+        "63 prompts newly encoded, 0 reused from the cache of earlier runs, 3 shared by several strategies of this "
+        "run (encoded once)"
+    )
+    comparison.encoder_stats = {"prompts_encoded": 1, "prompts_cached": 24, "prompts_shared": 0}
+    assert encoder_summary(comparison) == "1 prompt newly encoded, 24 reused from the cache of earlier runs"
+    comparison.encoder_stats = {}
+    assert encoder_summary(comparison) == ""

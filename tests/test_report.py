@@ -121,7 +121,7 @@ def test_report_shows_each_figure_heading_once() -> None:
 def test_report_sections_for_labelled_comparison() -> None:
     page = render_html_report(make_comparison(), created=datetime(2024, 5, 6, 7, 8))
     assert "2024-05-06 07:08" in page and "tiny/clip" in page
-    assert "6 prompts encoded, 2 from cache" in page
+    assert "6 prompts newly encoded, 2 reused from the cache of earlier runs" in page
     assert "→ “domestic dog”" in page
     assert 'With "80-template ensemble", 3 of 3 images were classified correctly' in page.replace("&quot;", '"')
     assert "average gap between confidence and accuracy; lower is better" in page

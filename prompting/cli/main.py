@@ -300,7 +300,7 @@ def format_table(comparison: Comparison, pairs: Sequence[PairedComparison] = ())
     lines = [
         f"model: {comparison.model}   images: {len(comparison.images)}   classes: {len(comparison.classes)}   "
         f"skipped: {len(comparison.skipped)}   prompts encoded: {stats.get('prompts_encoded', 0)}, "
-        f"from cache: {stats.get('prompts_cached', 0)}"
+        f"from cache: {stats.get('prompts_cached', 0)}, shared by strategies: {stats.get('prompts_shared', 0)}"
     ]
     if any(result.metrics for result in comparison.strategies.values()):
         lines.append(f"{'strategy':24s} {'top-1':>7s} {'top-5':>7s} {'recall':>7s} {'ECE':>7s} {'NLL':>7s} {'Brier':>7s}")

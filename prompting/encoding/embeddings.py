@@ -16,7 +16,7 @@ import logging
 import threading
 import zipfile
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -37,14 +37,33 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class EncodeStats:
-    """How many prompts were encoded by the model vs served from the cache."""
+    """Distinct prompts encoded by the model, served from the cache (there before this count
+    began), and shared: already counted by an earlier call on these stats, as when two strategies
+    of one run use the same prompt (it is encoded once; on a first run it is not from the cache).
+
+    ``track_shared=False`` (a store's lifetime totals) keeps no record of the prompts seen, so
+    repeats count as cached.
+    """
 
     prompts_encoded: int = 0
     prompts_cached: int = 0
+    prompts_shared: int = 0
+    track_shared: bool = field(default=True, repr=False, compare=False)
+    _seen: set[str] = field(default_factory=set, repr=False, compare=False)
+
+    def count_prompts(self, distinct: list[str], encoded: int) -> None:
+        """Count one lookup of ``distinct`` prompts, ``encoded`` of which the model had to encode."""
+        shared = sum(1 for prompt in distinct if prompt in self._seen)
+        self.prompts_shared += shared
+        self.prompts_encoded += encoded
+        self.prompts_cached += len(distinct) - shared - encoded
+        if self.track_shared:
+            self._seen.update(distinct)
 
     def as_dict(self) -> dict[str, int]:
         """Plain dict for JSON and the UI."""
-        return {"prompts_encoded": self.prompts_encoded, "prompts_cached": self.prompts_cached}
+        return {"prompts_encoded": self.prompts_encoded, "prompts_cached": self.prompts_cached,
+                "prompts_shared": self.prompts_shared}
 
 
 class TextEmbeddingStore:
@@ -56,7 +75,7 @@ class TextEmbeddingStore:
             f"{encoder.identity}|{encoder.text_settings.key()}|v{FORMAT_VERSION}".encode()
         ).hexdigest()[:24]
         self.directory = (root or cache_dir()) / "text" / self.cache_key
-        self.stats = EncodeStats()
+        self.stats = EncodeStats(track_shared=False)
         self._vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         self._load_shards()
@@ -66,13 +85,14 @@ class TextEmbeddingStore:
     ) -> np.ndarray:
         """Normalised embeddings for ``prompts`` (in order), encoding only cache misses.
 
-        Counts (distinct prompts) go to the store's running totals and to ``stats`` if given.
+        Counts (distinct prompts) go to the store's running totals and to ``stats`` if given
+        (see ``EncodeStats``).
         ``progress(done, total)`` is called after each batch; if it raises (e.g. the user
         cancelled), the prompts encoded so far are still saved to the cache.
         """
+        distinct = list(dict.fromkeys(prompts))
         with self._lock:
-            missing = list(dict.fromkeys(p for p in prompts if p not in self._vectors))
-        cached = len(set(prompts)) - len(missing)
+            missing = [p for p in distinct if p not in self._vectors]
         encoded: list[str] = []
         vectors: list[np.ndarray] = []
         try:
@@ -88,8 +108,7 @@ class TextEmbeddingStore:
                 self._write_shard(encoded, np.stack(vectors))
         for counter in (self.stats, stats):
             if counter is not None:
-                counter.prompts_cached += cached
-                counter.prompts_encoded += len(missing)
+                counter.count_prompts(distinct, len(missing))
         with self._lock:
             if not prompts:
                 return np.zeros((0, 0), dtype=np.float32)

@@ -18,7 +18,7 @@ from prompting.vectors import softmax
 
 DECIMALS = 6
 SUMMARY_METRICS = ("top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll")
-ENCODER_KEYS = ("prompts_encoded", "prompts_cached")
+ENCODER_KEYS = ("prompts_encoded", "prompts_cached", "prompts_shared")
 SMALL_SAMPLE = 30
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PROBABILITY_MEANINGS = {
@@ -232,6 +232,18 @@ def plain_language_summary(comparison: Comparison, pairs: list[PairedComparison]
             "images may be chance."
         )
     return sentences + _problem_sentences(comparison)
+
+
+def encoder_summary(comparison: Comparison) -> str:
+    """What the run encoded, and what it reused ('' when the run did not say): prompts from the
+    cache of earlier runs apart from prompts shared by several strategies of this run."""
+    stats = comparison.encoder_stats
+    if not stats:
+        return ""
+    text = (f"{_count(stats.get('prompts_encoded', 0), 'prompt')} newly encoded, "
+            f"{stats.get('prompts_cached', 0)} reused from the cache of earlier runs")
+    shared = stats.get("prompts_shared", 0)
+    return text + (f", {shared} shared by several strategies of this run (encoded once)" if shared else "")
 
 
 def _count(n: int, noun: str) -> str:

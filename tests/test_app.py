@@ -187,10 +187,18 @@ def test_labels_outside_the_class_list_are_refused(client: Client, images: list[
                        strategies=["classname"], api_name="/compare")
 
 
-def test_a_model_that_cannot_load_is_a_readable_error(client: Client, images: list[Path]) -> None:
-    with pytest.raises(AppError, match="Could not load model '/no/such/model-dir'"):
+def test_a_model_that_cannot_load_is_a_readable_error(
+    client: Client, images: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Visitors are told what failed; how to fix it (a local folder, the hub cache) is for the
+    operator, so it goes to the server log."""
+    with caplog.at_level("WARNING"), pytest.raises(AppError, match="Could not load model '/no/such/model-dir'") as info:
         client.predict(images=[handle_file(str(images[0]))], classes=CLASSES, model=MISSING_MODEL,
                        api_name="/classify")
+    message = str(info.value)
+    assert message.endswith("The server log tells its operator how to fix this.")
+    assert "--model" not in message and "hf download" not in message and "HF_HUB_OFFLINE" not in message
+    assert "pass a local directory saved with save_pretrained (--model /path/to/model)" in caplog.text
 
 
 def test_only_uploads_and_assets_are_served(app_url: str) -> None:

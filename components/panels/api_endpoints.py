@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,7 @@ from components.panels.local_files import local_only
 from components.panels.run_panel import chosen_models
 from components.panels.strategies_panel import DEFAULT_STRATEGIES, NO_SECOND_MODEL
 from prompting.classes import ClassName, parse_class_list
-from prompting.errors import DatasetError, PromptingError, StrategyError
+from prompting.errors import DatasetError, PromptingError, StrategyError, public_message
 from prompting.evaluation.compare import ImageInput
 from prompting.evaluation.results import Comparison
 from prompting.service.config import AppConfig, RunLimits
@@ -47,6 +48,8 @@ from prompting.strategies.autoclip import DEFAULT_BETA
 from prompting.strategies.registry import list_strategies
 
 DEFAULT_TOP_K = 3
+
+LOG = logging.getLogger(__name__)
 
 
 def strategy_inputs_from_options(options: dict[str, Any] | None, limits: RunLimits | None = None) -> StrategyInputs:
@@ -111,7 +114,9 @@ def as_api(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         try:
             return fn(*args)
         except PromptingError as exc:
-            raise gr.Error(str(exc)) from exc
+            if getattr(exc, "operator_hint", ""):
+                LOG.warning("An API call failed: %s", exc)
+            raise gr.Error(public_message(exc)) from exc
 
     return call
 

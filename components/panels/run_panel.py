@@ -19,7 +19,7 @@ from components.panels.settings_panel import SettingsPanel, strategy_inputs
 from components.panels.strategies_panel import NO_SECOND_MODEL, StrategiesPanel
 from components.tables import md_escape, plural, unlabelled_note, unmatched_labels_note
 from prompting.classes import parse_class_list
-from prompting.errors import DatasetError, ModelLoadError, PromptingError, StrategyError
+from prompting.errors import DatasetError, ModelLoadError, PromptingError, StrategyError, public_message
 from prompting.evaluation.compare import Cancelled, ProgressFn
 from prompting.evaluation.results import Comparison
 from prompting.service.config import AppConfig
@@ -100,7 +100,9 @@ def run_executor(
         except Cancelled:  # the page already shows "Stopped"; end the work quietly
             return [gr.skip(), gr.skip()] + skip
         except PromptingError as exc:
-            message = f"⚠️ **Could not run:** {md_escape(exc)}"
+            if getattr(exc, "operator_hint", ""):
+                LOG.warning("A run could not start: %s", exc)
+            message = f"⚠️ **Could not run:** {md_escape(public_message(exc))}"
             return [gr.skip(), _status(message, error=True)] + stale_results(results)
         except Exception as exc:  # a bug or an exhausted resource: say so plainly, keep the details in the log
             LOG.exception("Run failed unexpectedly")

@@ -22,6 +22,7 @@ from prompting.data.datasets import scan_folder
 from prompting.encoding.embeddings import ImageEmbeddingCache
 from prompting.encoding.models import load_model
 from prompting.evaluation.compare import ImageInput, compare
+from prompting.evaluation.results import Comparison
 from prompting.service.config import AppConfig, RunLimits
 from prompting.strategies.registry import StrategySpec
 from prompting.strategies.waffle import WaffleOptions
@@ -222,6 +223,20 @@ def test_a_model_outside_the_menu_is_refused() -> None:
 
     with pytest.raises(ModelLoadError, match="not offered"):
         chosen_models(AppConfig(model="a", models=("b",)), "evil/model", None)
+
+
+def test_the_same_model_under_compare_with_is_said_not_ignored() -> None:
+    from components.panels.run_panel import _done, same_model_note
+    from components.panels.strategies_panel import NO_SECOND_MODEL
+
+    config = AppConfig(model="/srv/models/clip-a", models=("/srv/models/clip-b",))
+    assert same_model_note(config, "clip-a", "clip-a").startswith("“Compare with” names the same model as “Model”")
+    assert same_model_note(config, "clip-a", "/srv/models/clip-a") != ""
+    assert same_model_note(config, None, "clip-a") != ""  # no choice means the default model
+    assert same_model_note(config, "clip-a", "clip-b") == same_model_note(config, "clip-a", NO_SECOND_MODEL) == ""
+    comparison = Comparison(model="clip-a", classes=parse_class_list("cat"), images=[], strategies={})
+    assert "ℹ️ “Compare with” names the same model" in _done(comparison, 1.0, [same_model_note(config, "clip-a",
+                                                                                               "clip-a")])
 
 
 def _zip(path: Path, entries: dict[str, bytes]) -> Path:

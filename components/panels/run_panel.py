@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from prompting.errors import DatasetError, ModelLoadError, PromptingError, Strat
 from prompting.evaluation.compare import Cancelled, ProgressFn
 from prompting.evaluation.results import Comparison
 from prompting.service.config import AppConfig
+from prompting.service.run_changes import waffle_redraw_note
 from prompting.service.session_store import CancelRegistry, ResultStore, RunRecord
 from prompting.service.workflows import build_specs, check_run_size, run_models
 from prompting.strategies.registry import STRATEGIES
@@ -31,6 +32,10 @@ LOG = logging.getLogger(__name__)
 READY = "Ready when you are: add images, check the classes, tick strategies, then press **Run**."
 STOPPED = "⏹ Stopped. The previous results, if any, are still shown."
 NOTHING_TO_STOP = "Nothing to stop: no run is in progress (the last one had already finished)."
+SAME_MODEL = (
+    "“Compare with” names the same model as “Model”, so each strategy ran once, with that model. Choose another "
+    "model to compare two."
+)
 ONE_CLASS = (
     "Only one class: a softmax over one class is always 1.00, so its probabilities say nothing. Add the "
     "classes the images could be mistaken for."
@@ -74,19 +79,21 @@ def picker_order(names: list[str] | None) -> list[str]:
     return [key for key in STRATEGIES if key in chosen] + [name for name in names or [] if name not in STRATEGIES]
 
 
-RunWork = Callable[[threading.Event, ProgressFn], tuple[RunRecord, dict[str, str], list[str]]]
+RunWork = Callable[[threading.Event, ProgressFn], tuple[RunRecord, dict[str, str], dict[str, int]]]
 """One run's work, given its cancel event and progress: the record, the strategies that could
-not be built (title -> reason) and the typed true classes that match no class."""
+not be built (title -> reason) and the typed true classes that match no class (-> images)."""
+ChangeNotes = Callable[[RunRecord], list[str]]
 
 
 def run_executor(
     results: ResultsArea, store: ResultStore, cancels: CancelRegistry
-) -> Callable[[RunWork, str, Any], list[Any]]:
+) -> Callable[..., list[Any]]:
     """Runs a ``RunWork`` for a session: cancellable, errors shown in the status line (the last
     results stay, dimmed), and on success the record stored and rendered. Returns the values
     for ``[token, status, *results.outputs]``."""
 
-    def execute(work: RunWork, session: str, progress: Any) -> list[Any]:
+    def execute(work: RunWork, session: str, progress: Any, changes: ChangeNotes = lambda record: []) -> list[Any]:
+        """``changes(record)``: what changed unexpectedly since the last run, for the status and Summary."""
         skip = [gr.skip()] * len(results.outputs)
         started = time.perf_counter()
         event = cancels.current(session)
@@ -113,8 +120,9 @@ def run_executor(
         record.comparison.strategy_errors = errors
         record.unmatched_labels = unknown
         notes = _warn(record.comparison, unknown)
-        status = _status(_done(record.comparison, time.perf_counter() - started))
-        return [store.put(record, owner=session), status] + render_results(record, notes)
+        said = changes(record)
+        status = _status(_done(record.comparison, time.perf_counter() - started, said))
+        return [store.put(record, owner=session), status] + render_results(record, notes + said)
 
     return execute
 
@@ -145,11 +153,17 @@ def wire_run(
     limits = config.limits
     execute = run_executor(results, store, cancels)
 
-    def run(gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
-            templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
-            concept: str, pool: str, beta: float | None, objective: str, request: gr.Request,
+    def run(previous_token: str | None, gallery: Any, labels: Any, classes_text: str, names: list[str], model: str,
+            second: str, templates: str, cupl: str, dclip: str, seeds: float, words: float | None,
+            chars: float | None, concept: str, pool: str, beta: float | None, objective: str, request: gr.Request,
             progress: gr.Progress = gr.Progress()) -> list[Any]:
-        def work(event: threading.Event, report: ProgressFn) -> tuple[RunRecord, dict[str, str], list[str]]:
+        previous = _previous(store, previous_token)  # before this run replaces it
+
+        def changes(record: RunRecord) -> list[str]:
+            notes = (same_model_note(config, model, second), waffle_redraw_note(previous, record))
+            return [note for note in notes if note]
+
+        def work(event: threading.Event, report: ProgressFn) -> tuple[RunRecord, dict[str, str], dict[str, int]]:
             classes = parse_class_list(classes_text or "")
             if not gallery:
                 raise DatasetError("Add at least one image first (upload, paste, or use the example photos).")
@@ -164,7 +178,7 @@ def wire_run(
                                 cancel=event, limits=limits)
             return record, spec_errors, unknown
 
-        return execute(work, request.session_hash or "", progress)
+        return execute(work, request.session_hash or "", progress, changes)
 
     def stop(request: gr.Request) -> Any:
         if cancels.cancel(request.session_hash or ""):
@@ -172,7 +186,7 @@ def wire_run(
         gr.Info(NOTHING_TO_STOP, title="Nothing running")
         return gr.skip()
 
-    run_inputs = [images.gallery, images.labels, classes_box, strategies.picker, strategies.model,
+    run_inputs = [token, images.gallery, images.labels, classes_box, strategies.picker, strategies.model,
                   strategies.second_model, *settings.inputs]
     event = bar.run.click(queued_handler(cancels), None, None, queue=False, show_progress="hidden", **PAGE_ONLY).then(
         run, run_inputs, [token, bar.status, *results.outputs],
@@ -184,12 +198,29 @@ def wire_run(
     bar.stop.click(stop, None, bar.status, concurrency_limit=None, show_progress="hidden", **PAGE_ONLY)
 
 
+def same_model_note(config: AppConfig, model: str | None, second: str | None) -> str:
+    """Said when "Compare with" names the model already chosen, which then runs once ('' otherwise)."""
+    if not second or second == NO_SECOND_MODEL or config.resolve_model(second) != config.resolve_model(
+            model or config.model):
+        return ""
+    return SAME_MODEL
+
+
+def _previous(store: ResultStore, token: str | None) -> RunRecord | None:
+    """The session's last run, if the store still holds it."""
+    try:
+        return store.get(token)
+    except PromptingError:
+        return None
+
+
 def _status(text: str, error: bool = False) -> Any:
     return gr.Markdown(text, elem_classes=["status-line", "status-error" if error else "status-ok"])
 
 
-def _done(comparison: Comparison, seconds: float) -> str:
-    """The status after a run: what was scored, and what was left out (also said in the Summary tab)."""
+def _done(comparison: Comparison, seconds: float, changes: Sequence[str] = ()) -> str:
+    """The status after a run: what was scored, what was left out, and what changed unexpectedly
+    (``changes``; all also said in the Summary tab)."""
     strategies = plural(len(comparison.strategies), "strategy", "strategies")
     text = (
         f"✓ **Done in {seconds:.1f} s**: {plural(comparison.sample_of or len(comparison.images), 'image')} × "
@@ -207,7 +238,7 @@ def _done(comparison: Comparison, seconds: float) -> str:
         problems.append(f"{plural(count, 'strategy', 'strategies')} could not run")
     if problems:
         text += "  \n⚠️ " + "; ".join(problems) + ": see the **Summary** tab."
-    return text
+    return text + "".join(f"  \nℹ️ {md_escape(note)}" for note in changes)
 
 
 def _warn(comparison: Comparison, unknown_labels: dict[str, int]) -> list[str]:

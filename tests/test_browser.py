@@ -314,6 +314,7 @@ def test_narrow_screens_stack_the_columns_and_one_class_is_flagged(browser, app_
 
 
 def test_a_labelled_zip_fills_images_labels_and_classes(page, tmp_path: Path) -> None:
+    """A zip's images are checked at upload, as direct uploads are: a broken one is removed and named."""
     import zipfile
 
     from playwright.sync_api import expect
@@ -322,6 +323,7 @@ def test_a_labelled_zip_fills_images_labels_and_classes(page, tmp_path: Path) ->
     with zipfile.ZipFile(archive, "w") as handle:
         for seed, name in enumerate(["cat/a.png", "cat/b.png", "dog/c.png"]):
             handle.writestr(f"pets/{name}", make_image(tmp_path / f"src{seed}.png", seed=seed).read_bytes())
+        handle.writestr("pets/dog/broken.png", b"not a png at all")
     page.get_by_role("button", name="Know the true classes?").click()
     with page.expect_file_chooser() as chooser:
         page.locator("#zip-upload").click()
@@ -329,6 +331,10 @@ def test_a_labelled_zip_fills_images_labels_and_classes(page, tmp_path: Path) ->
     expect(page.locator("#labels-table")).to_contain_text("dog/c.png")
     expect(page.locator("#classes-box textarea")).to_have_value("cat\ndog")
     expect(page.get_by_role("button", name="Thumbnail 3 of 3")).to_be_visible()
+    expect(page.locator(".toast-body").filter(has_text="could not be read as an image")).to_contain_text(
+        "'dog/broken.png' is not an image")
+    expect(page.locator(".toast-body").filter(has_text="Loaded 3 images")).to_be_visible()
+    expect(page.locator("#labels-table")).not_to_contain_text("broken.png")
 
 
 def test_waffle_settings_offer_the_papers_seven_seeds(page) -> None:

@@ -103,10 +103,9 @@ def unreadable_reason(path: str) -> str | None:
     return None
 
 
-def check_uploads(gallery: GalleryValue, max_images: int) -> Any:
-    """After an upload: remove files that do not decode as images (saying which and why), and
-    warn when there are more images than one run may score."""
-    items = list(gallery or [])
+def readable_only(items: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """The (path, shown name) items that decode as images; the others are removed with one warning
+    that names them (by their shown name) and says why."""
     kept, dropped = [], []
     for path, caption in items:
         reason = unreadable_reason(str(path))
@@ -118,10 +117,18 @@ def check_uploads(gallery: GalleryValue, max_images: int) -> Any:
         shown = " ".join(dropped[:3]) + (f" (and {len(dropped) - 3} more)" if len(dropped) > 3 else "")
         gr.Warning(f"Removed {plural(len(dropped), 'file')} that could not be read as an image: {shown} "
                    f"Accepted: {FORMATS}.", title="Not a readable image")
+    return kept
+
+
+def check_uploads(gallery: GalleryValue, max_images: int) -> Any:
+    """After an upload: remove files that do not decode as images (saying which and why), and
+    warn when there are more images than one run may score."""
+    items = list(gallery or [])
+    kept = readable_only(items)
     if len(kept) > max_images:
         gr.Warning(f"{len(kept)} images are here, but one run scores at most {max_images}. Remove some, or split "
                    "them over several runs.", title="Too many images")
-    return kept if dropped else gr.skip()
+    return kept if len(kept) < len(items) else gr.skip()
 
 
 def display_names(gallery: GalleryValue) -> list[str]:
@@ -164,9 +171,14 @@ def _load_zip(zip_path: str | None, classes_text: str) -> tuple[Any, ...]:
     except PromptingError as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise gr.Error(str(exc), title="Could not use this zip") from exc
-    names = [f"{label}/{path.name}" if label else path.name for path, label in items]
-    gallery = [(str(path), name) for (path, _), name in zip(items, names)]
-    rows = [[name, label or ""] for name, (_, label) in zip(names, items)]
+    named = [(path, f"{label}/{path.name}" if label else path.name, label) for path, label in items]
+    readable = {path for path, _ in readable_only([(str(path), name) for path, name, _ in named])}
+    named = [entry for entry in named if str(entry[0]) in readable]
+    if not named:
+        raise gr.Error("None of the files in this zip could be read as an image.", title="Could not use this zip")
+    items = [(path, label) for path, _, label in named]
+    gallery = [(str(path), name) for path, name, _ in named]
+    rows = [[name, label or ""] for _, name, label in named]
     folders = list(dict.fromkeys(label for _, label in items if label))
     if not folders:
         gr.Info(f"Loaded {len(items)} images without class folders; add true classes in the table if you know them.")

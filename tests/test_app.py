@@ -102,6 +102,7 @@ def test_compare_returns_the_export_json_with_metrics_when_labelled(client: Clie
         assert strategy["metrics"]["ece"] is not None
     assert len(result["strategies"]["waffle"]["seed_runs"]) == 2
     assert result["summary"] and "of 3" in result["summary"][0]
+    assert result["headline"].startswith(("Best on these 3 images", "Most right on these 3 images", "No approach"))
 
 
 def _recompute_from_scratch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

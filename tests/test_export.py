@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -264,3 +265,29 @@ def test_encoder_summary_tells_prompts_shared_within_a_run_from_the_cache_of_ear
     assert encoder_summary(comparison) == "1 prompt newly encoded, 24 reused from the cache of earlier runs"
     comparison.encoder_stats = {}
     assert encoder_summary(comparison) == ""
+
+
+def test_headline_names_the_best_approach_in_plain_words_by_how_much_and_whether_it_could_be_chance() -> None:
+    from prompting.evaluation.export import headline
+
+    truth = [0, 1, 2] * 10
+    clear = make_comparison(truth, {"ensemble80": truth[:27] + [1, 2, 0], "classname": [0] * 30})
+    text = headline(clear)
+    assert text.startswith("Best on these 30 images: CLIP's 80 ready-made sentences, averaged (“ensemble80”), "
+                           "27 of 30 right against 10 for just the class name (“classname”).")
+    assert re.search(r"A gap this size \(57 points; 95% interval \d+ to \d+\) is unlikely to be chance\.$", text)
+    close = make_comparison([0, 1, 2, 0], {"waffle": [0, 1, 2, 1], "cupl": [0, 1, 1, 1]})
+    assert headline(close) == (
+        "Most right on these 4 images: random words added to the class name (“waffle”), 3 of 4 right against 2 for "
+        "descriptions written by a language model (“cupl”); but a gap this small (25 points) could be chance, so "
+        "these images cannot tell the two apart."
+    )
+    tie = make_comparison([0, 1, None], {"A": [0, 0, 0], "B": [0, 0, 1], "C": [1, 0, 0]})
+    assert headline(tie) == "No approach did better on the 2 labelled images: “A” and “B” each got 1 of 2 right."
+    assert headline(make_comparison([0, 1], {"zpe@clip-b32": [0, 0]})) == (
+        "Ready-made sentences weighted by how sure each makes the model (“zpe@clip-b32”) got 1 of 2 images right.")
+    unlabelled = make_comparison([None] * 3, {"A": [0, 1, 2], "B": [0, 1, 0]})
+    assert headline(unlabelled) == (
+        "No true classes were given, so no winner can be named; the two approaches gave the same answer for 2 of "
+        "3 images.")
+    assert headline(make_comparison([], {"A": []})) == ""

@@ -10,11 +10,14 @@ import plotly.graph_objects as go
 
 from components.figures.style import (
     LABEL_COLOUR,
+    NUMBER_CELL_PX,
     PROMPT_LABEL_CHARS,
     apply_layout,
     category_axis,
     check_names,
     esc,
+    fit_axis_title,
+    fit_cell_text,
     grid_height,
     message_figure,
     probability_label,
@@ -172,7 +175,7 @@ def prompt_heatmap(
     )
     if step > 1:
         subtitle += f"<br>{rows} prompts: every {_ordinal(step)} one is labelled; hover any row for its text."
-    return apply_layout(fig, heading, subtitle, height)
+    return fit_cell_text(apply_layout(fig, heading, subtitle, height), NUMBER_CELL_PX)
 
 
 def _ordinal(k: int) -> str:
@@ -230,9 +233,8 @@ def descriptor_bars(
     )
     low, high = min(0.0, float(values.min()), score), max(0.0, float(values.max()), score)
     fig.update_layout(
-        xaxis={"title": {"text": "cosine similarity with the image (higher = closer match)"},
-               # room for the value labels drawn outside both ends of the bars
-               "range": [low - (0.18 if low < 0 else 0.05) * (high - low or 1), high + 0.18 * (high - low or 1)]},
+        # room for the value labels drawn outside both ends of the bars
+        xaxis={"range": [low - (0.18 if low < 0 else 0.05) * (high - low or 1), high + 0.18 * (high - low or 1)]},
         yaxis={**category_axis([prompts[p] for p in order], "", PROMPT_LABEL_CHARS), "autorange": "reversed"},
         showlegend=False,
     )
@@ -241,4 +243,5 @@ def descriptor_bars(
         f"Best-matching prompts ({shown}); dashed line = the class's overall score. "
         f"{probability_label(result.probability_kind).capitalize()} of this class: {probability:.2f}."
     )
-    return apply_layout(fig, heading, subtitle, grid_height(len(order), extra=160))
+    apply_layout(fig, heading, subtitle, grid_height(len(order), extra=160))
+    return fit_axis_title(fig, "xaxis", "cosine similarity with the image (higher = closer match)")

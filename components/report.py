@@ -19,7 +19,7 @@ from plotly.offline import get_plotlyjs
 
 from components.figures.accuracy import accuracy_bars
 from components.figures.calibration import reliability_diagram
-from components.figures.heatmaps import similarity_heatmap
+from components.figures.heatmaps import comparison_heatmap
 from components.figures.style import probability_label
 from prompting.evaluation.export import (
     PAIRED_HEADERS,
@@ -133,13 +133,8 @@ def default_figures(comparison: Comparison) -> dict[str, go.Figure]:
     if any(result.metrics for result in comparison.strategies.values()):
         figures["Accuracy by strategy"] = accuracy_bars(comparison.strategies)
         figures["Calibration"] = reliability_diagram(comparison.strategies)
-    image_names = [img.name for img in comparison.images]
-    class_names = [cls.display for cls in comparison.classes]
-    labels = [img.label for img in comparison.images]
-    for result in comparison.strategies.values():
-        figures[f"Probabilities: {result.label}"] = similarity_heatmap(
-            result, image_names, class_names, labels=labels if any(x is not None for x in labels) else None
-        )
+    for key, result in comparison.strategies.items():
+        figures[f"Probabilities: {result.label}"] = comparison_heatmap(comparison, key)
     return figures
 
 

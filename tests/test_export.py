@@ -284,6 +284,8 @@ def test_headline_names_the_best_approach_in_plain_words_by_how_much_and_whether
     )
     tie = make_comparison([0, 1, None], {"A": [0, 0, 0], "B": [0, 0, 1], "C": [1, 0, 0]})
     assert headline(tie) == "No approach did better on the 2 labelled images: “A” and “B” each got 1 of 2 right."
+    assert headline(make_comparison([0, 1], {"A": [0, 0], "B": [1, 1]})) == (
+        "No approach did better on these 2 images: both approaches got 1 of 2 right.")
     assert headline(make_comparison([0, 1], {"zpe@clip-b32": [0, 0]})) == (
         "Ready-made sentences weighted by how sure each makes the model (“zpe@clip-b32”) got 1 of 2 images right.")
     unlabelled = make_comparison([None] * 3, {"A": [0, 1, 2], "B": [0, 1, 0]})

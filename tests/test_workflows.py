@@ -376,8 +376,14 @@ def test_tables_escape_and_label_honestly(tmp_path: Path, tiny_clip_dir: Path) -
     specs, _ = build_specs(["classname"], StrategyInputs())
     comparison = run_models([str(tiny_clip_dir)], _inputs(tmp_path, [0, 1]), CLASSES, specs).comparison
     headers, rows = predictions_table(comparison)
-    assert headers == ["Image", "True class", "Class name"] and rows[0][1] == "cat"
-    assert rows[0][2][0] in "✓✗" and rows[0][2].endswith(")")
+    assert headers == ["Image", "True class", "Class name"] and rows[0][:2] == ["i0.png", "cat"]
+    assert re.fullmatch(r'<span class="mark (right|wrong)" title="\1">[✓✗]</span> (cat|dog|bird) \(\d\.\d\d\)',
+                        rows[0][2])
+    comparison.images[0].name = "<img src=x onerror=alert(1)>.png"
+    comparison.classes[0] = parse_class_list("<b>cat</b>")[0]
+    headers, rows = predictions_table(comparison, thumbnail_size=32)
+    assert rows[0][0].startswith('<img class="thumb" src="data:image/jpeg;base64,')
+    assert rows[0][0].endswith('>&lt;img src=x onerror=alert(1)&gt;.png') and rows[0][1] == "&lt;b&gt;cat&lt;/b&gt;"
     metric_headers, metric_rows = metrics_table(comparison)
     assert metric_headers[3] == "Top-1 (95% interval)" and metric_rows[0][:2] == ["Class name", "2"]
     assert re.fullmatch(r"[0-2]/2 · \d+% \(\d+–\d+%\)", metric_rows[0][3])
@@ -413,7 +419,9 @@ def test_metrics_table_counts_images_and_shows_top1_as_counts_with_interval() ->
     assert headers[:4] == ["Strategy", "Images", "Scores", "Top-1 (95% interval)"]
     assert "Top-1 over seeds" not in headers
     assert rows[0][:4] == ["A", "10", "softmax", "7/10 · 70% (40–89%)"]
-    assert rows[1][2] == "sigmoid scores; calibration uses the softmax over logits" and rows[1][3] == "7/10 · 70%"
+    assert rows[1][2] == "sigmoid†" and rows[1][3] == "7/10 · 70%"
+    assert "† Sigmoid scores (SigLIP) rate each class on its own; the calibration columns" in \
+        "".join(metrics_cautions(comparison))
     assert max(len(word) for header in headers for word in header.split()) <= len("interval)")
     assert top1_text({"top1": 0.5}) == "50%" and top1_text({}) == "–"
     assert "**Top-1 (95% interval)** (Top-1 accuracy)" in metric_help()

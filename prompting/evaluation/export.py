@@ -269,17 +269,23 @@ def _quoted(labels: list[str]) -> str:
     return _and([f'"{label}"' for label in labels])
 
 
+def base_strategy(key: str) -> str:
+    """The registry name behind a result key: ``waffle``, ``waffle-2`` (a repeat) and
+    ``waffle@clip`` (one of two models) are all ``waffle``."""
+    name = key.split("@", 1)[0]
+    head, _, tail = name.rpartition("-")
+    return head if head and tail.isdigit() else name
+
+
 def plain_name(key: str, label: str) -> str:
-    """A result in plain words, its label after them (``key`` as in ``Comparison.strategies``:
-    a registry name, perhaps numbered ``-2`` and tagged ``@model``)."""
-    base = key.split("@", 1)[0]
-    head, _, tail = base.rpartition("-")
-    phrase = PLAIN_NAMES.get(head if head and tail.isdigit() else base)
+    """A result in plain words, its label after them (``key`` as in ``Comparison.strategies``)."""
+    phrase = PLAIN_NAMES.get(base_strategy(key))
     return f"{phrase} (“{label}”)" if phrase else f"“{label}”"
 
 
-def _correct_counts(comparison: Comparison, labelled: list[int]) -> tuple[dict[str, int], list[str]]:
-    """Images each result got right among ``labelled``, and the results best first (stable)."""
+def correct_counts(comparison: Comparison, labelled: list[int]) -> tuple[dict[str, int], list[str]]:
+    """Images each result got right among the ``labelled`` images, and the results best first (ties
+    in the results' order)."""
     truth = np.array([comparison.images[i].label for i in labelled], dtype=int)
     correct = {
         name: int((top1_indices(result)[labelled] == truth).sum())
@@ -299,7 +305,7 @@ def headline(comparison: Comparison, pairs: list[PairedComparison] | None = None
     labelled = [i for i, img in enumerate(comparison.images) if img.label is not None]
     if not labelled:
         return _unlabelled_headline(comparison, names)
-    correct, ranked = _correct_counts(comparison, labelled)
+    correct, ranked = correct_counts(comparison, labelled)
     n = len(labelled)
     where = f"these {_count(n, 'image')}" if n == len(comparison.images) else f"the {_count(n, 'labelled image')}"
     best = ranked[0]
@@ -307,8 +313,11 @@ def headline(comparison: Comparison, pairs: list[PairedComparison] | None = None
         return f"{_capital(names[best])} got {correct[best]} of {n} images right."
     tied = [key for key in ranked if correct[key] == correct[best]]
     if len(tied) > 1:
-        who = "All the approaches" if len(tied) == len(ranked) else _and([names[key] for key in tied])
-        return f"No approach did better on {where}: {who} each got {correct[best]} of {n} right."
+        if len(tied) < len(ranked):
+            who = _and([names[key] for key in tied]) + " each"
+        else:
+            who = "both approaches" if len(tied) == 2 else f"all {len(tied)} approaches"
+        return f"No approach did better on {where}: {who} got {correct[best]} of {n} right."
     runner_up = ranked[1]
     pairs = paired_comparisons(comparison) if pairs is None else pairs
     pair = next((p for p in pairs if {p.a, p.b} == {best, runner_up}), None)
@@ -347,7 +356,7 @@ def _and(items: list[str]) -> str:
 
 
 def _accuracy_sentences(comparison: Comparison, labelled: list[int], pairs: list[PairedComparison]) -> list[str]:
-    correct, ranked = _correct_counts(comparison, labelled)
+    correct, ranked = correct_counts(comparison, labelled)
     truth = np.array([comparison.images[i].label for i in labelled], dtype=int)
     groups = [list(group) for _, group in groupby(ranked, key=correct.get)]
     total = len(labelled)

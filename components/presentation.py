@@ -15,13 +15,11 @@ import plotly.graph_objects as go
 from components.figures.accuracy import accuracy_bars
 from components.figures.calibration import reliability_diagram
 from components.figures.heatmaps import comparison_heatmap
-from components.figures.style import TitleStyle, restyle_title
+from components.figures.style import PRESENTATION, PRESENTATION_FONT, restyle_title
 from components.figures.verdicts import verdict_grid
 from prompting.evaluation.export import correct_counts
 from prompting.evaluation.results import Comparison
 
-SLIDE_STYLE = TitleStyle(title_font=30, subtitle_font=17, title_chars=70, subtitle_chars=120)
-SLIDE_FONT = 17
 SLIDE_MIN_HEIGHT = 640
 HEATMAP = "heatmap:"
 
@@ -74,12 +72,12 @@ def slide_figure(comparison: Comparison, key: str) -> go.Figure:
 def enlarge(figure: go.Figure) -> go.Figure:
     """A figure restyled for a projector: larger type everywhere, a title wrapped for the full
     width, and at least ``SLIDE_MIN_HEIGHT`` px tall."""
-    restyle_title(figure, SLIDE_STYLE)
+    restyle_title(figure, PRESENTATION)
     figure.update_layout(
-        font={"size": SLIDE_FONT}, legend={"font": {"size": SLIDE_FONT}}, hoverlabel={"font": {"size": SLIDE_FONT}},
+        font={"size": PRESENTATION_FONT}, legend={"font": {"size": PRESENTATION_FONT}}, hoverlabel={"font": {"size": PRESENTATION_FONT}},
         height=max(figure.layout.height or 0, SLIDE_MIN_HEIGHT),
     )
-    figure.update_traces(textfont={"size": SLIDE_FONT - 1}, selector=lambda trace: "textfont" in trace)
-    figure.update_xaxes(tickfont={"size": SLIDE_FONT - 1}, title_font={"size": SLIDE_FONT + 1})
-    figure.update_yaxes(tickfont={"size": SLIDE_FONT - 1}, title_font={"size": SLIDE_FONT + 1})
+    figure.update_traces(textfont={"size": PRESENTATION_FONT - 1}, selector=lambda trace: "textfont" in trace)
+    figure.update_xaxes(tickfont={"size": PRESENTATION_FONT - 1}, title_font={"size": PRESENTATION_FONT + 1})
+    figure.update_yaxes(tickfont={"size": PRESENTATION_FONT - 1}, title_font={"size": PRESENTATION_FONT + 1})
     return figure

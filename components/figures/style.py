@@ -155,6 +155,8 @@ class TitleStyle:
 
 
 HALF_PAGE = TitleStyle()
+PRESENTATION = TitleStyle(title_font=30, subtitle_font=17, title_chars=70, subtitle_chars=120)
+PRESENTATION_FONT = 17  # everything else on a slide: ticks, legends, axis titles
 
 
 def title(text: str, subtitle: str | None = None, style: TitleStyle = HALF_PAGE) -> dict[str, Any]:
@@ -202,9 +204,24 @@ def fit_meta(heading: str, subtitle: str | None = None, style: TitleStyle = HALF
     texts = {"title.text": {"text": heading, "chars": style.title_chars, "size": style.title_font}}
     if subtitle:
         texts["title.subtitle.text"] = {"text": subtitle, "chars": style.subtitle_chars, "size": style.subtitle_font}
-    margin = {"base": UNDER_TITLES + style.pad, "title": style.title_line, "gap": SUBTITLE_GAP,
-              "subtitle": style.subtitle_line, "pad": style.pad, "lift": style.lift}
-    return {"fit": {"texts": texts, "margin": margin}}
+    large = {"margin": _margin_parts(PRESENTATION), "font": PRESENTATION_FONT,
+             "sizes": {"title.text": PRESENTATION.title_font, "title.subtitle.text": PRESENTATION.subtitle_font}}
+    return {"fit": {"texts": texts, "margin": _margin_parts(style), "large": large}}
+
+
+def _margin_parts(style: TitleStyle) -> dict[str, int]:
+    """``top_margin``'s parts for the browser (assets/fit_charts.js)."""
+    return {"base": UNDER_TITLES + style.pad, "title": style.title_line, "gap": SUBTITLE_GAP,
+            "subtitle": style.subtitle_line, "pad": style.pad, "lift": style.lift}
+
+
+def reserve_top(fig: go.Figure, px: int) -> go.Figure:
+    """``px`` more room between the titles and the plot (for tick labels drawn on top), kept when
+    the titles are re-wrapped or restyled. Call after ``apply_layout``."""
+    meta = fig.layout.meta or fit_meta("")
+    meta["fit"]["reserve_top"] = px
+    fig.update_layout(margin={"t": (fig.layout.margin.t or 0) + px}, meta=meta)
+    return fig
 
 
 def restyle_title(fig: go.Figure, style: TitleStyle) -> go.Figure:
@@ -215,7 +232,8 @@ def restyle_title(fig: go.Figure, style: TitleStyle) -> go.Figure:
     heading = texts.get("title.text", {}).get("text", "")
     subtitle = texts.get("title.subtitle.text", {}).get("text")
     fresh = fit_meta(heading, subtitle, style)["fit"]
-    fig.update_layout(title=title(heading, subtitle, style), margin={"t": top_margin(subtitle, heading, style)},
+    top = top_margin(subtitle, heading, style) + fit.get("reserve_top", 0)
+    fig.update_layout(title=title(heading, subtitle, style), margin={"t": top},
                       meta={"fit": {**fit, "margin": fresh["margin"], "texts": {**texts, **fresh["texts"]}}})
     return fig
 
@@ -253,7 +271,9 @@ def fit_axis_title(fig: go.Figure, axis: str, text: str) -> go.Figure:
     chart title when the chart is drawn narrow. Call after ``apply_layout``."""
     fig.update_layout({axis: {"title": {"text": text}}})
     meta = fig.layout.meta or fit_meta("")
-    meta["fit"]["texts"][f"{axis}.title.text"] = {"text": text, "chars": AXIS_TITLE_CHARS, "size": AXIS_TITLE_FONT}
+    path = f"{axis}.title.text"
+    meta["fit"]["texts"][path] = {"text": text, "chars": AXIS_TITLE_CHARS, "size": AXIS_TITLE_FONT}
+    meta["fit"]["large"]["sizes"][path] = PRESENTATION_FONT
     fig.update_layout(meta=meta)
     return fig
 

@@ -11,6 +11,7 @@ from components.figures.style import (
     category_axis,
     count_noun,
     esc,
+    reserve_top,
 )
 from components.thumbnails import PAGE_SIZE, thumbnails
 from prompting.evaluation.export import top1_indices
@@ -21,6 +22,7 @@ ROW_HEIGHT = 64
 IMAGE_LIMIT = 12  # rows: one screen of a projector
 PICTURE_COLUMN = -0.8  # the x position of the thumbnails, left of the first strategy (at 0)
 PICTURE_WIDTH = 0.5  # in strategy columns
+TOP_TICKS_PX = 30  # the strategies' names above the columns
 
 
 def verdict_grid(comparison: Comparison, limit: int = IMAGE_LIMIT) -> go.Figure:
@@ -62,4 +64,5 @@ def verdict_grid(comparison: Comparison, limit: int = IMAGE_LIMIT) -> go.Figure:
                 else "No true classes were given, so the answers cannot be marked right or wrong.")
     if len(comparison.images) > len(images):
         subtitle += f" The first {len(images)} of {count_noun(len(comparison.images), 'image')}."
-    return apply_layout(fig, heading, subtitle, 180 + ROW_HEIGHT * len(images))
+    apply_layout(fig, heading, subtitle, 180 + ROW_HEIGHT * len(images))
+    return reserve_top(fig, TOP_TICKS_PX)

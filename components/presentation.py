@@ -74,7 +74,8 @@ def enlarge(figure: go.Figure) -> go.Figure:
     width, and at least ``SLIDE_MIN_HEIGHT`` px tall."""
     restyle_title(figure, PRESENTATION)
     figure.update_layout(
-        font={"size": PRESENTATION_FONT}, legend={"font": {"size": PRESENTATION_FONT}}, hoverlabel={"font": {"size": PRESENTATION_FONT}},
+        font={"size": PRESENTATION_FONT}, legend={"font": {"size": PRESENTATION_FONT}},
+        hoverlabel={"font": {"size": PRESENTATION_FONT}},
         height=max(figure.layout.height or 0, SLIDE_MIN_HEIGHT),
     )
     figure.update_traces(textfont={"size": PRESENTATION_FONT - 1}, selector=lambda trace: "textfont" in trace)

@@ -80,7 +80,8 @@ def predictions_table(comparison: Comparison, thumbnail_size: int | None = None)
     rows = []
     for i, image in enumerate(comparison.images):
         picture = pictures[i] if pictures else None
-        cell = (f'<img class="thumb" src="{picture}" alt="" loading="lazy">' if picture else "") + html.escape(image.name)
+        thumbnail = f'<img class="thumb" src="{picture}" alt="" loading="lazy">' if picture else ""
+        cell = thumbnail + html.escape(image.name)
         row = [cell] + ([html.escape(names[image.label]) if image.label is not None else "?"] if labelled else [])
         for key, result in comparison.strategies.items():
             k = int(predicted[key][i])

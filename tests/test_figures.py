@@ -494,6 +494,8 @@ def test_class_similarity_heatmap_many_classes_and_total_note() -> None:
     subtitle = fig.layout.title.subtitle.text.replace("<br>", " ")
     assert f"Showing the {SIMILARITY_CLASS_LIMIT} classes of the most alike pairs, of 60." in subtitle
     cut = class_similarity_heatmap(matrix[:3, :3], ["a", "b", "c"], [], total_classes=1000)
+    named = class_similarity_heatmap(matrix[:3, :3], ["a", "b", "c"], [], strategy="Class name · <siglip>")
+    assert named.layout.title.text.startswith("Class name · &lt;siglip&gt;: which class names look alike")
     assert "Showing the 3 classes of the most alike pairs, of 1000." in cut.layout.title.subtitle.text
 
 
@@ -561,6 +563,7 @@ def test_two_models_crowded_charts_keep_labels_legends_and_axis_titles_clear() -
         assert fig.layout.meta["fit"]["legend_below"] == AXIS_ROOM
         assert fig.layout.meta["fit"]["texts"]["title.text"]["text"] == fig.layout.title.text.replace("<br>", " ")
     axis = calibration.layout.meta["fit"]["texts"]["xaxis.title.text"]
-    assert axis["text"] == calibration.layout.xaxis.title.text == "confidence (probability given to the predicted class)"
+    assert axis["text"] == calibration.layout.xaxis.title.text
+    assert axis["text"] == "confidence (probability given to the predicted class)"
     assert {trace.textangle for trace in accuracy_bars(dict(list(results.items())[:3])).data if trace.type == "bar"} \
         == {0}

@@ -476,6 +476,28 @@ def test_true_classes_that_match_nothing_are_named_not_called_missing() -> None:
     assert "No true classes were given" in summary_markdown(comparison)
 
 
+def test_a_warning_shared_by_both_models_is_said_once_naming_both() -> None:
+    """Two models give each strategy two results: the same warning or error is one toast and one
+    summary line, not "Warning (2)"."""
+    import warnings
+
+    from components.panels.run_panel import _warn
+
+    clip, siglip = _scored("ZPE · clip"), _scored("ZPE · siglip")
+    clip.warnings = siglip.warnings = ["ZPE needs several images."]
+    comparison = _comparison(clip, siglip)
+    comparison.strategy_errors = {"cupl@clip": "no descriptions for 'dog'", "cupl@siglip": "no descriptions for 'dog'"}
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        notes = _warn(comparison, {})
+    assert [str(warning.message) for warning in shown] == [
+        "cupl@clip, cupl@siglip: no descriptions for 'dog'", "ZPE · clip, ZPE · siglip: ZPE needs several images.",
+    ]
+    assert notes == ["ZPE · clip, ZPE · siglip: ZPE needs several images."]
+    summary = summary_markdown(comparison, notes)
+    assert summary.count("no descriptions for") == 1 and summary.count("ZPE needs several images") == 1
+
+
 def test_class_list_status_counts_properly_and_flags_a_single_class() -> None:
     from components.panels.classes_panel import class_status
 

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from components.figures.calibration import labelled_image_count
 from components.figures.style import (
-    LEGEND_LABEL_CHARS,
+    STRATEGY_LABEL_CHARS,
     NEEDS_LABELS,
     SMALL_SAMPLE,
     apply_layout,
@@ -110,7 +110,7 @@ def accuracy_bars(results: dict[str, StrategyResult]) -> go.Figure:
                 y=values,
                 width=width,
                 offset=offsets[slot] - width / 2,
-                name=short_label(result.label, LEGEND_LABEL_CHARS),
+                name=short_label(result.label, STRATEGY_LABEL_CHARS),
                 marker_color=colour,
                 text=["–" if v is None else f"{v:.0%}" for v in values],
                 textposition=["inside" if v is not None and v >= INSIDE_LABEL_FROM else "outside" for v in values],

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from components.figures.style import (
-    LEGEND_LABEL_CHARS,
+    STRATEGY_LABEL_CHARS,
     NEEDS_LABELS,
     SMALL_SAMPLE,
     apply_layout,
@@ -78,7 +78,7 @@ def reliability_diagram(results: dict[str, StrategyResult]) -> go.Figure:
                 y=[b["accuracy"] for b in bins],
                 mode="lines+markers",
                 cliponaxis=False,
-                name=f"{short_label(result.label, LEGEND_LABEL_CHARS)} ({ece_text})",
+                name=f"{short_label(result.label, STRATEGY_LABEL_CHARS)} ({ece_text})",
                 marker={"size": [8 + 22 * np.sqrt(b["count"] / largest) for b in bins],
                         "color": strategy_colour(index), "line": {"width": 1, "color": "white"}},
                 line={"color": strategy_colour(index), "width": 1.5},

@@ -12,6 +12,7 @@ from components.figures.style import (
     LABEL_COLOUR,
     NUMBER_CELL_PX,
     PROMPT_LABEL_CHARS,
+    STRATEGY_LABEL_CHARS,
     apply_layout,
     category_axis,
     check_names,
@@ -110,7 +111,8 @@ def prompt_heatmap(
     n = result.probabilities.shape[0]
     check_names(image_names, n, "image_names")
     name = class_name if class_name is not None else f"class {class_index + 1}"
-    heading = f"{short_label(result.label, 40)}: which prompts for “{short_label(name, 40)}” match each image?"
+    strategy = short_label(result.label, STRATEGY_LABEL_CHARS)
+    heading = f"{strategy}: which prompts for “{short_label(name, 40)}” match each image?"
     sims = prompt_cosines(result, class_index)
     if sims is None or sims.size == 0:
         return message_figure(heading, "No per-prompt scores for this class and strategy.")
@@ -195,7 +197,8 @@ def descriptor_bars(
     image = image_name if image_name is not None else f"image {image_index + 1}"
     name = class_name if class_name is not None else f"class {class_index + 1}"
     predicted = int(top1_indices(result)[image_index]) == class_index
-    strategy, image, name = short_label(result.label, 40), short_label(image, 40), short_label(name, 40)
+    strategy = short_label(result.label, STRATEGY_LABEL_CHARS)
+    image, name = short_label(image, 40), short_label(name, 40)
     if predicted:
         heading = f"{strategy}: why “{image}” was classified as “{name}”"
     else:

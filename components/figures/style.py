@@ -28,7 +28,7 @@ from plotly.colors import qualitative
 FIT_CHARTS_FILE = Path(__file__).resolve().parents[2] / "assets" / "fit_charts.js"
 TEMPLATE = "plotly_white"
 LABEL_CHARS = 24
-LEGEND_LABEL_CHARS = 48  # a strategy's label with a model's name ("80-template ensemble · siglip-base-…")
+STRATEGY_LABEL_CHARS = 48  # a strategy's label with its model's name ("80-template ensemble · siglip-base-patch16-224")
 PROMPT_LABEL_CHARS = 42
 HOVER_WRAP = 70
 TITLE_CHARS = 68  # a 17 px title line that fits a half-page (~650 px) chart

@@ -52,7 +52,8 @@ class PredictionsPanel:
     def outputs(self) -> list[gr.components.Component]:
         """Components ``render`` fills, in its order."""
         return [
-            self.summary, self.glossary, self.skipped, self.table, self.left_strategy, self.right_strategy, self.value_kind,
+            self.summary, self.glossary, self.skipped, self.table, self.left_strategy, self.right_strategy,
+            self.value_kind,
             self.heatmaps.left, self.heatmaps.right, self.prompt_class, self.prompts.left, self.prompts.right,
             self.explain_image, self.explanations.left, self.explanations.right,
         ]

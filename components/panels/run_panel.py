@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,18 +241,27 @@ def _done(comparison: Comparison, seconds: float, changes: Sequence[str] = ()) -
     return text + "".join(f"  \nℹ️ {md_escape(note)}" for note in changes)
 
 
+def grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(name, message) pairs as message -> the names it concerns, so each message is said once."""
+    messages: dict[str, list[str]] = {}
+    for name, message in pairs:
+        messages.setdefault(message, []).append(name)
+    return messages
+
+
 def _warn(comparison: Comparison, unknown_labels: dict[str, int]) -> list[str]:
     """Toasts for partial problems; returns notes for the summary."""
     notes: list[str] = []
     if comparison.skipped:
         gr.Warning(f"{plural(len(comparison.skipped), 'file')} could not be read and skipped; the rest were scored. "
                    "The Summary tab says why.", title="Some files skipped")
-    for name, error in comparison.strategy_errors.items():
-        gr.Warning(f"{name}: {error}", title="A strategy could not run")
-    for result in comparison.strategies.values():
-        for warning in result.warnings:
-            notes.append(f"{result.label}: {warning}")
-            gr.Warning(notes[-1], title="Read with care")
+    for error, names in grouped(comparison.strategy_errors.items()).items():
+        gr.Warning(f"{', '.join(names)}: {error}", title="A strategy could not run")
+    warnings = grouped((result.label, warning) for result in comparison.strategies.values()
+                       for warning in result.warnings)
+    for warning, labels in warnings.items():  # said once, naming every result it concerns (e.g. both models)
+        notes.append(f"{', '.join(labels)}: {warning}")
+        gr.Warning(notes[-1], title="Read with care")
     labelled = sum(1 for image in comparison.images if image.label is not None)
     if unknown_labels:
         notes.append(unmatched_labels_note(unknown_labels, labelled > 0))

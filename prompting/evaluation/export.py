@@ -567,9 +567,10 @@ def _seed_sentences(comparison: Comparison) -> list[str]:
 
 
 def _problem_sentences(comparison: Comparison) -> list[str]:
-    sentences = [
-        f'"{name}" could not be run: {str(error).rstrip(".")}.' for name, error in comparison.strategy_errors.items()
-    ]
+    failed: dict[str, list[str]] = {}
+    for name, error in comparison.strategy_errors.items():
+        failed.setdefault(str(error).rstrip("."), []).append(name)
+    sentences = [f"{_quoted(names)} could not be run: {error}." for error, names in failed.items()]
     n = len(comparison.skipped)
     if n:
         verb = "was" if n == 1 else "were"

@@ -126,10 +126,12 @@ def score_strategies(
     strict: bool = True,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    stats: EncodeStats | None = None,
 ) -> Comparison:
     """Score every strategy against already encoded images (an upload or a stored set); only
     prompts missing from the text cache are encoded. ``strict`` as in ``compare``. FuDD reuses its
-    base strategy's result when that was scored before it, else scores the base for itself."""
+    base strategy's result when that was scored before it, else scores the base for itself.
+    ``stats``: encode counts to carry on (one run scored in several calls), else fresh ones."""
     report = progress or (lambda fraction, message: None)
     comparison = Comparison(
         model=encoder.name, classes=list(classes), images=encoded.records, strategies={}, skipped=encoded.skipped,
@@ -137,7 +139,7 @@ def score_strategies(
     )
     labels = comparison.partial_labels
     store = text_store(encoder)
-    stats = EncodeStats()
+    stats = EncodeStats() if stats is None else stats
     scored: list[tuple[StrategySpec, StrategyResult]] = []  # FuDD reuses its base when it was scored
     for index, (key, spec) in enumerate(zip(unique_keys(specs), specs)):
         check_cancel(cancel)

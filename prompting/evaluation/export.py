@@ -297,7 +297,10 @@ def correct_counts(comparison: Comparison, labelled: list[int]) -> tuple[dict[st
 def headline(comparison: Comparison, pairs: list[PairedComparison] | None = None) -> str:
     """One plain sentence for the top of the results: which approach did best on these images, by
     how much, and whether that could be chance (the paired comparison of the best two decides:
-    a winner only when its interval excludes zero). Without true classes: how far they agreed."""
+    a winner only when its interval excludes zero). Without true classes: how far they agreed. For
+    a sampled stored set, the headline written about the whole set."""
+    if comparison.headline is not None:
+        return comparison.headline
     results = comparison.strategies
     if not results or not comparison.images:
         return ""

@@ -81,10 +81,12 @@ class Comparison:
     encoder_stats: dict[str, int] = field(default_factory=dict)
     # A stored set scored at full scale keeps per-image scores for a sample of its images only:
     # ``sample_of`` is then how many images were scored (metrics cover all of them), and
-    # ``summary`` and ``paired`` the plain-language sentences and paired comparisons of the whole set.
+    # ``headline``, ``summary`` and ``paired`` the headline, plain-language sentences and paired
+    # comparisons of the whole set.
     sample_of: int | None = None
     summary: list[str] | None = None
     paired: list[PairedComparison] | None = None
+    headline: str | None = None
 
     @property
     def labels(self) -> np.ndarray | None:

@@ -26,7 +26,7 @@ from components.panels.run_panel import build_run_bar, wire_run
 from components.panels.settings_panel import build_settings_panel, wire_settings_panel
 from components.panels.stored_set_panel import build_mistakes_panel, build_stored_set_panel, wire_stored_set_panel
 from components.panels.strategies_panel import build_strategies_panel
-from components.panels.theme import build_theme, page_css
+from components.panels.theme import build_theme, page_css, page_js
 from prompting.service.config import AppConfig, apply_cache_size, parse_app_args
 from prompting.service.public_text import public_text_for
 from prompting.service.sessions import Sessions
@@ -63,6 +63,7 @@ class Workbench(gr.Blocks):
         defaults = {
             "theme": build_theme(),
             "css": page_css(),
+            "js": page_js(),
             "max_file_size": self.workbench_config.max_upload_bytes,
             "allowed_paths": [str(ASSETS)],
             "footer_links": ["api"],

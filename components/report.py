@@ -2,8 +2,13 @@
 
 The page inlines plotly.js once and needs no network. Every piece of user- or LLM-provided
 text (class names, prompts, file names, notes, errors) is HTML-escaped. It never shows where
-files live on the server: images and skipped files appear by name only, and a model loaded from
-a local folder by that folder's name.
+files live on the server: images and skipped files appear by name only (with a small embedded
+thumbnail, for at most ``THUMBNAIL_LIMIT`` images), and a model loaded from a local folder by
+that folder's name.
+
+It opens with the headline; a *Present* button shows the headline and then one chart at a time,
+full screen in large type (arrow keys step, Esc leaves), and printing puts each chart on its own
+part of the page.
 """
 
 from __future__ import annotations
@@ -19,12 +24,16 @@ from plotly.offline import get_plotlyjs
 
 from components.figures.accuracy import accuracy_bars
 from components.figures.calibration import reliability_diagram
-from components.figures.heatmaps import similarity_heatmap
-from components.figures.style import probability_label
+from components.figures.heatmaps import comparison_heatmap
+from components.figures.style import fit_charts_script, probability_label
+from components.figures.verdicts import verdict_grid
+from components.glossary import glossary_entries
+from components.thumbnails import REPORT_SIZE, THUMBNAIL_LIMIT, thumbnails
 from prompting.evaluation.export import (
     PAIRED_HEADERS,
     encoder_summary,
     finite,
+    headline,
     paired_rows,
     plain_language_summary,
     seed_spread,
@@ -124,22 +133,64 @@ dl.explain dt { font-weight: 600; }
 dl.explain dd { margin: 0; color: #3e4c59; }
 .figure { margin: 10px 0 26px; }
 sup { color: #b42318; }
+p.headline { font-size: 1.35em; font-weight: 650; background: #eef2ff; border-left: 5px solid #4f46e5;
+             border-radius: 8px; padding: 12px 16px; margin: 14px 0; }
+.present-button { font: inherit; font-weight: 600; padding: 6px 14px; border-radius: 8px; cursor: pointer;
+                  border: 1px solid #4f46e5; background: #4f46e5; color: #fff; }
+td img.thumb { display: block; max-width: 96px; max-height: 96px; border-radius: 6px; margin-bottom: 4px; }
+.present-bar { display: none; }
+body.presenting { overflow: hidden; }
+body.presenting .slide { display: none; }
+body.presenting .slide.current { display: block; position: fixed; inset: 0 0 64px 0; margin: 0; padding: 32px 48px;
+                                 background: #fff; overflow: auto; z-index: 10; }
+body.presenting .slide.current p.headline { font-size: 2.4em; margin-top: 18vh; }
+body.presenting .present-bar { display: flex; gap: 12px; align-items: center; justify-content: center;
+                               position: fixed; left: 0; right: 0; bottom: 0; height: 64px; background: #f5f7fa;
+                               border-top: 1px solid #e4e7eb; z-index: 11; }
+.present-bar button { font: inherit; font-size: 1.1em; padding: 6px 16px; border-radius: 8px; cursor: pointer; }
+@media print {
+  .present-button, .present-bar { display: none !important; }
+  .figure, table { break-inside: avoid; }
+}
 """
+PRESENT_JS = """(() => {
+  const slides = [...document.querySelectorAll('.slide')];
+  const counter = document.getElementById('present-counter');
+  let current = 0;
+  function show(index) {
+    current = (index + slides.length) % slides.length;
+    slides.forEach((slide, k) => slide.classList.toggle('current', k === current));
+    counter.textContent = (current + 1) + ' / ' + slides.length;
+    slides[current].querySelectorAll('.js-plotly-plot').forEach((gd) => window.Plotly.Plots.resize(gd));
+    window.largeCharts(slides[current], true);
+  }
+  window.presentReport = (on) => {
+    document.body.classList.toggle('presenting', on);
+    if (on) { show(0); return; }
+    window.largeCharts(document, false);
+    window.dispatchEvent(new Event('resize'));
+  };
+  window.stepReport = (offset) => show(current + offset);
+  document.addEventListener('keydown', (event) => {
+    if (!document.body.classList.contains('presenting')) return;
+    if (['ArrowRight', 'PageDown', ' '].includes(event.key)) { event.preventDefault(); show(current + 1); }
+    if (['ArrowLeft', 'PageUp'].includes(event.key)) { event.preventDefault(); show(current - 1); }
+    if (event.key === 'Escape') window.presentReport(false);
+  });
+})();"""
 
 
 def default_figures(comparison: Comparison) -> dict[str, go.Figure]:
-    """Accuracy bars and reliability diagram when labelled, then a probability heatmap per strategy."""
+    """Accuracy bars and reliability diagram when labelled, which images each strategy got right,
+    then a probability heatmap per strategy."""
     figures: dict[str, go.Figure] = {}
     if any(result.metrics for result in comparison.strategies.values()):
         figures["Accuracy by strategy"] = accuracy_bars(comparison.strategies)
         figures["Calibration"] = reliability_diagram(comparison.strategies)
-    image_names = [img.name for img in comparison.images]
-    class_names = [cls.display for cls in comparison.classes]
-    labels = [img.label for img in comparison.images]
-    for result in comparison.strategies.values():
-        figures[f"Probabilities: {result.label}"] = similarity_heatmap(
-            result, image_names, class_names, labels=labels if any(x is not None for x in labels) else None
-        )
+    if comparison.strategies and comparison.images:
+        figures["Right and wrong per image"] = verdict_grid(comparison)
+    for key, result in comparison.strategies.items():
+        figures[f"Probabilities: {result.label}"] = comparison_heatmap(comparison, key)
     return figures
 
 
@@ -152,18 +203,21 @@ def render_html_report(
     figures = default_figures(comparison) if figures is None else figures
     when = (created or datetime.now()).strftime("%Y-%m-%d %H:%M")
     pairs = paired_comparisons(comparison)
+    meta = (
+        f'<p class="meta">Model <b>{escape(_model_name(comparison.model))}</b>{_quantized(comparison)} · '
+        f"{escape(when)} · "
+        f"{len(comparison.images)} images · {len(comparison.classes)} classes · "
+        f"{len(comparison.strategies)} strategies{_encoder_text(comparison)}</p>"
+    )
     sections = [
         "<h1>Prompt Workbench report</h1>",
-        (
-            f'<p class="meta">Model <b>{escape(_model_name(comparison.model))}</b>{_quantized(comparison)} · '
-            f"{escape(when)} · "
-            f"{len(comparison.images)} images · {len(comparison.classes)} classes · "
-            f"{len(comparison.strategies)} strategies{_encoder_text(comparison)}</p>"
-        ),
+        meta,
+        _headline_section(comparison, pairs),
         "<h2>Summary</h2>",
         '<ul class="summary">'
         + "".join(f"<li>{escape(s)}</li>" for s in plain_language_summary(comparison, pairs))
         + "</ul>",
+        _glossary_section(comparison),
         _classes_section(comparison),
         _metrics_section(comparison),
         _paired_section(pairs),
@@ -177,13 +231,35 @@ def render_html_report(
         f"<title>Prompt Workbench report: {escape(_model_name(comparison.model))}</title>\n"
         f"<style>{CSS}</style>\n"
         f'<script type="text/javascript">{get_plotlyjs()}</script>\n'
-        "</head>\n<body>\n<main>\n" + "\n".join(s for s in sections if s) + "\n</main>\n</body>\n</html>\n"
+        "</head>\n<body>\n<main>\n" + "\n".join(s for s in sections if s) + "\n</main>\n"
+        '<div class="present-bar"><button onclick="stepReport(-1)">◀ Back</button><span id="present-counter"></span>'
+        '<button onclick="stepReport(1)">Next ▶</button><button onclick="presentReport(false)">Exit (Esc)</button>'
+        "</div>\n"
+        f"<script>({fit_charts_script()})();\n{PRESENT_JS}</script>\n</body>\n</html>\n"
     )
 
 
+def _glossary_section(comparison: Comparison) -> str:
+    """The run's terms in plain words (strategies, kinds of probability, statistics)."""
+    entries = glossary_entries(comparison)
+    if not entries:
+        return ""
+    items = "".join(f"<dt>{escape(term)}</dt><dd>{escape(text)}</dd>" for term, text in entries)
+    return f'<h3>What these words mean</h3>\n<dl class="explain">{items}</dl>'
+
+
+def _headline_section(comparison: Comparison, pairs: list[PairedComparison]) -> str:
+    """The headline (the presentation's first slide) and the button that starts the presentation."""
+    text = headline(comparison, pairs)
+    slide = f'<section class="slide"><p class="headline">{escape(text)}</p></section>\n' if text else ""
+    return (f'{slide}<p><button class="present-button" onclick="presentReport(true)">▶ Present</button> '
+            '<span class="muted">the headline, then one chart at a time, full screen (arrow keys to step, Esc to '
+            "leave); printing puts each chart on its own.</span></p>")
+
+
 def _encoder_text(comparison: Comparison) -> str:
-    summary = encoder_summary(comparison)
-    return f" · {escape(summary)}" if summary else ""
+    encoded = encoder_summary(comparison)
+    return f" · {escape(encoded)}" if encoded else ""
 
 
 def _quantized(comparison: Comparison) -> str:
@@ -376,7 +452,8 @@ def _figures_section(figures: dict[str, go.Figure]) -> str:
         div = fig.to_html(full_html=False, include_plotlyjs=False, config=PLOT_CONFIG, default_width="100%")
         label = escape(heading)
         shown = "" if _figure_title(fig).strip() else f"<h3>{label}</h3>\n"
-        parts.append(f'{shown}<div class="figure" role="figure" aria-label="{label}">{div}</div>')
+        parts.append(f'<section class="slide">{shown}<div class="figure" role="figure" aria-label="{label}">{div}'
+                     "</div></section>")
     return "\n".join(parts)
 
 
@@ -386,13 +463,15 @@ def _predictions_section(comparison: Comparison) -> str:
     names = [cls.display for cls in comparison.classes]
     results = list(comparison.strategies.values())
     predicted = [top1_indices(result) for result in results]
+    pictures = thumbnails([img.path for img in comparison.images], REPORT_SIZE)
     head = "<tr><th>#</th><th>Image</th><th>True class</th>" + "".join(
         f"<th>{escape(r.label)}</th>" for r in results
     ) + "</tr>"
     body = []
     for i, img in enumerate(comparison.images):
         truth = "–" if img.label is None else escape(names[img.label])
-        cells = [f'<td class="num">{i + 1}</td>', f"<td>{escape(img.name)}</td>", f"<td>{truth}</td>"]
+        picture = f'<img class="thumb" src="{pictures[i]}" alt="">' if pictures[i] else ""
+        cells = [f'<td class="num">{i + 1}</td>', f"<td>{picture}{escape(img.name)}</td>", f"<td>{truth}</td>"]
         for result, preds in zip(results, predicted):
             k = int(preds[i])
             mark, css = "", ""
@@ -403,10 +482,12 @@ def _predictions_section(comparison: Comparison) -> str:
             )
         body.append("<tr>" + "".join(cells) + "</tr>")
     kinds = sorted({probability_label(r.probability_kind) for r in results})
+    capped = (f" Thumbnails for the first {THUMBNAIL_LIMIT} of {len(comparison.images)} images."
+              if len(comparison.images) > THUMBNAIL_LIMIT else "")
     return (
         "<h2>Predictions per image</h2>\n"
         f'<p class="muted">Top class of each strategy with its {escape(" / ".join(kinds))}; '
-        "✓ = matches the true class, ✗ = does not.</p>\n"
+        f"✓ = matches the true class, ✗ = does not.{capped}</p>\n"
         f'<div class="scroll"><table>{head}{"".join(body)}</table></div>'
     )
 

@@ -10,12 +10,15 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 
+from components.glossary import PROBABILITY_TERMS, glossary_entries
 from components.report import METRIC_COLUMNS
+from components.thumbnails import thumbnails
 from prompting.evaluation.disambiguation import ConfusablePair, top2_margins
 from prompting.evaluation.export import (
     PAIRED_HEADERS,
     encoder_summary,
     finite,
+    headline,
     paired_rows,
     plain_language_summary,
     seed_spread,
@@ -44,7 +47,11 @@ SHORT_HEADINGS = {
     "nll_after_temperature": "NLL after temp.",
 }
 AFTER_TEMPERATURE = ("ece_after_temperature", "nll_after_temperature")
-SIGMOID_NOTE = "sigmoid scores; calibration uses the softmax over logits"
+SIGMOID_MARK = "sigmoid†"  # short, so the calibration columns stay in view; ``SIGMOID_CAUTION`` explains it
+SIGMOID_CAUTION = (
+    "† Sigmoid scores (SigLIP) rate each class on its own; the calibration columns of those rows (ECE, MCE, "
+    "Brier, NLL, temperature) use the softmax over their logits."
+)
 NO_LABEL_MATCH = "No true class matched the class list"
 
 
@@ -54,35 +61,42 @@ def md_escape(text: object) -> str:
     return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
 
 
-def probability_word(kind: str) -> str:
-    """Honest column wording for a probability kind."""
-    if kind == "sigmoid":
-        return "sigmoid score, independent per class"
-    return "softmax probability over your classes"
-
-
 def _kinds(comparison: Comparison) -> list[str]:
     """The probability kinds among the results (two when CLIP and SigLIP are compared)."""
     return sorted({result.probability_kind for result in comparison.strategies.values()})
 
 
-def predictions_table(comparison: Comparison) -> Table:
-    """Rows = images; one column per strategy with its top class, probability and ✓/✗."""
+def predictions_table(comparison: Comparison, thumbnail_size: int | None = None) -> Table:
+    """Rows = images; one column per strategy with its top class, probability and ✓/✗, as HTML
+    cells (every name escaped). With ``thumbnail_size`` the image column shows a small embedded
+    thumbnail before the name (for the first ``THUMBNAIL_LIMIT`` images)."""
     names = [cls.display for cls in comparison.classes]
     labelled = any(image.label is not None for image in comparison.images)
     headers = ["Image"] + (["True class"] if labelled else [])
     mixed = len(_kinds(comparison)) > 1
     headers += [f"{r.label} ({r.probability_kind})" if mixed else r.label for r in comparison.strategies.values()]
     predicted = {key: top1_indices(result) for key, result in comparison.strategies.items()}
+    pictures = thumbnails([image.path for image in comparison.images], thumbnail_size) if thumbnail_size else []
     rows = []
     for i, image in enumerate(comparison.images):
-        row = [image.name] + ([names[image.label] if image.label is not None else "?"] if labelled else [])
+        picture = pictures[i] if pictures else None
+        thumbnail = f'<img class="thumb" src="{picture}" alt="" loading="lazy">' if picture else ""
+        cell = thumbnail + html.escape(image.name)
+        row = [cell] + ([html.escape(names[image.label]) if image.label is not None else "?"] if labelled else [])
         for key, result in comparison.strategies.items():
             k = int(predicted[key][i])
-            mark = "" if image.label is None else ("✓ " if k == image.label else "✗ ")
-            row.append(f"{mark}{names[k]} ({result.probabilities[i, k]:.2f})")
+            row.append(f"{_mark(k, image.label)}{html.escape(names[k])} ({result.probabilities[i, k]:.2f})")
         rows.append(row)
     return headers, rows
+
+
+def _mark(predicted: int, label: int | None) -> str:
+    """A coloured ✓ or ✗ (with its meaning for screen readers), nothing without a true class."""
+    if label is None:
+        return ""
+    right = predicted == label
+    return (f'<span class="mark {"right" if right else "wrong"}" title="{"right" if right else "wrong"}">'
+            f'{"✓" if right else "✗"}</span> ')
 
 
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:
@@ -153,7 +167,7 @@ def metrics_table(comparison: Comparison) -> Table:
     for result, spread in zip(results, spreads):
         metrics = result.metrics or {}
         n = finite(metrics.get("n_images"))
-        kind = SIGMOID_NOTE if result.probability_kind == "sigmoid" else "softmax"
+        kind = SIGMOID_MARK if result.probability_kind == "sigmoid" else "softmax"
         row = [result.label, "–" if n is None else str(int(n)), kind]
         row += [_metric_cell(result, key, formatter) for key, _, formatter, _, _ in METRIC_COLUMNS]
         if seeded:
@@ -162,32 +176,54 @@ def metrics_table(comparison: Comparison) -> Table:
     return headers, rows
 
 
-def quoted_list(items: Sequence[str], shown: int = PREVIEW_ITEMS) -> str:
-    """``'a', 'b', 'c', and 5 more``: the first ``shown`` items quoted, then how many are left."""
-    listed = ", ".join(f"'{item}'" for item in items[:shown])
-    return listed + (f", and {len(items) - shown} more" if len(items) > shown else "")
-
-
-def unmatched_labels_note(unmatched: Sequence[str], any_matched: bool) -> str:
-    """What to say when typed true classes are not in the class list ('' when all matched)."""
+def unmatched_labels_note(unmatched: Mapping[str, int], any_matched: bool) -> str:
+    """What to say when typed true classes are not in the class list ('' when all matched):
+    each such class by name with how many images carry it. ``unmatched``: label -> images."""
     if not unmatched:
         return ""
+    labels = list(unmatched)
+    named = ", ".join(f"'{label}'" + (f" ({unmatched[label]} images)" if unmatched[label] > 1 else "")
+                      for label in labels[:PREVIEW_ITEMS])
+    named += f", and {len(labels) - PREVIEW_ITEMS} more" if len(labels) > PREVIEW_ITEMS else ""
     if not any_matched:
         head = (
-            f"The true class you gave does not match your class list: {quoted_list(unmatched)}."
+            f"The true class you gave does not match your class list: {named}."
             if len(unmatched) == 1 else
-            f"None of the {len(unmatched)} true classes match your class list: {quoted_list(unmatched)}."
+            f"None of the {len(unmatched)} true classes match your class list: {named}."
         )
         return head + " Write true classes exactly as in the class list to measure accuracy."
-    return (
-        f"{plural(len(unmatched), 'true class', 'true classes')} not in your class list "
-        f"{'was' if len(unmatched) == 1 else 'were'} ignored: {quoted_list(unmatched)}."
-    )
+    images = sum(unmatched.values())
+    if len(unmatched) == 1:
+        label = next(iter(unmatched))
+        return (f"{plural(images, 'image')} {'is' if images == 1 else 'are'} labelled '{label}', which is not in the "
+                f"class list: add it or {'that image is' if images == 1 else 'those images are'} left out.")
+    return (f"{plural(images, 'image')} are labelled with classes that are not in the class list ({named}): add "
+            "them or those images are left out.")
+
+
+def unlabelled_note(comparison: Comparison, unmatched: Mapping[str, int]) -> str:
+    """How many images have no true class at all, when others have one ('' otherwise)."""
+    labelled = sum(image.label is not None for image in comparison.images)
+    blank = len(comparison.images) - labelled - sum(unmatched.values())
+    if not labelled or blank <= 0:
+        return ""
+    return (f"{plural(blank, 'image')} {'has' if blank == 1 else 'have'} no true class: fill "
+            f"{'it' if blank == 1 else 'them'} in under 1 · Images to include {'it' if blank == 1 else 'them'}.")
+
+
+def label_gap_notes(comparison: Comparison, unmatched: Mapping[str, int]) -> list[str]:
+    """Why some images are left out of accuracy (true class not in the list, or none given), as
+    the Summary and the Accuracy tab both say it; empty when every image counts or none does."""
+    labelled = sum(image.label is not None for image in comparison.images)
+    if not labelled:
+        return []
+    notes = [unmatched_labels_note(unmatched, any_matched=True), unlabelled_note(comparison, unmatched)]
+    return [note for note in notes if note]
 
 
 def metrics_cautions(comparison: Comparison) -> list[str]:
-    """Plain sentences (Markdown) that must be read with the metrics table: a small sample and
-    temperatures at their search limit."""
+    """Plain sentences (Markdown) that must be read with the metrics table: a small sample,
+    temperatures at their search limit, and what the sigmoid rows' calibration columns rest on."""
     results = [result for result in comparison.strategies.values() if result.metrics]
     if not results:
         return []
@@ -208,6 +244,8 @@ def metrics_cautions(comparison: Comparison) -> list[str]:
                 f"⚠️ The fitted temperature hit its {bound} search limit for {names}: {why}, so the columns "
                 "after temperature are left empty (–)."
             )
+    if any(result.probability_kind == "sigmoid" for result in results):
+        notes.append(SIGMOID_CAUTION)
     return notes
 
 
@@ -245,17 +283,26 @@ def summary_markdown(
     lines = [f"- {md_escape(sentence)}" for sentence in sentences]
     lines += [f"- {md_escape(note)}" for note in extra_notes]
     kinds = _kinds(comparison)
+    footer = "Numbers in brackets: how sure each approach was of its answer, from 0 to 1"
     if len(kinds) == 1:
-        footer = f"Numbers in brackets are the **{probability_word(kinds[0])}** of the predicted class."
+        footer += f" (its **{PROBABILITY_TERMS[kinds[0]][0]}**; see *What do these words mean?*)."
     else:
-        footer = (
-            "Numbers in brackets are the predicted class's **softmax probability over your classes** for columns "
-            "marked (softmax) and its **sigmoid score, independent per class** for columns marked (sigmoid)."
-        )
-    encoded = encoder_summary(comparison)
-    if encoded:
-        footer += f" {encoded[0].upper()}{encoded[1:]}."
+        footer += (": a **softmax probability** in columns marked (softmax), a **sigmoid score** in columns marked "
+                   "(sigmoid); see *What do these words mean?*.")
+    if encoded := encoder_summary(comparison):
+        footer += f" Encoding: {encoded}."
     return "\n".join(lines) + "\n\n" + footer
+
+
+def headline_markdown(comparison: Comparison, pairs: list[PairedComparison] | None = None) -> str:
+    """The headline in bold ('' when there is nothing to say)."""
+    text = headline(comparison, pairs)
+    return f"**{md_escape(text)}**" if text else ""
+
+
+def glossary_markdown(comparison: Comparison) -> str:
+    """The run's terms in plain words, as a Markdown list."""
+    return "\n".join(f"- **{md_escape(term)}**: {md_escape(text)}." for term, text in glossary_entries(comparison))
 
 
 def paired_table(pairs: Sequence[PairedComparison]) -> Table:

@@ -6,7 +6,28 @@ class PromptingError(Exception):
 
 
 class ModelLoadError(PromptingError):
-    """A model could not be loaded (offline and not cached, bad path, not a dual encoder)."""
+    """A model could not be loaded (offline and not cached, bad path, not a dual encoder).
+
+    ``operator_hint`` is advice only the server's operator can act on (pass a local folder, copy
+    the hub cache); it ends ``str(error)`` for the CLI and the server log, while a web page shows
+    its visitors ``public_message`` (see ``public_message``).
+    """
+
+    def __init__(self, message: str, operator_hint: str = "") -> None:
+        super().__init__(" ".join(part for part in (message, operator_hint) if part))
+        self.public_message = message
+        self.operator_hint = operator_hint
+
+
+OPERATOR_NOTE = "The server log tells its operator how to fix this."
+
+
+def public_message(error: Exception) -> str:
+    """What a visitor of a web page is told about ``error``: advice meant for the server's operator
+    (``operator_hint``, for the log) is replaced by a note that the log has it."""
+    if getattr(error, "operator_hint", ""):
+        return f"{error.public_message} {OPERATOR_NOTE}"  # type: ignore[attr-defined]
+    return str(error)
 
 
 class ClassListError(PromptingError):

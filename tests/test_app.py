@@ -22,6 +22,7 @@ from prompting.classes import as_class_names, parse_class_list
 from prompting.data.datasets import scan_folder
 from prompting.encoding.models import load_model
 from prompting.evaluation.compare import ImageInput, compare
+from prompting.evaluation.results import Comparison
 from prompting.service.config import AppConfig, RunLimits
 from prompting.strategies.registry import StrategySpec
 from prompting.strategies.waffle import WaffleOptions
@@ -101,6 +102,7 @@ def test_compare_returns_the_export_json_with_metrics_when_labelled(client: Clie
         assert strategy["metrics"]["ece"] is not None
     assert len(result["strategies"]["waffle"]["seed_runs"]) == 2
     assert result["summary"] and "of 3" in result["summary"][0]
+    assert result["headline"].startswith(("Best on these 3 images", "Most right on these 3 images", "No approach"))
 
 
 def _recompute_from_scratch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -129,8 +131,9 @@ def test_compare_probabilities_equal_an_in_process_comparison(
     local = compare(load_model(str(tiny_clip_dir)), [ImageInput(str(p), label) for p, label in zip(images, [0, 1, 2])],
                     parse_class_list(CLASSES), specs)
     # really computed here, not read back from the app's cache: 3 class names, 3 x 7 ensemble, 3 for the
-    # template "a photo of a {}." ("art of the {}." is one of the 7), 3 x 2 seeds x 6 Waffle descriptors
-    assert local.encoder_stats == {"prompts_encoded": 3 + 21 + 3 + 36, "prompts_cached": 3,
+    # template "a photo of a {}." ("art of the {}." is one of the 7, so shared, not from a cache), 3 x 2 seeds x 6
+    # Waffle descriptors
+    assert local.encoder_stats == {"prompts_encoded": 3 + 21 + 3 + 36, "prompts_cached": 0, "prompts_shared": 3,
                                    "images_encoded": 3, "images_cached": 0}
     assert list(result["strategies"]) == list(local.strategies)
     for key, expected in local.strategies.items():
@@ -186,11 +189,19 @@ def test_labels_outside_the_class_list_are_refused(client: Client, images: list[
                        strategies=["classname"], api_name="/compare")
 
 
-def test_a_model_that_cannot_load_is_a_readable_error(client: Client, images: list[Path]) -> None:
-    with pytest.raises(AppError, match="Could not load model 'model-dir'") as caught:
+def test_a_model_that_cannot_load_is_a_readable_error(
+    client: Client, images: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Visitors are told what failed; how to fix it (a local folder, the hub cache) is for the
+    operator, so it goes to the server log."""
+    with caplog.at_level("WARNING"), pytest.raises(AppError, match="Could not load model 'model-dir'") as info:
         client.predict(images=[handle_file(str(images[0]))], classes=CLASSES, model=MISSING_MODEL,
                        api_name="/classify")
-    assert MISSING_MODEL not in str(caught.value)  # the operator's folder is shown by its name only
+    message = str(info.value)
+    assert MISSING_MODEL not in message  # the operator's folder is shown by its name only
+    assert message.endswith("The server log tells its operator how to fix this.")
+    assert "--model" not in message and "hf download" not in message and "HF_HUB_OFFLINE" not in message
+    assert "pass a local directory saved with save_pretrained (--model /path/to/model)" in caplog.text
 
 
 def test_only_uploads_and_assets_are_served(app_url: str) -> None:
@@ -214,6 +225,20 @@ def test_a_model_outside_the_menu_is_refused() -> None:
 
     with pytest.raises(ModelLoadError, match="not offered"):
         chosen_models(AppConfig(model="a", models=("b",)), "evil/model", None)
+
+
+def test_the_same_model_under_compare_with_is_said_not_ignored() -> None:
+    from components.panels.run_panel import _done, same_model_note
+    from components.panels.strategies_panel import NO_SECOND_MODEL
+
+    config = AppConfig(model="/srv/models/clip-a", models=("/srv/models/clip-b",))
+    assert same_model_note(config, "clip-a", "clip-a").startswith("“Compare with” names the same model as “Model”")
+    assert same_model_note(config, "clip-a", "/srv/models/clip-a") != ""
+    assert same_model_note(config, None, "clip-a") != ""  # no choice means the default model
+    assert same_model_note(config, "clip-a", "clip-b") == same_model_note(config, "clip-a", NO_SECOND_MODEL) == ""
+    comparison = Comparison(model="clip-a", classes=parse_class_list("cat"), images=[], strategies={})
+    assert "ℹ️ “Compare with” names the same model" in _done(comparison, 1.0, [same_model_note(config, "clip-a",
+                                                                                               "clip-a")])
 
 
 def _zip(path: Path, entries: dict[str, bytes]) -> Path:
@@ -260,8 +285,8 @@ def test_evaluate_metrics_equal_an_in_process_evaluation(
               for path, label in scanned.items]
     local = compare(load_model(str(tiny_clip_dir)), inputs, as_class_names(scanned.classes),
                     [StrategySpec("classname"), StrategySpec("ensemble7")])
-    assert local.encoder_stats == {"prompts_encoded": 3 + 21, "prompts_cached": 0, "images_encoded": 4,
-                                   "images_cached": 0}
+    assert local.encoder_stats == {"prompts_encoded": 3 + 21, "prompts_cached": 0, "prompts_shared": 0,
+                                   "images_encoded": 4, "images_cached": 0}
     assert result["classes"] == scanned.classes == ["bird", "cat", "dog"]
     assert [image["name"] for image in result["images"]] == [image.name for image in local.images]
     assert list(result["metrics"]) == ["classname", "ensemble7"]
@@ -335,10 +360,10 @@ def test_reruns_reuse_cached_prompts_and_an_edit_encodes_only_that_class(client:
 
     first = encoder_stats(CLASSES)
     assert first["prompts_encoded"] == 3 * 7
-    assert encoder_stats(CLASSES) == {"prompts_encoded": 0, "prompts_cached": 21, "images_encoded": 0,
-                                      "images_cached": 1}
+    assert encoder_stats(CLASSES) == {"prompts_encoded": 0, "prompts_cached": 21, "prompts_shared": 0,
+                                      "images_encoded": 0, "images_cached": 1}
     assert encoder_stats(CLASSES.replace("bird", "bird | songbird")) == {
-        "prompts_encoded": 7, "prompts_cached": 14, "images_encoded": 0, "images_cached": 1}
+        "prompts_encoded": 7, "prompts_cached": 14, "prompts_shared": 0, "images_encoded": 0, "images_cached": 1}
 
 
 def test_uploads_over_the_size_limit_are_refused(app_url: str, client: Client, tmp_path: Path) -> None:

@@ -86,10 +86,11 @@ def _serve(model: Path, folder: Path, *flags: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def app_url(tiny_clip_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app with the tiny model."""
+def app_url(tiny_clip_dir: Path, tiny_siglip_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app with the tiny CLIP (the tiny SigLIP also on the menu)."""
     assert _chromium()
-    yield from _serve(tiny_clip_dir, tmp_path_factory.mktemp("browser-app"))
+    yield from _serve(tiny_clip_dir, tmp_path_factory.mktemp("browser-app"), "--models",
+                      f"{tiny_clip_dir},{tiny_siglip_dir}")
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +127,32 @@ def shot(page, name: str) -> None:
 
 
 def open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
+    """Click a tab; on a narrow screen the results tabs that do not fit sit behind "More tabs"."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+        return
+    page.locator("#results-tabs .overflow-menu > button").click()
+    page.locator("#results-tabs .overflow-dropdown button", has_text=name).click()
+
+
+def results_tab_names(page) -> list[str]:
+    """Every results tab, those shown and those behind "More tabs" (a tab added later is included)."""
+    shown = page.locator("#results-tabs [role=tab]").all_inner_texts()
+    more = page.locator("#results-tabs .overflow-dropdown button").all_inner_texts()
+    return [name.strip() for name in shown + more]
+
+
+# What each results tab shows once it is open (a tab not listed here is checked without a marker).
+TAB_MARKERS = {
+    "Summary": "#predictions-table", "Side by side": "#heatmap-left .main-svg",
+    "Accuracy & calibration": "#metrics-table", "Class names": "#class-similarity-plot .main-svg",
+    "Find better prompts": "#select-btn", "Present": "#present-plot .main-svg", "Export": "#export-btn",
+}
+FITS_THE_SCREEN = """() => document.documentElement.scrollWidth <= window.innerWidth
+  && [...document.querySelectorAll('.js-plotly-plot')].filter((gd) => gd.offsetParent !== null).every((gd) => {
+       const svg = gd.querySelector('.main-svg'), title = gd.querySelector('.g-gtitle');
+       return !svg || !title || title.getBoundingClientRect().right <= svg.getBoundingClientRect().right + 1; })"""
 
 
 def upload(page, paths: list[Path]) -> None:
@@ -180,7 +206,11 @@ def test_upload_edit_pick_run_and_see_heatmap_and_table(page, tmp_path: Path) ->
     picker.get_by_label("Class name").uncheck()
     picker.get_by_label("7-template ensemble").check()
     picker.get_by_label("Class name").check()  # ticked last, but the picker lists it first
+    model = page.locator("#model-picker input").input_value()
+    page.locator("#second-model input").click()
+    page.get_by_role("option", name=model, exact=True).click()  # the same model again: said, not ignored
     run_and_wait(page)
+    expect(page.locator("#run-status")).to_contain_text("“Compare with” names the same model as “Model”")
     expect(page.locator("#summary")).to_contain_text("agreed")
     headers = page.locator("#predictions-table th").all_inner_texts()
     assert [h.strip() for h in headers][-2:] == ["Class name", "7-template ensemble"]
@@ -202,6 +232,9 @@ def test_upload_edit_pick_run_and_see_heatmap_and_table(page, tmp_path: Path) ->
     shot(page, "03-side-by-side")
     open_tab(page, "Class names")
     expect(page.locator("#class-similarity-plot .js-plotly-plot")).to_be_visible()
+    button, picker = page.locator("#suggest-btn").bounding_box(), page.locator("#rewrite-class input").bounding_box()
+    assert button and picker and button["height"] <= 56, "a button, not a card as tall as the class picker"
+    assert abs((button["y"] + button["height"]) - (picker["y"] + picker["height"])) <= 16, "level with the picker"
     page.locator("#suggest-btn").click()
     expect(page.locator("#rewrite-choice input")).to_have_value(re.compile(", a type of "))
     page.locator("#ab-btn").click()
@@ -272,10 +305,14 @@ def test_bad_files_and_a_late_stop_get_plain_messages(page, tmp_path: Path) -> N
 
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"this is not a png")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
-    upload(page, [broken])
-    expect(page.locator(".toast-body").filter(has_text="could not be read as an image")).to_contain_text("broken.png")
+    upload(page, [broken, empty])
+    toast = page.locator(".toast-body").filter(has_text="could not be read as an image")
+    expect(toast).to_contain_text("broken.png")
+    expect(toast).to_contain_text("'empty.png' is an empty file (0 bytes)")
     expect(page.get_by_role("button", name=re.compile("^Thumbnail"))).to_have_count(0)
     upload(page, [notes])
     expect(page.locator(".toast-body").filter(has_text="notes.txt")).to_contain_text(".png")
@@ -316,7 +353,93 @@ def test_narrow_screens_stack_the_columns_and_one_class_is_flagged(browser, app_
         context.close()
 
 
+def test_a_phone_never_scrolls_sideways_on_any_results_tab(browser, app_url: str) -> None:
+    """At 390 px: the page is never wider than the screen, after loading the examples and after a run,
+    on every results tab; tables scroll inside their own box and chart titles fit their charts."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(app_url)
+        page.locator("#examples-btn").click()
+        expect(page.locator("#labels-table")).to_contain_text("astronaut")
+        page.wait_for_function(FITS_THE_SCREEN)
+        run_and_wait(page)
+        names = results_tab_names(page)
+        assert {"Summary", "Accuracy & calibration", "Find better prompts", "Present"} <= set(names)
+        for name in names:
+            open_tab(page, name)
+            if name in TAB_MARKERS:
+                expect(page.locator(TAB_MARKERS[name]).first).to_be_visible()
+            try:
+                page.wait_for_function(FITS_THE_SCREEN, timeout=15_000)
+            except Exception:
+                width = page.evaluate("() => document.documentElement.scrollWidth")
+                shot(page, f"failure-phone-{name}")
+                pytest.fail(f"'{name}' at 390 px: the page is {width} px wide or a chart title is cut off")
+            if name in ("Summary", "Accuracy & calibration", "Present"):
+                shot(page, f"13-phone-{name.split()[0].lower()}")
+        open_tab(page, "Summary")
+        scrolls_inside = page.locator("#predictions-table").evaluate(
+            """(table) => [table, ...table.querySelectorAll('*')].some((box) =>
+                 ['auto', 'scroll'].includes(getComputedStyle(box).overflowX) && box.scrollWidth > box.clientWidth)""")
+        assert scrolls_inside, "the predictions table, wider than a phone, scrolls inside its own box"
+    finally:
+        context.close()
+
+
+def test_a_true_class_missing_from_the_list_is_named_on_the_summary_and_accuracy_tabs(page) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#examples-btn").click()
+    expect(page.locator("#labels-table")).to_contain_text("astronaut")
+    box = page.locator("#classes-box textarea")
+    expect(box).to_contain_text("galaxy")
+    box.fill(box.input_value().replace("\ngalaxy", ""))
+    run_and_wait(page)
+    said = "1 image is labelled 'galaxy', which is not in the class list: add it or that image is left out."
+    summary = page.locator("#summary")
+    expect(summary).to_contain_text(said)
+    expect(summary).to_contain_text("Accuracy is measured on 9 of 10 images")
+    expect(summary).to_contain_text("of 9 labelled images were classified correctly")
+    open_tab(page, "Accuracy & calibration")
+    cautions = page.locator("#metrics-cautions")
+    expect(cautions).to_contain_text("Accuracy is measured on 9 of 10 images")
+    expect(cautions).to_contain_text(said)
+    expect(page.locator("#metrics-table")).to_contain_text(re.compile(r"\d/9 · \d+%"))
+    expect(page.locator("#calibration-note")).not_to_contain_text("Fill in the rest")
+
+
+def test_the_stakeholder_sees_a_headline_thumbnails_marks_and_a_presentation(page) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#examples-btn").click()
+    expect(page.locator("#labels-table")).to_contain_text("astronaut")
+    run_and_wait(page)
+    expect(page.locator("#headline")).to_contain_text(re.compile(
+        r"(Best on|Most right on|No approach did better on) these 10 images"))
+    table = page.locator("#predictions-table")
+    expect(table.locator("img.thumb")).to_have_count(10)
+    assert table.locator("img.thumb").first.get_attribute("src").startswith("data:image/jpeg;base64,")
+    expect(table.locator(".mark")).to_have_count(20)  # a right/wrong mark per image and strategy
+    expect(page.locator("#glossary")).to_contain_text("softmax probability")
+    page.locator("#present-btn").click()
+    expect(page.locator("#present-headline")).to_contain_text("these 10 images")
+    expect(page.locator("#present-plot")).to_contain_text("Accuracy by strategy")
+    expect(page.locator("#present-plot .main-svg").first).to_be_visible()
+    shot(page, "14-present")
+    page.locator("#present-next").click()
+    expect(page.locator("#present-plot")).to_contain_text("Which images each approach got right")
+    page.locator("#present-previous").click()
+    page.locator("#present-previous").click()
+    # it wraps round to the last slide: the best approach's heatmap
+    expect(page.locator("#present-plot")).to_contain_text("how well each image matches each class")
+
+
 def test_a_labelled_zip_fills_images_labels_and_classes(page, tmp_path: Path) -> None:
+    """A zip's images are checked at upload, as direct uploads are: a broken one is removed and named."""
     import zipfile
 
     from playwright.sync_api import expect
@@ -325,6 +448,7 @@ def test_a_labelled_zip_fills_images_labels_and_classes(page, tmp_path: Path) ->
     with zipfile.ZipFile(archive, "w") as handle:
         for seed, name in enumerate(["cat/a.png", "cat/b.png", "dog/c.png"]):
             handle.writestr(f"pets/{name}", make_image(tmp_path / f"src{seed}.png", seed=seed).read_bytes())
+        handle.writestr("pets/dog/broken.png", b"not a png at all")
     page.get_by_role("button", name="Know the true classes?").click()
     with page.expect_file_chooser() as chooser:
         page.locator("#zip-upload").click()
@@ -332,6 +456,10 @@ def test_a_labelled_zip_fills_images_labels_and_classes(page, tmp_path: Path) ->
     expect(page.locator("#labels-table")).to_contain_text("dog/c.png")
     expect(page.locator("#classes-box textarea")).to_have_value("cat\ndog")
     expect(page.get_by_role("button", name="Thumbnail 3 of 3")).to_be_visible()
+    expect(page.locator(".toast-body").filter(has_text="could not be read as an image")).to_contain_text(
+        "'dog/broken.png' is not an image")
+    expect(page.locator(".toast-body").filter(has_text="Loaded 3 images")).to_be_visible()
+    expect(page.locator("#labels-table")).not_to_contain_text("broken.png")
 
 
 def test_waffle_settings_offer_the_papers_seven_seeds(page) -> None:

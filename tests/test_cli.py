@@ -123,8 +123,8 @@ def test_evaluate_writes_json_in_the_documented_shape(tiny_clip_dir: Path, label
         assert set(strategy["predictions"]) <= {"bird", "cat", "dog"}
         assert {"top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll"} <= set(strategy["metrics"])
         assert strategy["metrics"]["top5"] is None  # only 3 classes
-    assert data["encoder"] == {"prompts_encoded": 3 + 21, "prompts_cached": 0, "images_encoded": 6,
-                               "images_cached": 0}
+    assert data["encoder"] == {"prompts_encoded": 3 + 21, "prompts_cached": 0, "prompts_shared": 0,
+                               "images_encoded": 6, "images_cached": 0}
     assert data["quantization"] is None
     [pair] = data["paired"]
     assert (pair["a"], pair["b"]) == ("classname", "ensemble7")

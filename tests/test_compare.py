@@ -57,8 +57,8 @@ def test_compare_scores_every_strategy_and_skips_bad_images(tiny_clip_dir: Path,
     # the waffle score is the mean of the per-prompt cosines over all seeds
     np.testing.assert_allclose(waffle.similarities[:, 1], waffle.prompt_similarities[1].mean(axis=1))
     distinct = 3 + 3 * 80 + 3 * 3 * 8
-    assert result.encoder_stats == {"prompts_encoded": distinct, "prompts_cached": 0, "images_encoded": 6,
-                                    "images_cached": 0}
+    assert result.encoder_stats == {"prompts_encoded": distinct, "prompts_cached": 0, "prompts_shared": 0,
+                                    "images_encoded": 6, "images_cached": 0}
 
 
 def test_rerun_encodes_nothing_and_one_edited_class_encodes_only_its_prompts(
@@ -131,8 +131,8 @@ def test_cancel_during_text_encoding_stops_between_batches_and_keeps_work(
     # the stop is noticed at the next batch boundary: 3 batches of 8 were encoded and cached
     assert "encoded 16 of 240 new prompts" in [m for m in messages if "new prompts" in m][-1]
     resumed = compare(encoder, inputs, CLASSES, [StrategySpec("ensemble80")])
-    assert resumed.encoder_stats == {"prompts_encoded": 240 - 24, "prompts_cached": 24, "images_encoded": 0,
-                                     "images_cached": 3}
+    assert resumed.encoder_stats == {"prompts_encoded": 240 - 24, "prompts_cached": 24, "prompts_shared": 0,
+                                     "images_encoded": 0, "images_cached": 3}
 
 
 def _big_png(path: Path, side: int = 8000) -> Path:
@@ -225,3 +225,28 @@ def test_compare_reports_progress_by_work_to_the_end(tiny_clip_dir: Path, flat_f
     messages = [m for _, m in reports]
     assert any(m.startswith("Encoded 3 of 3 new images") for m in messages)
     assert any("encoded 243 of 243 new prompts" in m for m in messages)
+
+
+def test_metrics_use_the_images_with_a_known_true_class(tiny_clip_dir: Path, labeled_folder: Path) -> None:
+    """An image whose true class is unknown (none given, or not in the class list) is left out of
+    accuracy and calibration, exactly as if it had not been scored; the paired comparison uses
+    the same images."""
+    from prompting.evaluation.metrics import evaluate
+    from prompting.evaluation.paired import paired_comparisons
+
+    encoder = load_model(str(tiny_clip_dir))
+    inputs = [item for item in _inputs(labeled_folder) if not item.path.endswith("broken.jpg")]
+    partial = [ImageInput(item.path, None if index in (1, 4) else item.label) for index, item in enumerate(inputs)]
+    specs = [StrategySpec("classname"), StrategySpec("ensemble7")]
+    result = compare(encoder, partial, CLASSES, specs)
+    assert result.labels is None and result.partial_labels.tolist() == [0, -1, 1, 1, -1, 2]
+    known = [0, 2, 3, 5]
+    for strategy in result.strategies.values():
+        expected = evaluate(strategy.logits[known], np.array([0, 1, 1, 2]), "softmax")
+        assert strategy.metrics["n_images"] == 4
+        assert strategy.metrics["top1"] == expected["top1"]
+        assert strategy.metrics["ece"] == pytest.approx(expected["ece"], abs=1e-12)
+    assert [pair.n_images for pair in paired_comparisons(result)] == [4]
+    unlabelled = compare(encoder, [ImageInput(item.path) for item in inputs], CLASSES, specs)
+    assert unlabelled.partial_labels is None
+    assert all(strategy.metrics is None for strategy in unlabelled.strategies.values())

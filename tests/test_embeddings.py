@@ -50,17 +50,21 @@ def test_cache_serves_repeats_and_survives_a_restart(tiny_clip_dir: Path, isolat
     encoder = load_model(str(tiny_clip_dir))
     first_stats = EncodeStats()
     first = text_store(encoder).embed(PROMPTS, stats=first_stats)
-    assert (first_stats.prompts_encoded, first_stats.prompts_cached) == (3, 0)
+    assert first_stats.as_dict() == {"prompts_encoded": 3, "prompts_cached": 0, "prompts_shared": 0,
+                                     "images_encoded": 0, "images_cached": 0}
     np.testing.assert_allclose(first[0], first[3])
 
     again = EncodeStats()
     text_store(encoder).embed(PROMPTS[:2], stats=again)
-    assert (again.prompts_encoded, again.prompts_cached) == (0, 2)
+    assert (again.prompts_encoded, again.prompts_cached, again.prompts_shared) == (0, 2, 0)
+    again_in_the_same_run = text_store(encoder).embed(PROMPTS[1:3] + ["a bird."], stats=again)
+    assert (again.prompts_encoded, again.prompts_cached, again.prompts_shared) == (1, 3, 1)
+    np.testing.assert_array_equal(again_in_the_same_run[:2], first[1:3])
 
     reset_stores()  # as a new process would: only the file remains
     restarted = EncodeStats()
     loaded = text_store(encoder).embed(PROMPTS + ["a new prompt."], stats=restarted)
-    assert (restarted.prompts_encoded, restarted.prompts_cached) == (1, 3)
+    assert (restarted.prompts_encoded, restarted.prompts_cached, restarted.prompts_shared) == (1, 3, 0)
     np.testing.assert_array_equal(loaded[:4], first)
     assert vector_cache().count() == 4 and (isolated_cache / CACHE_FILE).is_file()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from prompting.classes import ClassName
 from prompting.evaluation.export import (
     comparison_to_csv,
     comparison_to_dict,
+    encoder_summary,
     plain_language_summary,
     to_jsonable,
 )
@@ -58,7 +60,7 @@ def make_comparison(
 def test_comparison_to_dict_shape_and_values() -> None:
     comparison = make_comparison(
         [0, 1, None], {"Names": [0, 2, 1]}, skipped=[{"path": "x.txt", "reason": "not an image"}],
-        encoder_stats={"prompts_encoded": 3, "prompts_cached": 1},
+        encoder_stats={"prompts_encoded": 3, "prompts_cached": 1, "prompts_shared": 2},
     )
     comparison.classes[1] = ClassName(display="dog", prompt="domestic dog")
     result = comparison.strategies["names"]
@@ -78,8 +80,8 @@ def test_comparison_to_dict_shape_and_values() -> None:
     assert data["images"] == [{"path": "/data/img0.jpg", "label": "cat"}, {"path": "/data/img1.jpg", "label": "dog"},
                               {"path": "/data/img2.jpg", "label": None}]
     assert data["skipped"] == [{"path": "x.txt", "reason": "not an image"}]
-    assert data["encoder"] == {"prompts_encoded": 3, "prompts_cached": 1, "images_encoded": None,
-                               "images_cached": None}
+    assert data["encoder"] == {"prompts_encoded": 3, "prompts_cached": 1, "prompts_shared": 2,
+                               "images_encoded": None, "images_cached": None}
     names = data["strategies"]["names"]
     assert list(names) == [
         "label", "probability_kind", "probability_meaning", "probabilities", "predictions", "metrics", "seed_runs", "notes",
@@ -102,7 +104,8 @@ def test_comparison_to_dict_shape_and_values() -> None:
 def test_comparison_to_dict_without_labels_or_stats() -> None:
     data = comparison_to_dict(make_comparison([None, None], {"Names": [0, 1]}))
     assert data["strategies"]["names"]["metrics"] is None
-    assert data["encoder"] == dict.fromkeys(["prompts_encoded", "prompts_cached", "images_encoded", "images_cached"])
+    assert data["encoder"] == dict.fromkeys(["prompts_encoded", "prompts_cached", "prompts_shared", "images_encoded",
+                                             "images_cached"])
     assert all(type(x) is float for row in data["strategies"]["names"]["probabilities"] for x in row)
 
 
@@ -172,7 +175,7 @@ def test_summary_ties_partial_labels_and_large_sample() -> None:
     )
     partial = make_comparison([0, None, 1], {"A": [0, 1, 1]})
     sentences = plain_language_summary(partial)
-    assert sentences[0].startswith("Only 2 of 3 images have a known true class")
+    assert sentences[0] == "Accuracy is measured on 2 of 3 images: those with a known true class in the class list."
     assert sentences[1] == 'With "A", 2 of 2 labelled images were classified correctly.'
     big = make_comparison([0] * 40, {"A": [0] * 40})
     assert not any("chance" in sentence for sentence in plain_language_summary(big))
@@ -253,3 +256,44 @@ def test_summary_on_a_single_image_says_so_plainly() -> None:
     assert sentences[-1] == ("These results come from a single image: they show how the strategies behave, not "
                              "which is better.")
     assert not any("only 1 image" in sentence for sentence in sentences)
+
+
+def test_encoder_summary_tells_prompts_shared_within_a_run_from_the_cache_of_earlier_runs() -> None:
+    comparison = make_comparison([0, 1], {"A": [0, 1]})
+    comparison.encoder_stats = {"prompts_encoded": 63, "prompts_cached": 0, "prompts_shared": 3}
+    assert encoder_summary(comparison) == (
+        "63 prompts newly encoded, 0 reused from the cache of earlier runs, 3 shared by several strategies of this "
+        "run (encoded once)"
+    )
+    comparison.encoder_stats = {"prompts_encoded": 1, "prompts_cached": 24, "prompts_shared": 0}
+    assert encoder_summary(comparison) == "1 prompt newly encoded, 24 reused from the cache of earlier runs"
+    comparison.encoder_stats = {}
+    assert encoder_summary(comparison) == ""
+
+
+def test_headline_names_the_best_approach_in_plain_words_by_how_much_and_whether_it_could_be_chance() -> None:
+    from prompting.evaluation.export import headline
+
+    truth = [0, 1, 2] * 10
+    clear = make_comparison(truth, {"ensemble80": truth[:27] + [1, 2, 0], "classname": [0] * 30})
+    text = headline(clear)
+    assert text.startswith("Best on these 30 images: CLIP's 80 ready-made sentences, averaged (“ensemble80”), "
+                           "27 of 30 right against 10 for just the class name (“classname”).")
+    assert re.search(r"A gap this size \(57 points; 95% interval \d+ to \d+\) is unlikely to be chance\.$", text)
+    close = make_comparison([0, 1, 2, 0], {"waffle": [0, 1, 2, 1], "cupl": [0, 1, 1, 1]})
+    assert headline(close) == (
+        "Most right on these 4 images: random words added to the class name (“waffle”), 3 of 4 right against 2 for "
+        "descriptions written by a language model (“cupl”); but a gap this small (25 points) could be chance, so "
+        "these images cannot tell the two apart."
+    )
+    tie = make_comparison([0, 1, None], {"A": [0, 0, 0], "B": [0, 0, 1], "C": [1, 0, 0]})
+    assert headline(tie) == "No approach did better on the 2 labelled images: “A” and “B” each got 1 of 2 right."
+    assert headline(make_comparison([0, 1], {"A": [0, 0], "B": [1, 1]})) == (
+        "No approach did better on these 2 images: both approaches got 1 of 2 right.")
+    assert headline(make_comparison([0, 1], {"zpe@clip-b32": [0, 0]})) == (
+        "Ready-made sentences weighted by how sure each makes the model (“zpe@clip-b32”) got 1 of 2 images right.")
+    unlabelled = make_comparison([None] * 3, {"A": [0, 1, 2], "B": [0, 1, 0]})
+    assert headline(unlabelled) == (
+        "No true classes were given, so no winner can be named; the two approaches gave the same answer for 2 of "
+        "3 images.")
+    assert headline(make_comparison([], {"A": []})) == ""

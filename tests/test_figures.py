@@ -373,7 +373,7 @@ def test_accuracy_bars_values_seed_error_bars_and_chance() -> None:
     )
     fig = accuracy_bars({"names": plain, "waffle": waffle})
     names_bar, waffle_bar, seeds, chance = fig.data
-    assert list(fig.layout.xaxis.ticktext) == ["Top-1 accuracy", "Mean per-class<br>recall"]
+    assert list(fig.layout.xaxis.ticktext) == ["Top-1<br>accuracy", "Mean<br>per-class<br>recall"]
     assert fig.layout.xaxis.tickangle == 0
     # bars are the table's numbers: WaffleCLIP's pooled-prompts score, not the per-seed mean
     assert list(names_bar.y) == [0.7, 0.65] and list(waffle_bar.y) == [0.8, 0.75]
@@ -503,6 +503,8 @@ def test_class_similarity_heatmap_many_classes_and_total_note() -> None:
     subtitle = fig.layout.title.subtitle.text.replace("<br>", " ")
     assert f"Showing the {SIMILARITY_CLASS_LIMIT} classes of the most alike pairs, of 60." in subtitle
     cut = class_similarity_heatmap(matrix[:3, :3], ["a", "b", "c"], [], total_classes=1000)
+    named = class_similarity_heatmap(matrix[:3, :3], ["a", "b", "c"], [], strategy="Class name · <siglip>")
+    assert named.layout.title.text.startswith("Class name · &lt;siglip&gt;: which class names look alike")
     assert "Showing the 3 classes of the most alike pairs, of 1000." in cut.layout.title.subtitle.text
 
 
@@ -537,3 +539,40 @@ def test_labels_with_quotes_render_as_quotes() -> None:
     assert "&quot;" not in fig.to_json() and "&#x27;" not in fig.to_json()
     bars = accuracy_bars({"q": make_result([[0.6, 0.4]], label='"quoted"', metrics={"top1": 0.5})})
     assert bars.data[0].name == '"quoted"'
+
+
+def test_two_models_crowded_charts_keep_labels_legends_and_axis_titles_clear() -> None:
+    """Six results with model names in their labels: bar labels stand upright instead of running
+    into each other, legend names are whole, and the legend sits below the axis title with a
+    bottom margin that holds both (assets/fit_charts.js refits it to the drawn legend)."""
+    from components.figures.style import AXIS_ROOM, LEGEND_ROW
+
+    reliability = [{"lower": 0.6, "upper": 0.7, "count": 4, "confidence": 0.65, "accuracy": 0.5}]
+    results = {
+        f"{key}@{model}": make_result(
+            [[0.6, 0.4]], name=f"{key}@{model}", label=f"{label} · {model}",
+            metrics={"top1": 0.7, "top5": None, "mean_per_class_recall": 0.7, "ece": 0.1, "reliability": reliability},
+        )
+        for key, label in (("classname", "Class name"), ("ensemble80", "80-template ensemble"),
+                           ("ensemble7", "7-template ensemble"))
+        for model in ("clip-vit-base-patch32", "siglip-base-patch16-224")
+    }
+    bars = accuracy_bars(results)
+    strategy_bars = [trace for trace in bars.data if trace.type == "bar"]
+    assert len(strategy_bars) == 6 and {trace.textangle for trace in strategy_bars} == {-90}
+    assert strategy_bars[3].name == "80-template ensemble · siglip-base-patch16-224"
+    assert list(bars.layout.xaxis.ticktext) == ["Top-1<br>accuracy", "Mean<br>per-class<br>recall"]
+    calibration = reliability_diagram(results)
+    assert calibration.data[4].name == "80-template ensemble · siglip-base-patch16-224 (ECE 10.0%)"
+    for fig in (bars, calibration):
+        entries = sum(1 for trace in fig.data if trace.showlegend is not False)
+        assert fig.layout.legend.yref == "container" and fig.layout.legend.y == 0
+        assert fig.layout.legend.yanchor == "bottom"
+        assert fig.layout.margin.b == AXIS_ROOM + LEGEND_ROW * entries
+        assert fig.layout.meta["fit"]["legend_below"] == AXIS_ROOM
+        assert fig.layout.meta["fit"]["texts"]["title.text"]["text"] == fig.layout.title.text.replace("<br>", " ")
+    axis = calibration.layout.meta["fit"]["texts"]["xaxis.title.text"]
+    assert axis["text"] == calibration.layout.xaxis.title.text
+    assert axis["text"] == "confidence (probability given to the predicted class)"
+    assert {trace.textangle for trace in accuracy_bars(dict(list(results.items())[:3])).data if trace.type == "bar"} \
+        == {0}

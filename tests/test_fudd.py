@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from prompting.classes import ClassName
-from prompting.encoding.models import DualEncoder, TextSettings
+from prompting.encoding.models import DualEncoder, ModelCard, ModelParts, TextSettings
 from prompting.evaluation import compare as compare_module
 from prompting.evaluation.compare import EncodedImages, score_strategies
 from prompting.evaluation.export import comparison_to_dict
@@ -68,6 +68,9 @@ class FakeStore:
     def __init__(self) -> None:
         self.asked: list[str] = []
 
+    def missing(self, texts: list[str]) -> list[str]:
+        return list(dict.fromkeys(texts))
+
     def embed(self, texts: list[str], stats=None, progress=None) -> np.ndarray:
         self.asked += texts
         return normalise_rows(np.stack([TEXTS[t] for t in texts]))
@@ -75,8 +78,9 @@ class FakeStore:
 
 def encoder(family: str = "clip", scale: float = 100.0, bias: float = 0.0) -> DualEncoder:
     settings = TextSettings("longest", 77, False, True)
-    return DualEncoder("fake", "fake", family, family, None, None, torch.device("cpu"), torch.float32, settings,
-                       scale, bias)
+    card = ModelCard("fake", family, family, settings, scale, bias, "fake-images", None, DIMENSIONS)
+    return DualEncoder("fake", card, ModelParts(lambda: pytest.fail("nothing is encoded")), torch.device("cpu"),
+                       torch.float32)
 
 
 @pytest.fixture
@@ -261,7 +265,7 @@ def test_on_many_seeded_look_alike_images_contrastive_pairs_help_and_generic_one
         texts[f"a photo of a {name}, distinct."] = shared[c // 2] + 0.35 * own[c] + 0.6 * feature[c]
         texts[f"a photo of a {name}, generic."] = shared[c // 2] + 0.35 * own[c] + 0.6 * common
 
-    class Store:
+    class Store(FakeStore):
         def embed(self, asked: list[str], stats=None, progress=None) -> np.ndarray:
             return normalise_rows(np.stack([texts[t] for t in asked]))
 

@@ -119,6 +119,15 @@ def test_text_file_is_not_an_image(tmp_path: Path) -> None:
         load_image(path)
 
 
+def test_an_empty_file_is_called_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(ImageDecodeError, match=r"^'empty\.png' is an empty file \(0 bytes\), not an image\.$"):
+        load_image(empty)
+    with pytest.raises(ImageDecodeError, match="'paste' is an empty file"):
+        load_image(b"", name="paste")
+
+
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ImageDecodeError, match=r"'gone\.jpg' could not be read \(No such file"):
         load_image(tmp_path / "gone.jpg")

@@ -122,6 +122,8 @@ def test_unknown_hub_id_offline_says_how_to_fix() -> None:
         load_model("nobody/no-such-model-xyz")
     message = str(info.value)
     assert "nobody/no-such-model-xyz" in message and "HF_HUB_OFFLINE" in message
+    assert info.value.public_message.startswith("Could not load model 'nobody/no-such-model-xyz': ")
+    assert "HF_HUB_OFFLINE" not in info.value.public_message and "HF_HUB_OFFLINE" in info.value.operator_hint
 
 
 def test_empty_directory_and_file_are_rejected_clearly(tmp_path: Path) -> None:

@@ -52,8 +52,8 @@ def test_selection_encodes_every_prompt_once_and_reports_held_out_numbers(
     selection = select_templates(encoder, encoded, classes, [*OWN, *IMAGENET_TEMPLATES], folds=3, max_templates=4)
     distinct = len(set(OWN) | set(IMAGENET_TEMPLATES)) * len(classes)
     assert len(texts) == len(set(texts)) == distinct
-    assert selection.encoder_stats == {"prompts_encoded": distinct, "prompts_cached": 0, "images_encoded": 0,
-                                       "images_cached": 0}
+    assert selection.encoder_stats == {"prompts_encoded": distinct, "prompts_cached": 0, "prompts_shared": 0,
+                                       "images_encoded": 0, "images_cached": 0}
     data = selection.to_dict()
     assert set(data["cv"]) == {"selected", "ensemble80", "template"} and data["folds"] == 3
     assert sum(fold["test"] for fold in data["per_fold"]) == 12 and data["stratified"]

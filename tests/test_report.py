@@ -69,7 +69,7 @@ def test_report_is_self_contained_with_plotly_once() -> None:
     assert not script_sources(page)
     own_markup = page.replace(get_plotlyjs(), "")
     assert "http://" not in own_markup and "https://" not in own_markup
-    assert page.count("Plotly.newPlot(") == len(default_figures(make_comparison())) == 4
+    assert page.count("Plotly.newPlot(") == len(default_figures(make_comparison())) == 5
 
 
 def test_report_escapes_user_text_everywhere() -> None:
@@ -121,7 +121,7 @@ def test_report_shows_each_figure_heading_once() -> None:
 def test_report_sections_for_labelled_comparison() -> None:
     page = render_html_report(make_comparison(), created=datetime(2024, 5, 6, 7, 8))
     assert "2024-05-06 07:08" in page and "tiny/clip" in page
-    assert "6 prompts and 0 images encoded, 2 prompts and 0 images from the cache" in page
+    assert "6 prompts newly encoded, 2 reused from the cache of earlier runs" in page
     assert "→ “domestic dog”" in page
     assert 'With "80-template ensemble", 3 of 3 images were classified correctly' in page.replace("&quot;", '"')
     assert "average gap between confidence and accuracy; lower is better" in page
@@ -143,7 +143,8 @@ def test_report_sections_for_labelled_comparison() -> None:
 def test_report_unlabelled_explains_missing_metrics() -> None:
     comparison = make_comparison(labelled=False)
     figures = default_figures(comparison)
-    assert list(figures) == ["Probabilities: 80-template ensemble", "Probabilities: Bare class names"]
+    assert list(figures) == ["Right and wrong per image", "Probabilities: 80-template ensemble",
+                            "Probabilities: Bare class names"]
     page = render_html_report(comparison)
     assert "need the true class of every image" in page
     assert "Both strategies agreed on 2 of 3 images." in page
@@ -246,3 +247,48 @@ def test_report_names_the_strategies_whose_scores_are_sigmoid() -> None:
     assert "calibration_probabilities" in page and "This model scores" not in page
     comparison.strategies["ensemble"].probability_kind = "sigmoid"
     assert "All strategies here are scored by a model" in render_html_report(comparison)
+
+
+def test_report_opens_with_the_headline_and_presents_it_then_one_chart_at_a_time() -> None:
+    comparison = make_comparison()
+    page = render_html_report(comparison)
+    assert page.index('<p class="headline">') < page.index("<h2>Summary</h2>")
+    assert '<p class="headline">Most right on these 3 images: ' in page
+    assert 'onclick="presentReport(true)"' in page and "window.presentReport = " in page
+    slides = re.findall(r'<section class="slide">', page)
+    assert len(slides) == 1 + len(default_figures(comparison))  # the headline, then each chart
+    assert "__fitHooked" in page  # charts re-wrap their titles to a phone's width
+    assert "@media print" in page
+    assert "<h3>What these words mean</h3>" in page and "<dt>softmax probability</dt>" in page
+
+
+def test_report_thumbnails_are_small_embedded_and_bounded(tmp_path) -> None:
+    """Thumbnails are JPEG data URIs at most 96 px on a side, for at most THUMBNAIL_LIMIT images, so
+    the report stays one offline file of bounded size however many images were scored."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from components.thumbnails import REPORT_SIZE, THUMBNAIL_LIMIT
+    from tests.conftest import make_image
+
+    comparison = make_comparison()
+    paths = [make_image(tmp_path / f"{n}.png", seed=n, size=(640, 480)) for n in range(3)]
+    for image, path in zip(comparison.images, paths):
+        image.path = str(path)
+    page = render_html_report(comparison)
+    uris = re.findall(r'<img class="thumb" src="data:image/jpeg;base64,([^"]+)"', page)
+    assert len(uris) == 3
+    sizes = [Image.open(io.BytesIO(base64.b64decode(uri))).size for uri in uris]
+    assert all(max(size) == REPORT_SIZE for size in sizes)
+    many = make_comparison()
+    many.images = [ImageRecord(path=str(paths[n % 3]), name=f"{n}.png", label=n % 3)
+                   for n in range(THUMBNAIL_LIMIT + 50)]
+    many.strategies = {key: make_result(key, result.label, np.resize(result.probabilities, (len(many.images), 3)),
+                                        result.metrics) for key, result in many.strategies.items()}
+    big = render_html_report(many)
+    assert len(re.findall(r'<img class="thumb" src="data:image/jpeg', big)) == THUMBNAIL_LIMIT
+    assert f"Thumbnails for the first {THUMBNAIL_LIMIT} of {THUMBNAIL_LIMIT + 50} images." in big
+    thumbnail_bytes = sum(len(uri) for uri in re.findall(r'src="(data:image/jpeg;base64,[^"]+)"', big))
+    assert thumbnail_bytes < THUMBNAIL_LIMIT * 12_000

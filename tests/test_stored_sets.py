@@ -17,7 +17,7 @@ from prompting.data.store import MANIFEST, open_store
 from prompting.encoding.models import load_model
 from prompting.errors import DatasetError, ModelLoadError, StoreError
 from prompting.evaluation.compare import score_strategies
-from prompting.evaluation.export import plain_language_summary
+from prompting.evaluation.export import headline, plain_language_summary
 from prompting.evaluation.paired import paired_comparisons
 from prompting.evaluation.stored import encoded_from_store
 from prompting.service import stored_sets
@@ -90,6 +90,13 @@ def test_a_stored_run_scores_every_image_and_keeps_a_sample(
     assert comparison.summary[:-1] == plain_language_summary(whole)
     assert comparison.summary[-1].startswith("Per-image views and downloads show a sample of 10 of the 36 images")
     assert plain_language_summary(comparison) == comparison.summary
+    assert headline(comparison) == headline(whole) and "36 images" in headline(comparison)
+    assert comparison.encoder_stats == {"prompts_encoded": 3 + 21, "prompts_cached": 0, "prompts_shared": 0}
+    # one run scored strategy by strategy: a prompt of the second already used by the first is shared, not cached
+    again = run_stored_set("pets", stored / "stores" / "pets", classes,
+                           [StrategySpec("ensemble7"), StrategySpec("template", templates=["art of the {}."])],
+                           RunLimits(), load_model)
+    assert again.record.comparison.encoder_stats == {"prompts_encoded": 0, "prompts_cached": 21, "prompts_shared": 3}
     wrong = np.flatnonzero(whole.strategies["classname"].logits.argmax(axis=1) != whole.labels)
     assert len(run.thumbnails) == min(5, len(wrong)) > 0
     image, caption = run.thumbnails[0]

@@ -463,8 +463,14 @@ def test_tables_escape_and_label_honestly(tmp_path: Path, tiny_clip_dir: Path) -
     specs, _ = build_specs(["classname"], StrategyInputs())
     comparison = run_models([str(tiny_clip_dir)], _inputs(tmp_path, [0, 1]), CLASSES, specs).comparison
     headers, rows = predictions_table(comparison)
-    assert headers == ["Image", "True class", "Class name"] and rows[0][1] == "cat"
-    assert rows[0][2][0] in "✓✗" and rows[0][2].endswith(")")
+    assert headers == ["Image", "True class", "Class name"] and rows[0][:2] == ["i0.png", "cat"]
+    assert re.fullmatch(r'<span class="mark (right|wrong)" title="\1">[✓✗]</span> (cat|dog|bird) \(\d\.\d\d\)',
+                        rows[0][2])
+    comparison.images[0].name = "<img src=x onerror=alert(1)>.png"
+    comparison.classes[0] = parse_class_list("<b>cat</b>")[0]
+    headers, rows = predictions_table(comparison, thumbnail_size=32)
+    assert rows[0][0].startswith('<img class="thumb" src="data:image/jpeg;base64,')
+    assert rows[0][0].endswith('>&lt;img src=x onerror=alert(1)&gt;.png') and rows[0][1] == "&lt;b&gt;cat&lt;/b&gt;"
     metric_headers, metric_rows = metrics_table(comparison)
     assert metric_headers[3] == "Top-1 (95% interval)" and metric_rows[0][:2] == ["Class name", "2"]
     assert re.fullmatch(r"[0-2]/2 · \d+% \(\d+–\d+%\)", metric_rows[0][3])
@@ -500,7 +506,9 @@ def test_metrics_table_counts_images_and_shows_top1_as_counts_with_interval() ->
     assert headers[:4] == ["Strategy", "Images", "Scores", "Top-1 (95% interval)"]
     assert "Top-1 over seeds" not in headers
     assert rows[0][:4] == ["A", "10", "softmax", "7/10 · 70% (40–89%)"]
-    assert rows[1][2] == "sigmoid scores; calibration uses the softmax over logits" and rows[1][3] == "7/10 · 70%"
+    assert rows[1][2] == "sigmoid†" and rows[1][3] == "7/10 · 70%"
+    assert "† Sigmoid scores (SigLIP) rate each class on its own; the calibration columns" in \
+        "".join(metrics_cautions(comparison))
     assert max(len(word) for header in headers for word in header.split()) <= len("interval)")
     assert top1_text({"top1": 0.5}) == "50%" and top1_text({}) == "–"
     assert "**Top-1 (95% interval)** (Top-1 accuracy)" in metric_help()
@@ -536,17 +544,45 @@ def test_a_temperature_at_its_limit_is_shown_as_such_and_explained() -> None:
 
 
 def test_true_classes_that_match_nothing_are_named_not_called_missing() -> None:
-    unmatched = [f"class{n}" for n in range(10)]
+    unmatched = {f"class{n}": 1 + n % 2 for n in range(10)}
     note = unmatched_labels_note(unmatched, any_matched=False)
-    assert note.startswith("None of the 10 true classes match your class list: 'class0', ")
+    assert note.startswith("None of the 10 true classes match your class list: 'class0', 'class1' (2 images), ")
     assert "'class4', and 5 more." in note and "'class5'" not in note
-    assert unmatched_labels_note(["x"], any_matched=True) == "1 true class not in your class list was ignored: 'x'."
-    assert unmatched_labels_note([], any_matched=False) == ""
+    assert unmatched_labels_note({"galaxy": 1}, any_matched=True) == (
+        "1 image is labelled 'galaxy', which is not in the class list: add it or that image is left out."
+    )
+    assert unmatched_labels_note({"x": 2, "y": 1}, any_matched=True) == (
+        "3 images are labelled with classes that are not in the class list ('x' (2 images), 'y'): add them or "
+        "those images are left out."
+    )
+    assert unmatched_labels_note({}, any_matched=False) == ""
     comparison = _comparison(_scored("A"), _scored("B"), labels=(None, None))
     summary = summary_markdown(comparison, [note], labels_unmatched=True)
     assert "No true classes were given" not in summary and "No true class matched the class list" in summary
     assert "None of the 10 true classes match" in summary
     assert "No true classes were given" in summary_markdown(comparison)
+
+
+def test_a_warning_shared_by_both_models_is_said_once_naming_both() -> None:
+    """Two models give each strategy two results: the same warning or error is one toast and one
+    summary line, not "Warning (2)"."""
+    import warnings
+
+    from components.panels.run_panel import _warn
+
+    clip, siglip = _scored("ZPE · clip"), _scored("ZPE · siglip")
+    clip.warnings = siglip.warnings = ["ZPE needs several images."]
+    comparison = _comparison(clip, siglip)
+    comparison.strategy_errors = {"cupl@clip": "no descriptions for 'dog'", "cupl@siglip": "no descriptions for 'dog'"}
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        notes = _warn(comparison, {})
+    assert [str(warning.message) for warning in shown] == [
+        "cupl@clip, cupl@siglip: no descriptions for 'dog'", "ZPE · clip, ZPE · siglip: ZPE needs several images.",
+    ]
+    assert notes == ["ZPE · clip, ZPE · siglip: ZPE needs several images."]
+    summary = summary_markdown(comparison, notes)
+    assert summary.count("no descriptions for") == 1 and summary.count("ZPE needs several images") == 1
 
 
 def test_class_list_status_counts_properly_and_flags_a_single_class() -> None:
@@ -589,13 +625,34 @@ def test_without_true_classes_one_message_replaces_the_charts() -> None:
     from components.panels.calibration_panel import render_calibration
 
     comparison = _comparison(_scored("A"), labels=(None, None))
-    note, body, *_ = render_calibration(RunRecord(comparison, [], unmatched_labels=["Katze", "Hund"]), [])
+    note, body, *_ = render_calibration(RunRecord(comparison, [], unmatched_labels={"Katze": 1, "Hund": 1}), [])
     assert body.visible is False
     assert "None of the 2 true classes match your class list" in note.value and "Katze" in note.value
-    note, body, *_ = render_calibration(RunRecord(_comparison(_scored("A"), labels=(0, None)), []), [])
-    assert body.visible is False and "1 of 2 have one" in note.value
     note, body, cautions, *_ = render_calibration(RunRecord(_comparison(_scored("A", metrics=_metrics())), []), [])
     assert body.visible is True and "Only 10 labelled images" in cautions.value
+
+
+def test_a_true_class_missing_from_the_list_is_named_alike_in_the_summary_and_the_accuracy_tab() -> None:
+    """Images whose true class is not in the class list are left out of the metrics, and both
+    tabs say which class, how many images, and what the numbers are measured on."""
+    from components.panels.calibration_panel import render_calibration
+    from components.panels.run_panel import _warn
+
+    comparison = _comparison(_scored("A", metrics=_metrics(n_images=1)), labels=(0, None))
+    record = RunRecord(comparison, [], unmatched_labels={"galaxy": 1})
+    with pytest.warns(UserWarning, match="labelled 'galaxy'"):
+        notes = _warn(comparison, record.unmatched_labels)
+    summary = summary_markdown(comparison, notes)
+    note, body, cautions, *_ = render_calibration(record, [])
+    assert body.visible is True
+    for text in (summary, cautions.value):
+        plain = text.replace("\\", "")
+        assert "Accuracy is measured on 1 of 2 images" in plain
+        assert "1 image is labelled 'galaxy', which is not in the class list: add it or that image is left out" in plain
+        assert "no true class" not in plain
+    blank = RunRecord(comparison, [])
+    assert _warn(comparison, {}) == ["1 image has no true class: fill it in under 1 · Images to include it."]
+    assert "1 image has no true class" in render_calibration(blank, [])[2].value
 
 
 def test_suggestions_pair_a_class_with_its_closest_look_alike() -> None:

@@ -8,22 +8,26 @@ import plotly.graph_objects as go
 
 from components.figures.calibration import labelled_image_count
 from components.figures.style import (
-    BOTTOM_LEGEND,
+    STRATEGY_LABEL_CHARS,
     NEEDS_LABELS,
     SMALL_SAMPLE,
     apply_layout,
     category_axis,
     count_noun,
     esc,
+    legend_below,
     message_figure,
     short_label,
     strategy_colour,
+    wrap_markup,
 )
 from prompting.evaluation.export import finite, seed_spread
 from prompting.evaluation.results import StrategyResult
 
 GROUP_WIDTH = 0.8  # the share of a category slot filled by its group of bars
 INSIDE_LABEL_FROM = 0.15  # bars this tall carry their label inside, shorter ones above
+TICK_CHARS = 9
+UPRIGHT_LABELS_UP_TO = 3  # bars per group whose labels fit horizontally; more bars get vertical labels
 ZERO_STUB = 0.006  # height of the stub that keeps a 0% bar visible
 CHANCE_HALF_WIDTH = 0.45
 SEED_COLOUR = "#222222"
@@ -86,6 +90,7 @@ def accuracy_bars(results: dict[str, StrategyResult]) -> go.Figure:
         if any(finite((result.metrics or {}).get(key)) is not None for _, result in rows)
     ]
     width, offsets = _bar_geometry(len(rows))
+    angle = 0 if len(rows) <= UPRIGHT_LABELS_UP_TO else -90
     fig = go.Figure()
     shapes: list[dict[str, Any]] = []
     seed_traces: list[go.Scatter] = []
@@ -105,13 +110,13 @@ def accuracy_bars(results: dict[str, StrategyResult]) -> go.Figure:
                 y=values,
                 width=width,
                 offset=offsets[slot] - width / 2,
-                name=short_label(result.label, 32),
+                name=short_label(result.label, STRATEGY_LABEL_CHARS),
                 marker_color=colour,
                 text=["–" if v is None else f"{v:.0%}" for v in values],
                 textposition=["inside" if v is not None and v >= INSIDE_LABEL_FROM else "outside" for v in values],
                 # a seeded bar carries its label at the foot, clear of the per-seed diamond near the top
                 insidetextanchor="start" if seeded else "end",
-                textangle=0,
+                textangle=angle,
                 textfont={"size": 12},
                 cliponaxis=False,
                 hovertext=hover,
@@ -156,7 +161,6 @@ def accuracy_bars(results: dict[str, StrategyResult]) -> go.Figure:
                "tickangle": 0, "range": [-0.5, len(metrics) - 0.5]},
         yaxis={"title": {"text": "share of labelled images"}, "range": [0, 1.08], "tickformat": ".0%"},
         shapes=shapes,
-        legend=BOTTOM_LEGEND,
         uniformtext={"minsize": 10, "mode": "show"},  # one label size for all bars, never below 10 px
     )
     subtitle = "Top-5: the true class is among the 5 most likely. Mean per-class recall: every class counts equally."
@@ -171,16 +175,13 @@ def accuracy_bars(results: dict[str, StrategyResult]) -> go.Figure:
         n = n_values.pop()
         small = f": one image moves a bar by {1 / n:.0%}" if n < SMALL_SAMPLE else ""
         subtitle += f"<br>Based on {count_noun(n, 'labelled image')}{small}."
-    return apply_layout(fig, heading, subtitle, 500)
+    return legend_below(apply_layout(fig, heading, subtitle, 520))
 
 
 def _tick(name: str) -> str:
-    """A metric name split over two lines when long, so tick labels never need rotating."""
-    words = name.split()
-    if len(name) <= 16 or len(words) < 2:
-        return esc(name)
-    half = (len(words) + 1) // 2
-    return esc(" ".join(words[:half])) + "<br>" + esc(" ".join(words[half:]))
+    """A metric name a word or two per line (``TICK_CHARS`` at most), so tick labels never need
+    rotating or run into each other on a narrow chart."""
+    return wrap_markup(esc(name), TICK_CHARS)
 
 
 def _chance_trace(

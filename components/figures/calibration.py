@@ -6,12 +6,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from components.figures.style import (
-    BOTTOM_LEGEND,
+    STRATEGY_LABEL_CHARS,
     NEEDS_LABELS,
     SMALL_SAMPLE,
     apply_layout,
     count_noun,
     esc,
+    fit_axis_title,
+    legend_below,
     message_figure,
     short_label,
     strategy_colour,
@@ -76,7 +78,7 @@ def reliability_diagram(results: dict[str, StrategyResult]) -> go.Figure:
                 y=[b["accuracy"] for b in bins],
                 mode="lines+markers",
                 cliponaxis=False,
-                name=f"{short_label(result.label, 32)} ({ece_text})",
+                name=f"{short_label(result.label, STRATEGY_LABEL_CHARS)} ({ece_text})",
                 marker={"size": [8 + 22 * np.sqrt(b["count"] / largest) for b in bins],
                         "color": strategy_colour(index), "line": {"width": 1, "color": "white"}},
                 line={"color": strategy_colour(index), "width": 1.5},
@@ -94,9 +96,7 @@ def reliability_diagram(results: dict[str, StrategyResult]) -> go.Figure:
     if any(result.probability_kind == "sigmoid" for result in results.values()):
         subtitle += "<br>Sigmoid models score classes independently; their calibration uses the softmax over logits."
     axis = {"range": [-0.03, 1.05], "tickformat": ".0%", "zeroline": False}
-    fig.update_layout(
-        xaxis={**axis, "title": {"text": "confidence (probability given to the predicted class)"}},
-        yaxis={**axis, "title": {"text": "accuracy (share actually correct)"}},
-        legend=BOTTOM_LEGEND,
-    )
-    return apply_layout(fig, heading, subtitle, 580)
+    fig.update_layout(xaxis=axis, yaxis={**axis, "title": {"text": "accuracy (share actually correct)"}})
+    apply_layout(fig, heading, subtitle, 600)
+    fit_axis_title(fig, "xaxis", "confidence (probability given to the predicted class)")
+    return legend_below(fig)

@@ -12,6 +12,7 @@ from components.figures.style import (
     apply_layout,
     category_axis,
     cell_outline,
+    esc,
     grid_height,
     message_figure,
     short_label,
@@ -45,14 +46,18 @@ def class_similarity_heatmap(
     class_names: Sequence[str],
     flagged_pairs: Sequence[tuple[int, int, float]],
     total_classes: int | None = None,
+    strategy: str | None = None,
 ) -> go.Figure:
-    """Class x class text-embedding cosine; the most confusable pairs outlined and annotated.
+    """Class x class text-embedding cosine; the most confusable pairs outlined and annotated. The
+    title names ``strategy``, the strategy whose prompts gave the class embeddings, when given.
 
     With more than ``SIMILARITY_CLASS_LIMIT`` classes only the classes of the flagged and then
     the most alike pairs are drawn. ``total_classes`` is the size of the full class list when the
     caller has already cut ``matrix`` down; either way the subtitle says how many are shown.
     """
     heading = "Which class names look alike to the model?"
+    if strategy:
+        heading = f"{esc(strategy)}: which class names look alike to the model?"
     c = len(class_names)
     sims = np.asarray(matrix, dtype=float)
     if sims.shape != (c, c):

@@ -9,10 +9,12 @@ import plotly.graph_objects as go
 
 from components.figures.heatmaps import CLASS_LIMIT
 from components.figures.style import (
+    COUNT_CELL_PX,
     NEEDS_LABELS,
     apply_layout,
     category_axis,
     esc,
+    fit_cell_text,
     grid_height,
     message_figure,
     wrap,
@@ -104,4 +106,4 @@ def confusion_matrix_figure(result: StrategyResult, class_names: Sequence[str]) 
     subtitle = "Numbers = image counts; colour = share of each true class (rows sum to 100%); diagonal = correct."
     if note:
         subtitle += f"<br>{note}"
-    return apply_layout(fig, heading, subtitle, grid_height(len(rows), extra=260))
+    return fit_cell_text(apply_layout(fig, heading, subtitle, grid_height(len(rows), extra=260)), COUNT_CELL_PX)

@@ -11,18 +11,20 @@ import plotly.graph_objects as go
 from components.figures.prompts import prompt_cosines
 from components.figures.style import (
     LABEL_COLOUR,
+    NUMBER_CELL_PX,
     apply_layout,
     category_axis,
     cell_outline,
     check_names,
     esc,
+    fit_cell_text,
     grid_height,
     message_figure,
     probability_label,
     wrap,
 )
 from prompting.evaluation.export import top1_indices
-from prompting.evaluation.results import StrategyResult
+from prompting.evaluation.results import Comparison, StrategyResult
 
 TOP_PROMPTS = 3
 MAX_TEXT_CELLS = 300
@@ -179,4 +181,16 @@ def similarity_heatmap(
         yaxis={**category_axis(row_names, "image"), "autorange": "reversed"},
         shapes=shapes,
     )
-    return apply_layout(fig, heading, subtitle, grid_height(n))
+    return fit_cell_text(apply_layout(fig, heading, subtitle, grid_height(n)), NUMBER_CELL_PX)
+
+
+def comparison_heatmap(
+    comparison: Comparison, key: str, value: Literal["probabilities", "similarities"] = "probabilities"
+) -> go.Figure:
+    """``similarity_heatmap`` of one result of a comparison, true classes outlined when known."""
+    labels = [image.label for image in comparison.images]
+    return similarity_heatmap(
+        comparison.strategies[key], [image.name for image in comparison.images],
+        [cls.display for cls in comparison.classes], value=value,
+        labels=labels if any(label is not None for label in labels) else None,
+    )

@@ -10,11 +10,15 @@ import plotly.graph_objects as go
 
 from components.figures.style import (
     LABEL_COLOUR,
+    NUMBER_CELL_PX,
     PROMPT_LABEL_CHARS,
+    STRATEGY_LABEL_CHARS,
     apply_layout,
     category_axis,
     check_names,
     esc,
+    fit_axis_title,
+    fit_cell_text,
     grid_height,
     message_figure,
     probability_label,
@@ -107,7 +111,8 @@ def prompt_heatmap(
     n = result.probabilities.shape[0]
     check_names(image_names, n, "image_names")
     name = class_name if class_name is not None else f"class {class_index + 1}"
-    heading = f"{short_label(result.label, 40)}: which prompts for “{short_label(name, 40)}” match each image?"
+    strategy = short_label(result.label, STRATEGY_LABEL_CHARS)
+    heading = f"{strategy}: which prompts for “{short_label(name, 40)}” match each image?"
     sims = prompt_cosines(result, class_index)
     if sims is None or sims.size == 0:
         return message_figure(heading, "No per-prompt scores for this class and strategy.")
@@ -172,7 +177,7 @@ def prompt_heatmap(
     )
     if step > 1:
         subtitle += f"<br>{rows} prompts: every {_ordinal(step)} one is labelled; hover any row for its text."
-    return apply_layout(fig, heading, subtitle, height)
+    return fit_cell_text(apply_layout(fig, heading, subtitle, height), NUMBER_CELL_PX)
 
 
 def _ordinal(k: int) -> str:
@@ -192,7 +197,8 @@ def descriptor_bars(
     image = image_name if image_name is not None else f"image {image_index + 1}"
     name = class_name if class_name is not None else f"class {class_index + 1}"
     predicted = int(top1_indices(result)[image_index]) == class_index
-    strategy, image, name = short_label(result.label, 40), short_label(image, 40), short_label(name, 40)
+    strategy = short_label(result.label, STRATEGY_LABEL_CHARS)
+    image, name = short_label(image, 40), short_label(name, 40)
     if predicted:
         heading = f"{strategy}: why “{image}” was classified as “{name}”"
     else:
@@ -230,9 +236,8 @@ def descriptor_bars(
     )
     low, high = min(0.0, float(values.min()), score), max(0.0, float(values.max()), score)
     fig.update_layout(
-        xaxis={"title": {"text": "cosine similarity with the image (higher = closer match)"},
-               # room for the value labels drawn outside both ends of the bars
-               "range": [low - (0.18 if low < 0 else 0.05) * (high - low or 1), high + 0.18 * (high - low or 1)]},
+        # room for the value labels drawn outside both ends of the bars
+        xaxis={"range": [low - (0.18 if low < 0 else 0.05) * (high - low or 1), high + 0.18 * (high - low or 1)]},
         yaxis={**category_axis([prompts[p] for p in order], "", PROMPT_LABEL_CHARS), "autorange": "reversed"},
         showlegend=False,
     )
@@ -241,4 +246,5 @@ def descriptor_bars(
         f"Best-matching prompts ({shown}); dashed line = the class's overall score. "
         f"{probability_label(result.probability_kind).capitalize()} of this class: {probability:.2f}."
     )
-    return apply_layout(fig, heading, subtitle, grid_height(len(order), extra=160))
+    apply_layout(fig, heading, subtitle, grid_height(len(order), extra=160))
+    return fit_axis_title(fig, "xaxis", "cosine similarity with the image (higher = closer match)")

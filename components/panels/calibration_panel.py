@@ -15,6 +15,7 @@ from components.figures.confusion import confusion_matrix_figure
 from components.panels.events import PAGE_ONLY
 from components.panels.results_panel import lookup
 from components.tables import (
+    label_gap_notes,
     md_escape,
     metric_help,
     metrics_cautions,
@@ -22,6 +23,7 @@ from components.tables import (
     paired_table,
     unmatched_labels_note,
 )
+from prompting.evaluation.export import coverage_sentence
 from prompting.evaluation.paired import PairedComparison
 from prompting.service.session_store import ResultStore, RunRecord
 
@@ -29,10 +31,6 @@ NO_LABELS = (
     "ℹ️ **Accuracy and calibration need each image's true class.** Fill in the **True classes** table under "
     "*1 · Images*, upload a zip of class folders, or use the example photos (they come labelled); then press "
     "**Run** again."
-)
-SOME_LABELS = (
-    "ℹ️ **Accuracy and calibration need a true class for every image:** {labelled} of {total} have one. Fill in "
-    "the rest under *1 · Images* (or remove the unlabelled images), then press **Run** again."
 )
 PAIRED_HELP = (
     "Each row compares two strategies **on the same images**, the better-scoring one first. The interval is where "
@@ -94,14 +92,21 @@ def build_calibration_panel() -> CalibrationPanel:
 
 
 def no_labels_message(record: RunRecord) -> str:
-    """Why there are no accuracy figures: no true classes, some missing, or none matching."""
-    images = record.comparison.images
-    labelled = sum(1 for image in images if image.label is not None)
-    if record.unmatched_labels and labelled == 0:
+    """Why there are no accuracy figures: no true classes, or none in the class list."""
+    if record.unmatched_labels:
         return f"ℹ️ **{md_escape(unmatched_labels_note(record.unmatched_labels, False))}**"
-    if 0 < labelled < len(images):
-        return SOME_LABELS.format(labelled=labelled, total=len(images))
     return NO_LABELS
+
+
+def coverage_cautions(record: RunRecord) -> list[str]:
+    """Which images the numbers are measured on, and why the others are left out, in the words
+    the Summary uses (empty when every image has a true class)."""
+    images = record.comparison.images
+    labelled = sum(image.label is not None for image in images)
+    if labelled == len(images):
+        return []
+    gaps = label_gap_notes(record.comparison, record.unmatched_labels)
+    return [f"⚠️ {md_escape(coverage_sentence(labelled, len(images)))}"] + [md_escape(note) for note in gaps]
 
 
 def render_calibration(record: RunRecord, pairs: list[PairedComparison]) -> list[Any]:
@@ -116,7 +121,7 @@ def render_calibration(record: RunRecord, pairs: list[PairedComparison]) -> list
         ]
     headers, rows = metrics_table(comparison)
     paired_headers, paired_rows = paired_table(pairs)
-    cautions = metrics_cautions(comparison)
+    cautions = coverage_cautions(record) + metrics_cautions(comparison)
     first = next(iter(comparison.strategies))
     return [
         gr.Markdown(HAS_LABELS, elem_classes=["help"]),

@@ -68,9 +68,10 @@ def build_disambiguation_panel() -> DisambiguationPanel:
         with gr.Column(scale=2):
             pairs = gr.Dataframe(interactive=False, wrap=True, elem_id="confusable-table", label="Most alike pairs",
                                  column_widths=["24%", "24%", "26%", "26%"])
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=False, elem_classes=["suggest-row"]):
                 class_choice = gr.Dropdown(label="Class to rename", elem_id="rewrite-class", scale=2)
-                suggest = gr.Button("Suggest clearer names", size="sm", elem_id="suggest-btn", scale=1)
+                suggest = gr.Button("Suggest clearer names", size="md", elem_id="suggest-btn", scale=1,
+                                    min_width=200)
             rewrite = gr.Dropdown(label="Prompt name to try (pick a suggestion or type your own)",
                                   allow_custom_value=True, elem_id="rewrite-choice")
             with gr.Row():
@@ -107,8 +108,10 @@ def similarity_view(record: RunRecord, key: str) -> tuple[go.Figure, tuple[list[
     comparison = record.comparison
     vectors = comparison.strategies[key].class_text_vectors
     names = [cls.display for cls in comparison.classes]
+    label = comparison.strategies[key].label
     if vectors is None or len(names) < 2:
-        return class_similarity_heatmap(np.ones((len(names), len(names))), names, []), (["Class"], []), 0
+        figure = class_similarity_heatmap(np.ones((len(names), len(names))), names, [], strategy=label)
+        return figure, (["Class"], []), 0
     pairs = confusable_pairs(vectors, top=TOP_PAIRS)
     shown = list(range(len(names)))
     if len(names) > MATRIX_LIMIT:
@@ -118,7 +121,7 @@ def similarity_view(record: RunRecord, key: str) -> tuple[go.Figure, tuple[list[
     matrix = class_similarity_matrix(vectors[shown])
     flagged = [(position[p.first], position[p.second], p.similarity) for p in pairs
                if p.first in position and p.second in position]
-    figure = class_similarity_heatmap(matrix, [names[i] for i in shown], flagged)
+    figure = class_similarity_heatmap(matrix, [names[i] for i in shown], flagged, strategy=label)
     return figure, confusable_table(comparison, key, pairs), pairs[0].first if pairs else 0
 
 

@@ -109,10 +109,9 @@ def unreadable_reason(path: str) -> str | None:
     return None
 
 
-def check_uploads(gallery: GalleryValue, max_images: int) -> Any:
-    """After an upload: remove files that do not decode as images (saying which and why), and
-    warn when there are more images than one run may score."""
-    items = list(gallery or [])
+def readable_only(items: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """The (path, shown name) items that decode as images; the others are removed with one warning
+    that names them (by their shown name) and says why."""
     kept, dropped = [], []
     for path, caption in items:
         reason = unreadable_reason(str(path))
@@ -124,10 +123,18 @@ def check_uploads(gallery: GalleryValue, max_images: int) -> Any:
         shown = " ".join(dropped[:3]) + (f" (and {len(dropped) - 3} more)" if len(dropped) > 3 else "")
         messages.warning(f"Removed {plural(len(dropped), 'file')} that could not be read as an image: {shown} "
                          f"Accepted: {FORMATS}.", title="Not a readable image")
+    return kept
+
+
+def check_uploads(gallery: GalleryValue, max_images: int) -> Any:
+    """After an upload: remove files that do not decode as images (saying which and why), and
+    warn when there are more images than one run may score."""
+    items = list(gallery or [])
+    kept = readable_only(items)
     if len(kept) > max_images:
         messages.warning(f"{len(kept)} images are here, but one run scores at most {max_images}. Remove some, or "
                          "split them over several runs.", title="Too many images")
-    return kept if dropped else gr.skip()
+    return kept if len(kept) < len(items) else gr.skip()
 
 
 def display_names(gallery: GalleryValue) -> list[str]:
@@ -168,9 +175,14 @@ def _load_zip(zip_path: str | None, classes_text: str, files: SessionFiles, sess
         items = labelled_images(files.unpack(session, zip_path, get_upload_folder()), zip_path)
     except PromptingError as exc:
         raise messages.error(exc, title="Could not use this zip") from exc
-    names = [f"{label}/{path.name}" if label else path.name for path, label in items]
-    gallery = [(str(path), name) for (path, _), name in zip(items, names)]
-    rows = [[name, label or ""] for name, (_, label) in zip(names, items)]
+    named = [(path, f"{label}/{path.name}" if label else path.name, label) for path, label in items]
+    readable = {path for path, _ in readable_only([(str(path), name) for path, name, _ in named])}
+    named = [entry for entry in named if str(entry[0]) in readable]
+    if not named:
+        raise messages.error("None of the files in this zip could be read as an image.", title="Could not use this zip")
+    items = [(path, label) for path, _, label in named]
+    gallery = [(str(path), name) for path, name, _ in named]
+    rows = [[name, label or ""] for _, name, label in named]
     folders = list(dict.fromkeys(label for _, label in items if label))
     if not folders:
         messages.info(f"Loaded {len(items)} images without class folders; add true classes in the table if you know "
@@ -190,13 +202,17 @@ def _lenient_classes(text: str) -> list[ClassName]:
     return [cls for cls in (parse_class_line(line) for line in (text or "").splitlines()) if cls is not None]
 
 
-def image_inputs(gallery: GalleryValue, labels: Any, classes: list[ClassName]) -> tuple[list[ImageInput], list[str]]:
-    """The gallery as ``ImageInput`` list with label indices, and labels not in the class list."""
+def image_inputs(
+    gallery: GalleryValue, labels: Any, classes: list[ClassName]
+) -> tuple[list[ImageInput], dict[str, int]]:
+    """The gallery as ``ImageInput`` list with label indices, and the true classes not in the class
+    list with how many images carry each (in order of first appearance)."""
     names = display_names(gallery)
     known = _label_lookup(labels)
-    indices, unknown = match_labels([known.get(name, "") for name in names], classes)
+    typed = [known.get(name, "").strip() for name in names]
+    indices, unknown = match_labels(typed, classes)
     inputs = [
         ImageInput(path=str(path), label=label, name=name)
         for (path, _), name, label in zip(gallery or [], names, indices)
     ]
-    return inputs, unknown
+    return inputs, {label: sum(1 for text in typed if text == label) for label in unknown}

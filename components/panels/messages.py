@@ -12,12 +12,15 @@ calls ``gr.Error``/``gr.Warning``/``gr.Info`` directly.
 from __future__ import annotations
 
 import html
+import logging
 
 import gradio as gr
 
 from components.tables import md_escape
+from prompting.errors import public_message
 from prompting.service.public_text import PublicText
 
+LOG = logging.getLogger(__name__)
 _public = PublicText()
 
 
@@ -28,7 +31,11 @@ def register(rewrite: PublicText) -> None:
 
 
 def public(text: object) -> str:
-    """``text`` without secrets or server paths (not escaped)."""
+    """``text`` without secrets or server paths (not escaped). An error with advice for the
+    server's operator (``operator_hint``) is logged in full and shown without that advice."""
+    if isinstance(text, Exception) and getattr(text, "operator_hint", ""):
+        LOG.warning("Told a visitor: %s", text)
+        text = public_message(text)
     return _public(text)
 
 

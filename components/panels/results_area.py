@@ -21,6 +21,7 @@ from components.panels.disambiguation_panel import (
 )
 from components.panels.events import PAGE_ONLY, RESIZE_JS
 from components.panels.export_panel import ExportPanel, build_export_panel, wire_export_panel
+from components.panels.present_panel import PresentPanel, build_present_panel, render_present, wire_present_panel
 from components.panels.prompt_search_panel import (
     PromptSearchPanel,
     ViewRefresh,
@@ -35,7 +36,7 @@ from components.panels.results_panel import (
     render_predictions,
     wire_predictions_panel,
 )
-from components.tables import unmatched_labels_note
+from components.tables import headline_markdown, unmatched_labels_note
 from prompting.evaluation.paired import paired_comparisons
 from prompting.service.config import AppConfig
 from prompting.service.session_store import ResultStore, RunRecord
@@ -49,6 +50,7 @@ STALE = (
     "run before it. Fix the problem and press **Run** again."
 )
 STALE_CLASS = "stale-results"
+PRESENT_TAB = "tab-present"
 
 
 @dataclass
@@ -58,6 +60,8 @@ class ResultsArea:
     placeholder: gr.Markdown
     column: gr.Column
     stale: gr.Markdown
+    headline: gr.Markdown
+    present_button: gr.Button
     tabs: gr.Tabs
     predictions: PredictionsPanel
     calibration: CalibrationPanel
@@ -65,23 +69,27 @@ class ResultsArea:
     fudd: FuddPanel
     export: ExportPanel
     search: PromptSearchPanel
+    present: PresentPanel
 
     @property
     def outputs(self) -> list[Any]:
         """Components ``render_results`` fills, in its order."""
         return [
-            self.placeholder, self.column, self.stale, *self.predictions.outputs, *self.calibration.outputs,
-            *self.disambiguation.outputs, *self.fudd.outputs, self.export.files, *self.search.outputs,
+            self.placeholder, self.column, self.stale, self.headline, *self.predictions.outputs,
+            *self.calibration.outputs, *self.disambiguation.outputs, *self.fudd.outputs, self.export.files,
+            *self.search.outputs, *self.present.outputs,
         ]
 
     def views(self) -> ViewRefresh:
         """The views to redraw when a strategy joins the run (it is shown on the right, side by side)."""
-        outputs = [self.tabs, *self.predictions.outputs, *self.calibration.outputs, *self.disambiguation.outputs]
+        outputs = [self.tabs, self.headline, *self.predictions.outputs, *self.calibration.outputs,
+                   *self.disambiguation.outputs, *self.present.outputs]
 
         def render(record: RunRecord, key: str) -> list[Any]:
             pairs = paired_comparisons(record.comparison)
-            return [gr.Tabs(selected="tab-heatmaps"), *render_predictions(record, [], pairs, right=key),
-                    *render_calibration(record, pairs), *render_disambiguation(record)]
+            return [gr.Tabs(selected="tab-heatmaps"), headline_markdown(record.comparison, pairs),
+                    *render_predictions(record, [], pairs, right=key), *render_calibration(record, pairs),
+                    *render_disambiguation(record), *render_present(record, pairs)]
 
         return ViewRefresh(outputs, render)
 
@@ -92,6 +100,9 @@ def build_results_area(config: AppConfig) -> ResultsArea:
     placeholder = gr.Markdown(PLACEHOLDER, elem_id="results-placeholder", elem_classes=["placeholder"])
     with gr.Column(visible=False, elem_id="results") as column:
         stale = gr.Markdown(STALE, visible=False, elem_id="stale-banner", elem_classes=["stale-banner"])
+        with gr.Row(elem_id="headline-row", equal_height=True):
+            headline = gr.Markdown(elem_id="headline", elem_classes=["headline-box"], scale=6)
+            present_button = gr.Button("▶  Present", size="sm", elem_id="present-btn", scale=0, min_width=120)
         with gr.Tabs(elem_id="results-tabs") as tabs:
             predictions = build_predictions_panel()
             with gr.Tab("Accuracy & calibration", id="tab-calibration"):
@@ -101,10 +112,12 @@ def build_results_area(config: AppConfig) -> ResultsArea:
                 fudd = build_fudd_panel(config)
             with gr.Tab("Find better prompts", id="tab-prompt-search"):
                 search = build_prompt_search_panel(config)
+            with gr.Tab("Present", id=PRESENT_TAB):
+                present = build_present_panel()
             with gr.Tab("Export", id="tab-export"):
                 export = build_export_panel()
-    return ResultsArea(placeholder, column, stale, tabs, predictions, calibration, disambiguation, fudd, export,
-                       search)
+    return ResultsArea(placeholder, column, stale, headline, present_button, tabs, predictions, calibration,
+                       disambiguation, fudd, export, search, present)
 
 
 def render_results(record: RunRecord, notes: list[str]) -> list[Any]:
@@ -115,12 +128,14 @@ def render_results(record: RunRecord, notes: list[str]) -> list[Any]:
         gr.Markdown(visible=False),
         gr.Column(visible=True, elem_classes=[]),
         gr.Markdown(visible=False),
+        headline_markdown(record.comparison, pairs),
         *render_predictions(record, notes, pairs),
         *render_calibration(record, pairs),
         *render_disambiguation(record),
         *render_fudd(record),
         None,
         *render_prompt_search(record),
+        *render_present(record, pairs),
     ]
 
 
@@ -138,6 +153,9 @@ def wire_results_area(
     """Every tab's own interactions; charts are resized when their tab is shown. FuDD redraws
     every tab with its result added."""
     area.tabs.select(None, None, None, js=RESIZE_JS, **PAGE_ONLY)
+    area.present_button.click(lambda: gr.Tabs(selected=PRESENT_TAB), None, area.tabs, **PAGE_ONLY).then(
+        None, js=RESIZE_JS, **PAGE_ONLY)
+    wire_present_panel(area.present, token, store)
     wire_predictions_panel(area.predictions, token, store)
     wire_calibration_panel(area.calibration, token, store)
     wire_disambiguation_panel(area.disambiguation, token, store, classes_box)

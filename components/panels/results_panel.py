@@ -9,11 +9,12 @@ from typing import Any, Literal
 import gradio as gr
 import plotly.graph_objects as go
 
-from components.figures.heatmaps import similarity_heatmap
+from components.figures.heatmaps import comparison_heatmap
 from components.figures.prompts import descriptor_bars, prompt_heatmap, shared_cosine_range
 from components.panels import messages
 from components.panels.events import PAGE_ONLY
-from components.tables import predictions_table, skipped_markdown, summary_markdown
+from components.tables import glossary_markdown, predictions_table, skipped_markdown, summary_markdown
+from components.thumbnails import PAGE_SIZE
 from prompting.errors import PromptingError
 from prompting.evaluation.export import top1_indices
 from prompting.evaluation.paired import PairedComparison
@@ -36,6 +37,7 @@ class PredictionsPanel:
     """Handles of the summary tab and the side-by-side tab."""
 
     summary: gr.Markdown
+    glossary: gr.Markdown
     skipped: gr.Markdown
     table: gr.Dataframe
     left_strategy: gr.Dropdown
@@ -51,20 +53,26 @@ class PredictionsPanel:
     def outputs(self) -> list[gr.components.Component]:
         """Components ``render`` fills, in its order."""
         return [
-            self.summary, self.skipped, self.table, self.left_strategy, self.right_strategy, self.value_kind,
+            self.summary, self.glossary, self.skipped, self.table, self.left_strategy, self.right_strategy,
+            self.value_kind,
             self.heatmaps.left, self.heatmaps.right, self.prompt_class, self.prompts.left, self.prompts.right,
             self.explain_image, self.explanations.left, self.explanations.right,
         ]
 
 
-def build_summary_tab() -> tuple[gr.Markdown, gr.Markdown, gr.Dataframe]:
-    """The summary tab's content: plain-language summary, skipped files, predictions."""
+def build_summary_tab() -> tuple[gr.Markdown, gr.Markdown, gr.Markdown, gr.Dataframe]:
+    """The summary tab's content: plain-language summary, a glossary of its terms, skipped files,
+    predictions with thumbnails."""
     summary = gr.Markdown(elem_id="summary", elem_classes=["summary-box"])
+    with gr.Accordion("What do these words mean?", open=False, elem_id="glossary-box"):
+        glossary = gr.Markdown(elem_id="glossary")
     skipped = gr.Markdown(elem_id="skipped", elem_classes=["skipped-box"])
     gr.Markdown("#### Top prediction per image", elem_classes=["section-title"])
-    table = gr.Dataframe(interactive=False, wrap=True, max_height=460, elem_id="predictions-table",
+    gr.Markdown("✓ = the true class, ✗ = a mistake; the number is how sure the approach was (0 to 1).",
+                elem_classes=["help"])
+    table = gr.Dataframe(interactive=False, wrap=True, max_height=560, elem_id="predictions-table",
                          show_label=False, label="Predictions")
-    return summary, skipped, table
+    return summary, glossary, skipped, table
 
 
 def _plot_pair(prefix: str) -> SidePair:
@@ -77,7 +85,7 @@ def _plot_pair(prefix: str) -> SidePair:
 def build_predictions_panel() -> PredictionsPanel:
     """Summary tab, then the side-by-side tab (call inside a gr.Tabs)."""
     with gr.Tab("Summary", id="tab-summary"):
-        summary, skipped, table = build_summary_tab()
+        summary, glossary, skipped, table = build_summary_tab()
     with gr.Tab("Side by side", id="tab-heatmaps"):
         gr.Markdown("Pick two strategies to compare. Hover over a cell for the prompts behind it.",
                     elem_classes=["help"])
@@ -100,7 +108,7 @@ def build_predictions_panel() -> PredictionsPanel:
                             "these are the descriptors: “classified as X because: …”.", elem_classes=["help"])
             explain_image = gr.Dropdown(label="Image", elem_id="explain-image", scale=1)
         explanations = _plot_pair("explain")
-    return PredictionsPanel(summary, skipped, table, left_strategy, right_strategy, value_kind, heatmaps,
+    return PredictionsPanel(summary, glossary, skipped, table, left_strategy, right_strategy, value_kind, heatmaps,
                             prompt_class, prompts, explain_image, explanations)
 
 
@@ -114,7 +122,7 @@ def render_predictions(
     choices = [(result.label, key) for key, result in comparison.strategies.items()]
     right = right if right in comparison.strategies else keys[1] if len(keys) > 1 else keys[0]
     left = keys[0] if keys[0] != right or len(keys) == 1 else keys[1]
-    headers, rows = predictions_table(comparison)
+    headers, rows = predictions_table(comparison, thumbnail_size=PAGE_SIZE)
     class_choices = [(cls.display, index) for index, cls in enumerate(comparison.classes)]
     image_choices = [(image.name, index) for index, image in enumerate(comparison.images)]
     focus = _focus_class(record, left)
@@ -122,8 +130,9 @@ def render_predictions(
     left_prompts, right_prompts = prompts_pair(record, left, right, focus)
     return [
         summary_markdown(comparison, notes, labels_unmatched=unmatched, pairs=pairs),
+        glossary_markdown(comparison),
         skipped_markdown(comparison),
-        gr.Dataframe(value=rows, headers=headers),
+        gr.Dataframe(value=rows, headers=headers, datatype=["html"] * len(headers)),
         gr.Dropdown(choices=choices, value=left),
         gr.Dropdown(choices=choices, value=right),
         "probabilities",
@@ -148,13 +157,7 @@ def _focus_class(record: RunRecord, key: str) -> int:
 
 def heatmap(record: RunRecord, key: str, value: ValueKind) -> go.Figure:
     """Images x classes heatmap of one strategy."""
-    comparison = record.comparison
-    labels = [image.label for image in comparison.images]
-    return similarity_heatmap(
-        comparison.strategies[key], [image.name for image in comparison.images],
-        [cls.display for cls in comparison.classes], value=value,
-        labels=labels if any(label is not None for label in labels) else None,
-    )
+    return comparison_heatmap(record.comparison, key, value)
 
 
 def prompts_figure(

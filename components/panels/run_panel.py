@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,13 @@ from components.panels.images_panel import ImagesPanel, image_inputs
 from components.panels.results_area import ResultsArea, render_results, stale_results
 from components.panels.settings_panel import SettingsPanel, strategy_inputs
 from components.panels.strategies_panel import NO_SECOND_MODEL, StrategiesPanel
-from components.tables import md_escape, plural, unmatched_labels_note
+from components.tables import md_escape, plural, unlabelled_note, unmatched_labels_note
 from prompting.classes import parse_class_list
 from prompting.errors import DatasetError, ModelLoadError, PromptingError, StrategyError
 from prompting.evaluation.compare import Cancelled, ProgressFn, format_duration
 from prompting.evaluation.results import Comparison
 from prompting.service.config import AppConfig
+from prompting.service.run_changes import waffle_redraw_note
 from prompting.service.session_store import CancelRegistry, ResultStore, RunRecord
 from prompting.service.workflows import RunEstimate, build_specs, check_run_size, estimate_run, run_models
 from prompting.strategies.registry import STRATEGIES
@@ -39,6 +40,10 @@ READY = "Ready when you are: add images, check the classes, tick strategies, the
 STOPPED = "⏹ Stopped. The previous results, if any, are still shown."
 NOTHING_TO_STOP = "Nothing to stop: no run is in progress (the last one had already finished)."
 NOT_RUN = "Not run. Trim the images, classes or strategies, or press **Run** again and go on."
+SAME_MODEL = (
+    "“Compare with” names the same model as “Model”, so each strategy ran once, with that model. Choose another "
+    "model to compare two."
+)
 ONE_CLASS = (
     "Only one class: a softmax over one class is always 1.00, so its probabilities say nothing. Add the "
     "classes the images could be mistaken for."
@@ -102,18 +107,20 @@ def picker_order(names: list[str] | None) -> list[str]:
     return [key for key in STRATEGIES if key in chosen] + [name for name in names or [] if name not in STRATEGIES]
 
 
-RunWork = Callable[[threading.Event, ProgressFn], tuple[RunRecord, dict[str, str], list[str]]]
+RunWork = Callable[[threading.Event, ProgressFn], tuple[RunRecord, dict[str, str], dict[str, int]]]
 """One run's work, given its cancel event and progress: the record, the strategies that could
-not be built (title -> reason) and the typed true classes that match no class."""
+not be built (title -> reason) and the typed true classes that match no class (-> images)."""
+ChangeNotes = Callable[[RunRecord], list[str]]
 
 
-def run_executor(results: ResultsArea, store: ResultStore) -> Callable[[RunWork, str, Any], list[Any]]:
+def run_executor(results: ResultsArea, store: ResultStore) -> Callable[..., list[Any]]:
     """Runs a ``RunWork`` for a session from a handler wrapped in ``cancellable(cancels, RUN)``
     (so Stop, a cancel and the session's end reach it): errors shown in the status line (the last
     results stay, dimmed), and on success the record stored and rendered. Returns the values
     for ``[token, status, *results.outputs]``."""
 
-    def execute(work: RunWork, session: str, progress: Any) -> list[Any]:
+    def execute(work: RunWork, session: str, progress: Any, changes: ChangeNotes = lambda record: []) -> list[Any]:
+        """``changes(record)``: what changed unexpectedly since the last run, for the status and Summary."""
         skip = [gr.skip()] * len(results.outputs)
         started = time.perf_counter()
         event = current_cancel()  # the handler calling this runs under ``cancellable``
@@ -136,8 +143,9 @@ def run_executor(results: ResultsArea, store: ResultStore) -> Callable[[RunWork,
         record.comparison.strategy_errors = errors
         record.unmatched_labels = unknown
         notes = _warn(record.comparison, unknown)
-        status = _status(_done(record.comparison, time.perf_counter() - started))
-        return [store.put(record, owner=session), status] + render_results(record, notes)
+        said = changes(record)
+        status = _status(_done(record.comparison, time.perf_counter() - started, said))
+        return [store.put(record, owner=session), status] + render_results(record, notes + said)
 
     return execute
 
@@ -171,9 +179,9 @@ def wire_run(
     def prepare(gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
                 templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
                 concept: str, pool: str, beta: float | None,
-                objective: str) -> tuple[list[str], list[Any], list[Any], list[Any], dict[str, str], list[str]]:
+                objective: str) -> tuple[list[str], list[Any], list[Any], list[Any], dict[str, str], dict[str, int]]:
         """The three steps as (models, images, classes, specs, strategies that cannot run, true
-        classes not in the list); what the visitor must fix raises."""
+        classes not in the list with their image counts); what the visitor must fix raises."""
         classes = parse_class_list(classes_text or "")
         if not gallery:
             raise DatasetError("Add at least one image first (upload, paste, or use the example photos).")
@@ -185,7 +193,7 @@ def wire_run(
             raise StrategyError("None of the chosen strategies can run. " + " ".join(spec_errors.values()))
         return chosen_models(config, model, second), inputs, classes, specs, spec_errors, unknown
 
-    def ask(*steps: Any) -> list[Any]:
+    def ask(previous_token: str | None, *steps: Any) -> list[Any]:
         """Before the run: estimate it; a long one shows the question and does not start. A
         problem with the inputs is left for the run to report."""
         try:
@@ -198,24 +206,28 @@ def wire_run(
         return [False, gr.Group(visible=True), long_run_question(estimate)]
 
     @cancellable(cancels, RUN)
-    def run(go: bool, gallery: Any, labels: Any, classes_text: str, names: list[str], model: str, second: str,
-            templates: str, cupl: str, dclip: str, seeds: float, words: float | None, chars: float | None,
-            concept: str, pool: str, beta: float | None, objective: str, request: gr.Request,
+    def run(go: bool, previous_token: str | None, gallery: Any, labels: Any, classes_text: str, names: list[str],
+            model: str, second: str, templates: str, cupl: str, dclip: str, seeds: float, words: float | None,
+            chars: float | None, concept: str, pool: str, beta: float | None, objective: str, request: gr.Request,
             progress: gr.Progress = gr.Progress()) -> list[Any]:
         """The run, unless ``go`` is False: the visitor was asked first and it waits for Go on."""
         steps = (gallery, labels, classes_text, names, model, second, templates, cupl, dclip, seeds, words, chars,
                  concept, pool, beta, objective)
-        session = request.session_hash or ""
         if not go:  # its job ends with this handler (``cancellable``)
             return [gr.skip()] * (2 + len(results.outputs))
+        previous = _previous(store, previous_token)  # before this run replaces it
 
-        def work(event: threading.Event, report: ProgressFn) -> tuple[RunRecord, dict[str, str], list[str]]:
+        def changes(record: RunRecord) -> list[str]:
+            notes = (same_model_note(config, model, second), waffle_redraw_note(previous, record))
+            return [note for note in notes if note]
+
+        def work(event: threading.Event, report: ProgressFn) -> tuple[RunRecord, dict[str, str], dict[str, int]]:
             models, inputs, classes, specs, spec_errors, unknown = prepare(*steps)
             record = run_models(models, inputs, classes, specs, progress=report, cancel=event, limits=limits,
                                 loader=config.load)
             return record, spec_errors, unknown
 
-        return execute(work, session, progress)
+        return execute(work, request.session_hash or "", progress, changes)
 
     def stop(request: gr.Request) -> Any:
         if cancels.cancel(request.session_hash or "", RUN):
@@ -223,7 +235,7 @@ def wire_run(
         messages.info(NOTHING_TO_STOP, title="Nothing running")
         return gr.skip()
 
-    run_inputs = [images.gallery, images.labels, classes_box, strategies.picker, strategies.model,
+    run_inputs = [token, images.gallery, images.labels, classes_box, strategies.picker, strategies.model,
                   strategies.second_model, *settings.inputs]
     run_outputs = [token, bar.status, *results.outputs]
     go, confirmed = gr.State(True), gr.State(True)
@@ -244,12 +256,29 @@ def wire_run(
     bar.stop.click(stop, None, bar.status, concurrency_limit=None, show_progress="hidden", **PAGE_ONLY)
 
 
+def same_model_note(config: AppConfig, model: str | None, second: str | None) -> str:
+    """Said when "Compare with" names the model already chosen, which then runs once ('' otherwise)."""
+    if not second or second == NO_SECOND_MODEL or config.resolve_model(second) != config.resolve_model(
+            model or config.model):
+        return ""
+    return SAME_MODEL
+
+
+def _previous(store: ResultStore, token: str | None) -> RunRecord | None:
+    """The session's last run, if the store still holds it."""
+    try:
+        return store.get(token)
+    except PromptingError:
+        return None
+
+
 def _status(text: str, error: bool = False) -> Any:
     return gr.Markdown(text, elem_classes=["status-line", "status-error" if error else "status-ok"])
 
 
-def _done(comparison: Comparison, seconds: float) -> str:
-    """The status after a run: what was scored, and what was left out (also said in the Summary tab)."""
+def _done(comparison: Comparison, seconds: float, changes: Sequence[str] = ()) -> str:
+    """The status after a run: what was scored, what was left out, and what changed unexpectedly
+    (``changes``; all also said in the Summary tab)."""
     strategies = plural(len(comparison.strategies), "strategy", "strategies")
     text = (
         f"✓ **Done in {seconds:.1f} s**: {plural(comparison.sample_of or len(comparison.images), 'image')} × "
@@ -267,29 +296,36 @@ def _done(comparison: Comparison, seconds: float) -> str:
         problems.append(f"{plural(count, 'strategy', 'strategies')} could not run")
     if problems:
         text += "  \n⚠️ " + "; ".join(problems) + ": see the **Summary** tab."
-    return text
+    return text + "".join(f"  \nℹ️ {md_escape(note)}" for note in changes)
 
 
-def _warn(comparison: Comparison, unknown_labels: list[str]) -> list[str]:
+def grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(name, message) pairs as message -> the names it concerns, so each message is said once."""
+    said: dict[str, list[str]] = {}
+    for name, message in pairs:
+        said.setdefault(message, []).append(name)
+    return said
+
+
+def _warn(comparison: Comparison, unknown_labels: dict[str, int]) -> list[str]:
     """Toasts for partial problems; returns notes for the summary."""
     notes: list[str] = []
     if comparison.skipped:
         messages.warning(f"{plural(len(comparison.skipped), 'file')} could not be read and skipped; the rest were "
                          "scored. The Summary tab says why.", title="Some files skipped")
-    for name, error in comparison.strategy_errors.items():
-        messages.warning(f"{name}: {error}", title="A strategy could not run")
-    for result in comparison.strategies.values():
-        for warning in result.warnings:
-            notes.append(f"{result.label}: {warning}")
-            messages.warning(notes[-1], title="Read with care")
+    for error, names in grouped(comparison.strategy_errors.items()).items():
+        messages.warning(f"{', '.join(names)}: {error}", title="A strategy could not run")
+    warnings = grouped((result.label, warning) for result in comparison.strategies.values()
+                       for warning in result.warnings)
+    for warning, labels in warnings.items():  # said once, naming every result it concerns (e.g. both models)
+        notes.append(f"{', '.join(labels)}: {warning}")
+        messages.warning(notes[-1], title="Read with care")
     labelled = sum(1 for image in comparison.images if image.label is not None)
     if unknown_labels:
         notes.append(unmatched_labels_note(unknown_labels, labelled > 0))
         messages.warning(notes[-1], title="True classes not in the class list")
-    if 0 < labelled < len(comparison.images):
-        notes.append(
-            f"Accuracy charts need a true class for every image ({labelled} of {len(comparison.images)} have one)."
-        )
+    if blank := unlabelled_note(comparison, unknown_labels):
+        notes.append(blank)
     if len(comparison.classes) == 1 and any(r.probability_kind == "softmax" for r in comparison.strategies.values()):
         notes.append(ONE_CLASS)
         messages.warning(ONE_CLASS, title="Only one class")

@@ -32,7 +32,9 @@ PAPER_SEEDS = 7  # WaffleCLIP reports mean ± std over seeds 0-6 (replicate_key_
 WAFFLE_HELP = (
     "Random words and characters are drawn as WaffleCLIP's code draws them: the same classes and seed give the "
     "paper's prompts. The characters come from DCLIP's ImageNet descriptions, where WaffleCLIP uses each data "
-    "set's own."
+    "set's own. The draw depends on the whole class list (descriptor sizes follow the class names), so **adding, "
+    "removing or renaming a class gives every class new WaffleCLIP prompts**: all its scores move, and the new "
+    "prompts are encoded on the next run."
 )
 NO_CONCEPT_LLM = "Unavailable: no language model is configured on this server. Type a concept yourself instead."
 WEIGHTING_HELP = (

@@ -137,7 +137,7 @@ def wire_stored_set_panel(
                             progress: gr.Progress = gr.Progress()) -> list[Any]:
         done: list[StoredRun] = []
 
-        def work(event: threading.Event, report: ProgressFn) -> tuple[RunRecord, dict[str, str], list[str]]:
+        def work(event: threading.Event, report: ProgressFn) -> tuple[RunRecord, dict[str, str], dict[str, int]]:
             sets = find_stored_sets(config.stores)
             if not name or name not in sets:
                 raise StoreError(NOT_OFFERED)
@@ -149,7 +149,7 @@ def wire_stored_set_panel(
                 raise StrategyError("None of the chosen strategies can run. " + " ".join(spec_errors.values()))
             run = run_stored_set(name, sets[name], classes, specs, limits, load_model, report, event)
             done.append(run)
-            return run.record, spec_errors, []
+            return run.record, spec_errors, {}
 
         values = execute(work, request.session_hash or "", progress)
         return values + mistakes_values(done[0] if done else None)

@@ -6,22 +6,12 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from components.glossary import PLAIN_SUMMARIES
 from prompting.service.config import AppConfig
 from prompting.strategies.registry import STRATEGIES
 
 DEFAULT_STRATEGIES = ["classname", "ensemble80"]
 NO_SECOND_MODEL = "(none)"
-PLAIN_SUMMARIES = {
-    "classname": "just the class name, e.g. “cat”",
-    "template": "your own sentences around the name, e.g. “a photo of a cat.”",
-    "ensemble80": "CLIP's 80 ready-made sentences, averaged",
-    "ensemble7": "a well-chosen 7 of those sentences",
-    "cupl": "descriptive sentences written by a language model",
-    "dclip": "“cat, which has whiskers” … scored part by part",
-    "waffle": "random words added to the name: a baseline that checks whether descriptions really help",
-    "zpe": "many templates, weighted by how confidently each one classifies your images (no labels needed)",
-    "autoclip": "many templates, weighted anew for every image by how well each fits it",
-}
 # "selected" comes from "Find better prompts", FuDD from the Class names tab after a run, not from a tick.
 PICKED_ELSEWHERE = ("selected", "fudd")
 

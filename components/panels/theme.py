@@ -6,6 +6,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from components.figures.style import fit_charts_script
+
 CSS_FILE = Path(__file__).resolve().parents[2] / "assets" / "style.css"
 HELP_TEXT = "#4b5563"  # 7.6:1 on white
 
@@ -25,3 +27,8 @@ def build_theme() -> gr.themes.Base:
 def page_css() -> str:
     """The stylesheet text (inlined into the page, so nothing extra is served)."""
     return CSS_FILE.read_text(encoding="utf-8")
+
+
+def page_js() -> str:
+    """The script run when the page loads: it fits chart titles to narrow charts."""
+    return fit_charts_script()

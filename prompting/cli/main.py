@@ -311,9 +311,10 @@ def format_table(comparison: Comparison, pairs: Sequence[PairedComparison] = ())
         f"model: {comparison.model_label}   images: {len(comparison.images)}   "
         f"classes: {len(comparison.classes)}   skipped: {len(comparison.skipped)}",
         f"encoded: {stats.get('prompts_encoded', 0)} prompts, {stats.get('images_encoded', 0)} images   "
-        f"from cache: {stats.get('prompts_cached', 0)} prompts, {stats.get('images_cached', 0)} images",
+        f"from cache: {stats.get('prompts_cached', 0)} prompts, {stats.get('images_cached', 0)} images   "
+        f"shared by strategies: {stats.get('prompts_shared', 0)} prompts",
     ]
-    if comparison.labels is not None:
+    if any(result.metrics for result in comparison.strategies.values()):
         lines.append(f"{'strategy':24s} {'top-1':>7s} {'top-5':>7s} {'recall':>7s} {'ECE':>7s} {'NLL':>7s} {'Brier':>7s}")
         for result in comparison.strategies.values():
             m = result.metrics or {}

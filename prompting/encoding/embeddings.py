@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,21 +40,43 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class EncodeStats:
-    """How many distinct prompts and images were encoded by the model vs served from the cache."""
+    """Distinct prompts and images encoded by the model or served from the cache (there before
+    this count began). Prompts also count as shared when an earlier call on these stats already
+    counted them, as when two strategies of one run use the same prompt (it is encoded once; on a
+    first run it is not from the cache).
+
+    ``track_shared=False`` (a store's lifetime totals) keeps no record of the prompts seen, so
+    repeats count as cached.
+    """
 
     prompts_encoded: int = 0
     prompts_cached: int = 0
+    prompts_shared: int = 0
     images_encoded: int = 0
     images_cached: int = 0
+    track_shared: bool = field(default=True, repr=False, compare=False)
+    _seen: set[str] = field(default_factory=set, repr=False, compare=False)
+
+    def count_prompts(self, distinct: list[str], encoded: int) -> None:
+        """Count one lookup of ``distinct`` prompts, ``encoded`` of which the model had to encode."""
+        shared = sum(1 for prompt in distinct if prompt in self._seen)
+        self.prompts_shared += shared
+        self.prompts_encoded += encoded
+        self.prompts_cached += len(distinct) - shared - encoded
+        if self.track_shared:
+            self._seen.update(distinct)
 
     def as_dict(self) -> dict[str, int]:
         """Plain dict for JSON and the UI."""
-        return asdict(self)
+        return {key: getattr(self, key) for key in COUNT_KEYS}
 
     def add(self, other: EncodeStats) -> None:
         """Add ``other``'s counts to these."""
-        for key, value in other.as_dict().items():
-            setattr(self, key, getattr(self, key) + value)
+        for key in COUNT_KEYS:
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+
+
+COUNT_KEYS = ("prompts_encoded", "prompts_cached", "prompts_shared", "images_encoded", "images_cached")
 
 
 def _digest(text: str, length: int = 32) -> str:
@@ -68,7 +90,7 @@ class TextEmbeddingStore:
         self.encoder = encoder
         self.cache = cache
         self.space = _digest(f"text|{encoder.identity}|{encoder.text_settings_key}|v{FORMAT_VERSION}", 24)
-        self.stats = EncodeStats()
+        self.stats = EncodeStats(track_shared=False)
 
     def missing(self, prompts: Sequence[str]) -> list[str]:
         """The distinct prompts a run would encode (not cached), in first-seen order. Cheap: no
@@ -82,9 +104,10 @@ class TextEmbeddingStore:
     ) -> np.ndarray:
         """Normalised embeddings for ``prompts`` (in order), encoding only cache misses.
 
-        Counts (distinct prompts) go to the store's running totals and to ``stats`` if given.
-        ``progress(done, total)`` is called after each batch, once that batch is saved; if it
-        raises (e.g. the user cancelled), everything encoded so far stays cached.
+        Counts (distinct prompts) go to the store's running totals and to ``stats`` if given
+        (see ``EncodeStats``). ``progress(done, total)`` is called after each batch, once that
+        batch is saved; if it raises (e.g. the user cancelled), everything encoded so far stays
+        cached.
         """
         if not prompts:
             return np.zeros((0, 0), dtype=np.float32)
@@ -101,14 +124,12 @@ class TextEmbeddingStore:
                 progress(done, len(missing))
         for counter in (self.stats, stats):
             if counter is not None:
-                counter.prompts_cached += len(keys) - len(missing)
-                counter.prompts_encoded += len(missing)
+                counter.count_prompts(list(keys), len(missing))
         return np.stack([vectors[prompt] for prompt in prompts])
 
     def count_cached(self, prompts: set[str]) -> int:
         """How many of ``prompts`` are in the cache already (nothing is encoded)."""
-        with self._lock:
-            return sum(1 for prompt in prompts if prompt in self._vectors)
+        return len(self.cache.contains(self.space, [_digest(p) for p in prompts]))
 
     def _encode_sorted(self, prompts: list[str]) -> Iterator[tuple[list[str], np.ndarray]]:
         """Encode in batches of similar token length, so dynamic padding wastes little."""

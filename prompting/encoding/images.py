@@ -28,6 +28,7 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 )
 BYTES_LABEL = "image data"
+EMPTY_FILE = "'{label}' is an empty file (0 bytes), not an image."
 WHITE = (255, 255, 255, 255)
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 MAX_16_BIT = 65535
@@ -47,11 +48,16 @@ def load_image(source: str | Path | bytes, name: str | None = None, min_side: in
     Any failure raises ``ImageDecodeError`` naming ``name`` (default: the file name).
     """
     if isinstance(source, bytes):
+        if not source:
+            raise ImageDecodeError(EMPTY_FILE.format(label=name or BYTES_LABEL))
         return _decode(io.BytesIO(source), name or BYTES_LABEL, min_side)
     path = Path(source)
     label = name or path.name
     try:
         with open(path, "rb") as handle:
+            if not handle.read(1):
+                raise ImageDecodeError(EMPTY_FILE.format(label=label))
+            handle.seek(0)
             return _decode(handle, label, min_side)
     except OSError as exc:
         raise unreadable_file(label, exc) from exc

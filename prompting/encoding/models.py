@@ -392,7 +392,7 @@ def _load_parts(name: str, revision: str | None, device: torch.device, quantize:
     try:
         model = AutoModel.from_pretrained(name, revision=revision, dtype=_dtype(device))
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for bad sources
-        raise ModelLoadError(_load_failure_message(name, exc)) from exc
+        raise ModelLoadError(*_load_failure_message(name, exc)) from exc
     if not (hasattr(model, "get_text_features") and hasattr(model, "get_image_features")):
         raise ModelLoadError(
             f"Model '{name}' ({type(model).__name__}) is not an image-text dual encoder: it has no "
@@ -401,7 +401,7 @@ def _load_parts(name: str, revision: str | None, device: torch.device, quantize:
     try:
         processor = AutoProcessor.from_pretrained(name, revision=revision)
     except Exception as exc:
-        raise ModelLoadError(_load_failure_message(name, exc)) from exc
+        raise ModelLoadError(*_load_failure_message(name, exc)) from exc
     if not (hasattr(processor, "tokenizer") and hasattr(processor, "image_processor")):
         raise ModelLoadError(f"Model '{name}' has no combined text tokenizer and image processor.")
     model = model.to(device).eval()
@@ -507,7 +507,8 @@ def weights_fingerprint(directory: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def _load_failure_message(name: str, exc: Exception) -> str:
+def _load_failure_message(name: str, exc: Exception) -> tuple[str, str]:
+    """(what went wrong, what the operator can do about it)."""
     text = str(exc).strip()
     reason = (text.splitlines()[0] if text else type(exc).__name__).rstrip(".")
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
@@ -526,7 +527,7 @@ def _load_failure_message(name: str, exc: Exception) -> str:
         )
     else:
         hint = "Check the hub id (for example openai/clip-vit-base-patch32 or google/siglip-base-patch16-224)."
-    return f"Could not load model '{name}': {reason}. {hint}"
+    return f"Could not load model '{name}': {reason}.", hint
 
 
 def _accepted(method: Any) -> set[str]:

@@ -357,21 +357,24 @@ def score_strategies(
     strict: bool = True,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    stats: EncodeStats | None = None,
 ) -> Comparison:
     """Score every strategy against already encoded images (an upload or a stored set); only
     prompts missing from the text cache are encoded, and progress counts them. ``strict`` as
     in ``compare``. FuDD reuses its base strategy's result when that was scored before it, else
-    scores the base for itself."""
+    scores the base for itself. ``stats``: encode counts to carry on (one run scored in several
+    calls, whose caller counts the images), else fresh ones starting with the images' counts."""
     report = progress or (lambda fraction, message: None)
     comparison = Comparison(
         model=encoder.name, classes=list(classes), images=encoded.records, strategies={}, skipped=encoded.skipped,
         probability_kind=encoder.probability_kind, quantization=encoder.quantization,
     )
-    labels = comparison.labels
+    labels = comparison.partial_labels
     store = text_store(encoder)
-    stats = EncodeStats()
-    if encoded.stats is not None:
-        stats.add(encoded.stats)
+    if stats is None:
+        stats = EncodeStats()
+        if encoded.stats is not None:
+            stats.add(encoded.stats)
     plans: dict[str, tuple[StrategySpec, PromptPlan]] = {}
     for key, spec in zip(unique_keys(specs), specs):
         try:

@@ -18,7 +18,7 @@ from prompting.vectors import softmax
 
 DECIMALS = 6
 SUMMARY_METRICS = ("top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll")
-ENCODER_KEYS = ("prompts_encoded", "prompts_cached", "images_encoded", "images_cached")
+ENCODER_KEYS = ("prompts_encoded", "prompts_cached", "prompts_shared", "images_encoded", "images_cached")
 SMALL_SAMPLE = 30
 QUANTIZED_NOTE = (
     "The model ran with int8 dynamic quantisation of its linear layers (faster on a CPU), so its scores can "
@@ -33,6 +33,21 @@ MIXED_MEANING = (
     "mixed: each strategy's probability_meaning says whether its probabilities are softmax probabilities or "
     "independent sigmoid scores"
 )
+# What each strategy does, in words a stakeholder reads without a glossary (registry name -> noun phrase);
+# the headline gives these first and the strategy's own label after them, for the tables.
+PLAIN_NAMES = {
+    "classname": "just the class name",
+    "template": "your own sentences around the class name",
+    "ensemble80": "CLIP's 80 ready-made sentences, averaged",
+    "ensemble7": "7 ready-made sentences, averaged",
+    "cupl": "descriptions written by a language model",
+    "dclip": "visual features listed by a language model",
+    "waffle": "random words added to the class name",
+    "zpe": "ready-made sentences weighted by how sure each makes the model",
+    "autoclip": "ready-made sentences weighted anew for each image",
+    "selected": "sentences picked on these images",
+    "fudd": "descriptions that tell look-alike classes apart",
+}
 CALIBRATION_PROBABILITIES = (
     "softmax over this strategy's logits: the probabilities its top-label calibration metrics (ECE, MCE, Brier, "
     "NLL, reliability, temperature) are computed on"
@@ -242,14 +257,20 @@ def plain_language_summary(comparison: Comparison, pairs: list[PairedComparison]
 
 
 def encoder_summary(comparison: Comparison) -> str:
-    """What was encoded and what came from the cache ('' when the run did not say)."""
+    """What the run encoded, and what it reused ('' when the run did not say): prompts from the
+    cache of earlier runs apart from prompts shared by several strategies of this run, then the
+    images (when the run counted them: a stored set's images were encoded when it was built)."""
     stats = comparison.encoder_stats
     if not stats:
         return ""
-    return (
-        f"{stats.get('prompts_encoded', 0)} prompts and {stats.get('images_encoded', 0)} images encoded, "
-        f"{stats.get('prompts_cached', 0)} prompts and {stats.get('images_cached', 0)} images from the cache"
-    )
+    text = (f"{_count(stats.get('prompts_encoded', 0), 'prompt')} newly encoded, "
+            f"{stats.get('prompts_cached', 0)} reused from the cache of earlier runs")
+    shared = stats.get("prompts_shared", 0)
+    text += f", {shared} shared by several strategies of this run (encoded once)" if shared else ""
+    if "images_encoded" in stats:
+        text += (f"; {_count(stats['images_encoded'], 'image')} newly encoded, "
+                 f"{stats.get('images_cached', 0)} reused from the cache")
+    return text
 
 
 def _count(n: int, noun: str) -> str:
@@ -257,17 +278,101 @@ def _count(n: int, noun: str) -> str:
 
 
 def _quoted(labels: list[str]) -> str:
-    quoted = [f'"{label}"' for label in labels]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    return _and([f'"{label}"' for label in labels])
 
 
-def _accuracy_sentences(comparison: Comparison, labelled: list[int], pairs: list[PairedComparison]) -> list[str]:
+def base_strategy(key: str) -> str:
+    """The registry name behind a result key: ``waffle``, ``waffle-2`` (a repeat) and
+    ``waffle@clip`` (one of two models) are all ``waffle``."""
+    name = key.split("@", 1)[0]
+    head, _, tail = name.rpartition("-")
+    return head if head and tail.isdigit() else name
+
+
+def plain_name(key: str, label: str) -> str:
+    """A result in plain words, its label after them (``key`` as in ``Comparison.strategies``)."""
+    phrase = PLAIN_NAMES.get(base_strategy(key))
+    return f"{phrase} (“{label}”)" if phrase else f"“{label}”"
+
+
+def correct_counts(comparison: Comparison, labelled: list[int]) -> tuple[dict[str, int], list[str]]:
+    """Images each result got right among the ``labelled`` images, and the results best first (ties
+    in the results' order)."""
     truth = np.array([comparison.images[i].label for i in labelled], dtype=int)
     correct = {
         name: int((top1_indices(result)[labelled] == truth).sum())
         for name, result in comparison.strategies.items()
     }
-    ranked = sorted(correct, key=lambda name: -correct[name])
+    return correct, sorted(correct, key=lambda name: -correct[name])
+
+
+def headline(comparison: Comparison, pairs: list[PairedComparison] | None = None) -> str:
+    """One plain sentence for the top of the results: which approach did best on these images, by
+    how much, and whether that could be chance (the paired comparison of the best two decides:
+    a winner only when its interval excludes zero). Without true classes: how far they agreed. For
+    a sampled stored set, the headline written about the whole set."""
+    if comparison.headline is not None:
+        return comparison.headline
+    results = comparison.strategies
+    if not results or not comparison.images:
+        return ""
+    names = {key: plain_name(key, result.label) for key, result in results.items()}
+    labelled = [i for i, img in enumerate(comparison.images) if img.label is not None]
+    if not labelled:
+        return _unlabelled_headline(comparison, names)
+    correct, ranked = correct_counts(comparison, labelled)
+    n = len(labelled)
+    where = f"these {_count(n, 'image')}" if n == len(comparison.images) else f"the {_count(n, 'labelled image')}"
+    best = ranked[0]
+    if len(ranked) == 1:
+        return f"{_capital(names[best])} got {correct[best]} of {n} images right."
+    tied = [key for key in ranked if correct[key] == correct[best]]
+    if len(tied) > 1:
+        if len(tied) < len(ranked):
+            who = _and([names[key] for key in tied]) + " each"
+        else:
+            who = "both approaches" if len(tied) == 2 else f"all {len(tied)} approaches"
+        return f"No approach did better on {where}: {who} got {correct[best]} of {n} right."
+    runner_up = ranked[1]
+    pairs = paired_comparisons(comparison) if pairs is None else pairs
+    pair = next((p for p in pairs if {p.a, p.b} == {best, runner_up}), None)
+    versus = f"{correct[best]} of {n} right against {correct[runner_up]} for {names[runner_up]}"
+    if pair is None:
+        return f"Most right on {where}: {names[best]}, {versus}."
+    pair = pair if pair.a == best else pair.swapped()
+    gap = f"{points(pair.delta_top1, n)} points"
+    if pair.decided:
+        low, high = (points(value, n) for value in pair.ci95)
+        return (f"Best on {where}: {names[best]}, {versus}. A gap this size ({gap}; 95% interval {low} to {high}) "
+                "is unlikely to be chance.")
+    return (f"Most right on {where}: {names[best]}, {versus}; but a gap this small ({gap}) could be chance, so "
+            "these images cannot tell the two apart.")
+
+
+def _unlabelled_headline(comparison: Comparison, names: dict[str, str]) -> str:
+    """Without true classes no winner can be named: say how far the approaches agreed."""
+    n = len(comparison.images)
+    if len(names) == 1:
+        return (f"{_capital(next(iter(names.values())))} sorted {_count(n, 'image')}; without their true classes, "
+                "how often it is right cannot be measured.")
+    predictions = np.stack([top1_indices(result) for result in comparison.strategies.values()])
+    agree = int((predictions == predictions[0]).all(axis=0).sum())
+    who = "the two approaches" if len(names) == 2 else f"all {len(names)} approaches"
+    return (f"No true classes were given, so no winner can be named; {who} gave the same answer for {agree} of "
+            f"{_count(n, 'image')}.")
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _accuracy_sentences(comparison: Comparison, labelled: list[int], pairs: list[PairedComparison]) -> list[str]:
+    correct, ranked = correct_counts(comparison, labelled)
+    truth = np.array([comparison.images[i].label for i in labelled], dtype=int)
     groups = [list(group) for _, group in groupby(ranked, key=correct.get)]
     total = len(labelled)
     partial = total < len(comparison.images)
@@ -277,14 +382,16 @@ def _accuracy_sentences(comparison: Comparison, labelled: list[int], pairs: list
     rest = [f"with {who[g]}, {correct[groups[g][0]]} of {total}" for g in range(1, len(groups))]
     sentences = []
     if partial:
-        sentences.append(
-            f"Only {total} of {len(comparison.images)} images have a known true class, "
-            "so accuracy is measured on those."
-        )
+        sentences.append(coverage_sentence(total, len(comparison.images)))
     sentences.append("; ".join([first, *rest]) + ".")
     sentences += paired_sentences(ranked, pairs)
     sentences += _mistake_sentences(comparison, ranked[0], labelled, truth)
     return sentences + _calibration_sentences(comparison)
+
+
+def coverage_sentence(labelled: int, total: int) -> str:
+    """Which images accuracy is measured on, when only some have a known true class."""
+    return f"Accuracy is measured on {labelled} of {total} images: those with a known true class in the class list."
 
 
 def points(value: float, n_images: int, signed: bool = False) -> str:
@@ -475,9 +582,10 @@ def _seed_sentences(comparison: Comparison) -> list[str]:
 
 
 def _problem_sentences(comparison: Comparison) -> list[str]:
-    sentences = [
-        f'"{name}" could not be run: {str(error).rstrip(".")}.' for name, error in comparison.strategy_errors.items()
-    ]
+    failed: dict[str, list[str]] = {}
+    for name, error in comparison.strategy_errors.items():
+        failed.setdefault(str(error).rstrip("."), []).append(name)
+    sentences = [f"{_quoted(names)} could not be run: {error}." for error, names in failed.items()]
     n = len(comparison.skipped)
     if n:
         verb = "was" if n == 1 else "were"

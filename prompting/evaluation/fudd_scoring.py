@@ -12,9 +12,8 @@ from prompting.classes import ClassName, spoken_name
 from prompting.encoding.embeddings import EncodeStats, Progress, TextEmbeddingStore
 from prompting.encoding.models import DualEncoder
 from prompting.errors import PromptingError
-from prompting.evaluation.metrics import evaluate
 from prompting.evaluation.results import StrategyResult
-from prompting.evaluation.scoring import PromptScores, score_plan
+from prompting.evaluation.scoring import PromptScores, labelled_metrics, score_plan
 from prompting.strategies.fudd import (
     FALLBACK_TEMPLATE,
     FuddDetails,
@@ -109,7 +108,7 @@ def score_fudd(
         name=name, label=label, similarities=similarities, logits=logits,
         probabilities=encoder.probabilities(logits), probability_kind=encoder.probability_kind, prompts=prompts,
         prompt_similarities=per_prompt, class_text_vectors=class_vectors,
-        metrics=evaluate(logits, labels, encoder.probability_kind) if labels is not None else None,
+        metrics=labelled_metrics(logits, labels, encoder.probability_kind),
     )
     before, after = base.predictions(1)[:, 0], result.predictions(1)[:, 0]
     changes = explain_changes(image_vectors, sets, set_cosines, before, after, table, text_vectors) if (

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # paired.py imports this module
     from prompting.evaluation.paired import PairedComparison
 
 ProbabilityKind = Literal["softmax", "sigmoid"]
+UNKNOWN_LABEL = -1  # in ``Comparison.partial_labels``: this image's true class is not known
 
 
 @dataclass
@@ -84,11 +85,13 @@ class Comparison:
     encoder_stats: dict[str, int] = field(default_factory=dict)
     # A stored set scored at full scale keeps per-image scores for a sample of its images only:
     # ``sample_of`` is then how many images were scored (metrics cover all of them), and
-    # ``summary`` and ``paired`` the plain-language sentences and paired comparisons of the whole set.
+    # ``headline``, ``summary`` and ``paired`` the headline, plain-language sentences and paired
+    # comparisons of the whole set.
     sample_of: int | None = None
     summary: list[str] | None = None
     paired: list[PairedComparison] | None = None
     quantization: str | None = None
+    headline: str | None = None
 
     @property
     def model_label(self) -> str:
@@ -101,3 +104,12 @@ class Comparison:
         if not self.images or any(img.label is None for img in self.images):
             return None
         return np.array([img.label for img in self.images], dtype=int)
+
+    @property
+    def partial_labels(self) -> np.ndarray | None:
+        """Label index per image, ``UNKNOWN_LABEL`` where the true class is not known (none given,
+        or not in the class list); None when no image has one. Accuracy and calibration are
+        measured on the known ones, as the paired comparisons are."""
+        if not any(img.label is not None for img in self.images):
+            return None
+        return np.array([UNKNOWN_LABEL if img.label is None else img.label for img in self.images], dtype=int)

@@ -10,7 +10,7 @@ import numpy as np
 from prompting.encoding.embeddings import EncodeStats, Progress, TextEmbeddingStore
 from prompting.encoding.models import DualEncoder
 from prompting.evaluation.metrics import evaluate
-from prompting.evaluation.results import StrategyResult
+from prompting.evaluation.results import UNKNOWN_LABEL, ProbabilityKind, StrategyResult
 from prompting.strategies.autoclip import AutoClipOptions, autoclip
 from prompting.strategies.registry import WEIGHTED, Aggregation, PromptPlan
 from prompting.strategies.zpe import weighted_class_vectors, zpe_scores, zpe_weights
@@ -136,7 +136,8 @@ def score_plan(
     stats: EncodeStats,
     progress: Progress | None = None,
 ) -> StrategyResult:
-    """Score one strategy's prompts against the images; metrics when every image is labelled.
+    """Score one strategy's prompts against the images; metrics on the images whose true class
+    is known (``labels``: one per image, ``UNKNOWN_LABEL`` where it is not; None when none is).
 
     ``progress(done, total)`` is called after each batch of newly encoded prompts.
     """
@@ -160,7 +161,7 @@ def score_plan(
         prompts=plan.prompts,
         prompt_similarities=per_prompt,
         class_text_vectors=class_vectors,
-        metrics=evaluate(logits, labels, encoder.probability_kind) if labels is not None else None,
+        metrics=labelled_metrics(logits, labels, encoder.probability_kind),
         notes=list(plan.notes) + notes + warnings,
         prompt_weights=weights,
         weight_templates=list(plan.templates) if weights is not None else [],
@@ -171,6 +172,18 @@ def score_plan(
         for seed, vectors in zip(plan.seeds, _seed_slices(prompt_vectors, plan.seed_groups))
     ]
     return result
+
+
+def labelled_metrics(
+    logits: np.ndarray, labels: np.ndarray | None, probability_kind: ProbabilityKind
+) -> dict | None:
+    """``evaluate`` on the images whose label is known (not ``UNKNOWN_LABEL``); None when none is."""
+    if labels is None:
+        return None
+    known = labels != UNKNOWN_LABEL
+    if not known.any():
+        return None
+    return evaluate(logits[known], labels[known], probability_kind)
 
 
 def _seed_slices(prompt_vectors: list[np.ndarray], seed_groups: list[list[list[str]]]) -> list[list[np.ndarray]]:
@@ -196,8 +209,8 @@ def _seed_run(
     logits = encoder.logits(similarities)
     predictions = logits.argmax(axis=1)
     run: dict = {"seed": seed, "predictions": predictions.tolist(), "top1": None}
-    if labels is not None:
-        metrics = evaluate(logits, labels, encoder.probability_kind)
+    metrics = labelled_metrics(logits, labels, encoder.probability_kind)
+    if metrics is not None:
         run.update(top1=metrics["top1"], top5=metrics.get("top5"), ece=metrics.get("ece"))
     return run
 

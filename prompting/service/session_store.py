@@ -46,12 +46,12 @@ class StrategySource:
 @dataclass
 class RunRecord:
     """One run: its comparison, the images it scored, where each result came from, and the true
-    classes typed for the images that matched no class (distinct, in order)."""
+    classes typed for images that matched no class, each with how many images carry it (in order)."""
 
     comparison: Comparison
     images: list[ImageInput]
     sources: dict[str, StrategySource] = field(default_factory=dict)
-    unmatched_labels: list[str] = field(default_factory=list)
+    unmatched_labels: dict[str, int] = field(default_factory=dict)
 
 
 def held_bytes(value: Any) -> int:

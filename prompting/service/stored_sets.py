@@ -22,10 +22,11 @@ from PIL import Image
 from prompting.classes import ClassName
 from prompting.data.sources import SourceReader
 from prompting.data.store import MANIFEST, EmbeddingStore, open_store
+from prompting.encoding.embeddings import EncodeStats
 from prompting.encoding.images import load_image
 from prompting.errors import DatasetError, ModelLoadError, PromptingError, StoreError
 from prompting.evaluation.compare import EncodedImages, ProgressFn, score_strategies, unique_keys
-from prompting.evaluation.export import plain_language_summary
+from prompting.evaluation.export import headline, plain_language_summary
 from prompting.evaluation.paired import paired_comparisons
 from prompting.evaluation.results import Comparison, StrategyResult
 from prompting.evaluation.scoring import PromptScores
@@ -142,15 +143,14 @@ def run_stored_set(
     full: dict[str, StrategyResult] = {}
     shown: dict[str, StrategyResult] = {}
     errors: dict[str, str] = {}
-    stats: dict[str, int] = {}
+    stats = EncodeStats()  # one run: prompts shared by its strategies are told apart from cached ones
     mistakes: list[tuple[int, int, float]] = []
     for number, (key, spec) in enumerate(zip(unique_keys(specs), specs)):
         def scaled(fraction: float, message: str, number: int = number) -> None:
             report(0.05 + 0.9 * (number + fraction) / len(specs), message)
 
-        scored = score_strategies(encoder, encoded, classes, [spec], strict=False, progress=scaled, cancel=cancel)
-        for stat, count in scored.encoder_stats.items():
-            stats[stat] = stats.get(stat, 0) + count
+        scored = score_strategies(encoder, encoded, classes, [spec], strict=False, progress=scaled, cancel=cancel,
+                                  stats=stats)
         if not scored.strategies:
             errors[key] = next(iter(scored.strategy_errors.values()), "could not be scored")
             continue
@@ -163,7 +163,7 @@ def run_stored_set(
     whole = Comparison(
         model=public_model_name(store.model["name"]), classes=list(classes), images=encoded.records,
         strategies=full, skipped=encoded.skipped, strategy_errors=errors,
-        probability_kind=encoder.probability_kind, encoder_stats=stats,
+        probability_kind=encoder.probability_kind, encoder_stats=stats.as_dict(),
     )
     pairs = paired_comparisons(whole)
     summary = plain_language_summary(whole, pairs) + stored.notes
@@ -173,7 +173,7 @@ def run_stored_set(
             "calibration, the confusion matrix and look-alike classes use all of them."
         )
     comparison = replace(whole, images=[encoded.records[i] for i in sample], strategies=shown, sample_of=n,
-                         summary=summary, paired=pairs)
+                         summary=summary, paired=pairs, headline=headline(whole, pairs))
     sources = {key: StrategySource(store.model["name"], spec) for key, spec in zip(unique_keys(specs), specs)}
     report(0.95, "Reading thumbnails of mistakes")
     thumbnails, note = _thumbnails(store, stored, classes, mistakes, next(iter(shown.values()), None))

@@ -32,7 +32,13 @@ from prompting.evaluation.compare import (
     plan_work,
     unique_keys,
 )
-from prompting.evaluation.export import comparison_to_dict, plain_language_summary, probability_meaning, to_jsonable
+from prompting.evaluation.export import (
+    comparison_to_dict,
+    headline,
+    plain_language_summary,
+    probability_meaning,
+    to_jsonable,
+)
 from prompting.evaluation.results import Comparison
 from prompting.evaluation.template_selection import parse_selection
 from prompting.service.budgets import WorkEstimate, check_work, estimate_prompts
@@ -393,7 +399,8 @@ def top_predictions(comparison: Comparison, k: int = 3) -> dict[str, Any]:
 
 
 def comparison_payload(comparison: Comparison) -> dict[str, Any]:
-    """The export JSON plus the plain-language summary and the strategies that could not run.
+    """The export JSON plus the headline, the plain-language summary and the strategies that could
+    not run.
 
     Images are named, not located: server paths mean nothing to the reader, and a ``path``
     key would make gradio_client treat the entry as a file to download.
@@ -404,6 +411,7 @@ def comparison_payload(comparison: Comparison) -> dict[str, Any]:
         **payload,
         "images": [{"name": names.get(image.pop("path"), ""), **image} for image in payload["images"]],
         "skipped": _named_skips(comparison),
+        "headline": headline(comparison),
         "summary": plain_language_summary(comparison),
     }
 

@@ -75,12 +75,13 @@ def test_a_run_over_the_prompt_budget_is_refused_before_encoding(
     run_models([str(tiny_clip_dir)], images, CLASSES, specs, limits=RunLimits(max_prompts_per_run=300))
     assert sum(encoded) == 243
     record = run_models([str(tiny_clip_dir)], images, CLASSES, specs, limits=RunLimits(max_prompts_per_run=100))
-    assert record.comparison.encoder_stats == {"prompts_encoded": 0, "prompts_cached": 243}
+    assert record.comparison.encoder_stats == {"prompts_encoded": 0, "prompts_cached": 243, "prompts_shared": 0,
+                                                  "images_encoded": 0, "images_cached": 1}
     assert text_store(load_model(str(tiny_clip_dir))).count_cached({"bird", "a photo of a bird."}) == 2
 
 
 def test_a_run_over_the_pixel_budget_is_refused_from_the_headers(tmp_path: Path, tiny_clip_dir: Path) -> None:
-    big = [header_only_png(tmp_path / f"big{i}.png", 8000, 8000) for i in range(2)]
+    big = [header_only_png(tmp_path / f"big{i}.png", 8000, 8000 - i) for i in range(2)]  # two contents
     assert big[0].stat().st_size < 100
     images = [ImageInput(str(path), name=path.name) for path in big]
     specs, _ = build_specs(["classname"], StrategyInputs())

@@ -256,8 +256,10 @@ def test_a_warm_rerun_in_a_new_process_encodes_nothing(
         proc = _cli([*args, "--json", str(out)], tmp_path / "cache")
         assert proc.returncode == 0, proc.stderr
         runs.append(json.loads(out.read_text()))
-    assert runs[0]["encoder"] == {"prompts_encoded": 24, "prompts_cached": 0, "images_encoded": 6, "images_cached": 0}
-    assert runs[1]["encoder"] == {"prompts_encoded": 0, "prompts_cached": 24, "images_encoded": 0, "images_cached": 6}
+    assert runs[0]["encoder"] == {"prompts_encoded": 24, "prompts_cached": 0, "prompts_shared": 0,
+                                  "images_encoded": 6, "images_cached": 0}
+    assert runs[1]["encoder"] == {"prompts_encoded": 0, "prompts_cached": 24, "prompts_shared": 0,
+                                  "images_encoded": 0, "images_cached": 6}
     assert runs[1]["strategies"]["ensemble7"]["probabilities"] == runs[0]["strategies"]["ensemble7"]["probabilities"]
     assert "encoded: 0 prompts, 0 images   from cache: 24 prompts, 6 images" in proc.stdout
 

@@ -66,7 +66,7 @@ def test_cache_serves_repeats_and_survives_a_restart(tiny_clip_dir: Path, isolat
     loaded = text_store(encoder).embed(PROMPTS + ["a new prompt."], stats=restarted)
     assert (restarted.prompts_encoded, restarted.prompts_cached, restarted.prompts_shared) == (1, 3, 0)
     np.testing.assert_array_equal(loaded[:4], first)
-    assert vector_cache().count() == 4 and (isolated_cache / CACHE_FILE).is_file()
+    assert vector_cache().count() == 5 and (isolated_cache / CACHE_FILE).is_file()  # 3 + "a bird." + the new one
 
 
 def test_cached_vectors_equal_fresh_encodes_in_order(tiny_clip_dir: Path) -> None:
@@ -175,7 +175,8 @@ def test_bad_rows_under_the_right_keys_are_dropped_and_re_encoded(
     reset_stores()
     with caplog.at_level(logging.WARNING):
         again = compare(encoder, inputs, CLASSES, specs)
-    assert again.encoder_stats == {"prompts_encoded": 3, "prompts_cached": 0, "images_encoded": 2, "images_cached": 0}
+    assert again.encoder_stats == {"prompts_encoded": 3, "prompts_cached": 0, "prompts_shared": 0,
+                                   "images_encoded": 2, "images_cached": 0}
     np.testing.assert_allclose(again.strategies["classname"].probabilities,
                                clean.strategies["classname"].probabilities, atol=1e-6)
     assert "were not finite unit vectors of dimension 32" in caplog.text
@@ -261,7 +262,7 @@ def test_a_stopped_run_keeps_every_finished_batch_of_images_and_prompts(
         compare(encoder, inputs, CLASSES, specs, progress=stop_after("encoded 24 of"))
     reset_stores()
     resumed = compare(encoder, inputs, CLASSES, specs)
-    assert resumed.encoder_stats == {"prompts_encoded": 240 - 24, "prompts_cached": 24, "images_encoded": 0,
+    assert resumed.encoder_stats == {"prompts_encoded": 240 - 24, "prompts_cached": 24, "prompts_shared": 0, "images_encoded": 0,
                                      "images_cached": 5}
 
 

@@ -264,7 +264,7 @@ def _assemble(
             reason = reasons.get(index) or reasons.get(first.get(key, index), "")
             skipped.append({"path": item.path, "reason": reason})
     if not records:
-        reasons_text = "; ".join(s["reason"] for s in skipped[:3])
+        reasons_text = "; ".join(list(dict.fromkeys(s["reason"].rstrip(".") for s in skipped))[:3])
         raise DatasetError(f"No readable images to score{': ' + reasons_text if reasons_text else ''}.")
     return EncodedImages(np.stack(vectors), records, skipped, stats)
 

@@ -163,7 +163,7 @@ def run_stored_set(
     whole = Comparison(
         model=public_model_name(store.model["name"]), classes=list(classes), images=encoded.records,
         strategies=full, skipped=encoded.skipped, strategy_errors=errors,
-        probability_kind=encoder.probability_kind, encoder_stats=stats.as_dict(),
+        probability_kind=encoder.probability_kind, encoder_stats=_prompt_counts(stats),
     )
     pairs = paired_comparisons(whole)
     summary = plain_language_summary(whole, pairs) + stored.notes
@@ -252,3 +252,8 @@ def _thumbnails(
     unread = f" ({missing} could not be read)" if missing else ""
     return pictures, f"Some mistakes of “{first.label}”, spread over the whole set: true → predicted{unread}."
 
+
+def _prompt_counts(stats: EncodeStats) -> dict[str, int]:
+    """The run's prompt counts; a stored set's images were encoded when the store was built, so
+    no image counts are given (the summary then says nothing about images)."""
+    return {key: value for key, value in stats.as_dict().items() if key.startswith("prompts_")}

@@ -128,11 +128,18 @@ def shot(page, name: str) -> None:
 
 def open_tab(page, name: str) -> None:
     """Click a tab; on a narrow screen the results tabs that do not fit sit behind "More tabs"."""
+    from playwright.sync_api import expect
+
     tab = page.get_by_role("tab", name=name, exact=True)
+    if name not in TAB_MARKERS:  # not a results tab: it has no overflow menu to look in
+        tab.first.click()
+        return
+    more = page.locator("#results-tabs .overflow-menu > button")
+    expect(tab.or_(more).first).to_be_visible()
     if tab.count() and tab.first.is_visible():
         tab.first.click()
         return
-    page.locator("#results-tabs .overflow-menu > button").click()
+    more.click()
     page.locator("#results-tabs .overflow-dropdown button", has_text=name).click()
 
 
@@ -396,7 +403,7 @@ def test_a_true_class_missing_from_the_list_is_named_on_the_summary_and_accuracy
     page.locator("#examples-btn").click()
     expect(page.locator("#labels-table")).to_contain_text("astronaut")
     box = page.locator("#classes-box textarea")
-    expect(box).to_contain_text("galaxy")
+    expect(box).to_have_value(re.compile("galaxy"))
     box.fill(box.input_value().replace("\ngalaxy", ""))
     run_and_wait(page)
     said = "1 image is labelled 'galaxy', which is not in the class list: add it or that image is left out."
@@ -421,9 +428,11 @@ def test_the_stakeholder_sees_a_headline_thumbnails_marks_and_a_presentation(pag
     expect(page.locator("#headline")).to_contain_text(re.compile(
         r"(Best on|Most right on|No approach did better on) these 10 images"))
     table = page.locator("#predictions-table")
-    expect(table.locator("img.thumb")).to_have_count(10)
+    expect(table.locator("img.thumb:visible")).to_have_count(10)
     assert table.locator("img.thumb").first.get_attribute("src").startswith("data:image/jpeg;base64,")
-    expect(table.locator(".mark")).to_have_count(20)  # a right/wrong mark per image and strategy
+    expect(table.locator(".mark:visible")).to_have_count(20)  # a right/wrong mark per image and strategy (Gradio keeps
+    # a hidden copy of the first row to measure widths, hence :visible)
+    page.locator("#glossary-box").get_by_text("What do these words mean?").click()  # closed until asked
     expect(page.locator("#glossary")).to_contain_text("softmax probability")
     page.locator("#present-btn").click()
     expect(page.locator("#present-headline")).to_contain_text("these 10 images")

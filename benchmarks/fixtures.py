@@ -24,10 +24,12 @@ PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "c
 
 
 def _corpus() -> list[str]:
-    """Training text for the tokenizer: the word list once, templates and class names often."""
+    """Training text for the tokenizer: WaffleCLIP's word list once, templates and class names often."""
     from prompting.strategies.classsets import get_class_set, list_class_sets
 
-    words = (ROOT / "assets" / "words.txt").read_text(encoding="utf-8").split()
+    from prompting.strategies.waffle import load_word_list
+
+    words = [word for word in load_word_list() if word]
     common: list[str] = []
     for key in list_class_sets():
         preset = get_class_set(key)
@@ -130,7 +132,9 @@ def class_names(count: int, seed: int = 0) -> list[str]:
 
     names = list(dict.fromkeys(c.lower() for c in get_class_set("imagenet1k").classes))
     rng = np.random.default_rng(seed)
-    words = (ROOT / "assets" / "words.txt").read_text(encoding="utf-8").split()
+    from prompting.strategies.waffle import load_word_list
+
+    words = [word for word in load_word_list() if word]
     while len(names) < count:
         names.append(f"{words[rng.integers(len(words))]} {words[rng.integers(len(words))]}")
     return list(dict.fromkeys(names))[:count]

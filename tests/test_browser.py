@@ -10,25 +10,19 @@ import itertools
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.app_process import ROOT, running_app
 from tests.conftest import make_image
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
-STARTUP_SECONDS = 90
 RUN_TIMEOUT_MS = 60_000
 EXPECT_TIMEOUT_MS = 30_000
 
@@ -42,47 +36,10 @@ def _chromium() -> str:
     pytest.skip("Browser tests skipped: `chromium` is not on PATH (install Debian's chromium package).")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_ready(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"The app exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"The app did not answer within {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
-
-
 def _serve(model: Path, folder: Path, *flags: str) -> Iterator[str]:
     """``python app.py`` on a free port with ``model``, offline, with its own cache."""
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ZSP_CACHE_DIR": str(folder / "cache"),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = folder / "app.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "app.py", "--model", str(model), "--port", str(port), *flags],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_ready(url, process, log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running_app(model, folder, *flags) as app:
+        yield app.url
 
 
 @pytest.fixture(scope="module")

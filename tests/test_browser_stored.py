@@ -3,25 +3,20 @@ folder, it fills the class list, scores at full scale and shows thumbnails of mi
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from prompting.cli.main import main
+from tests.app_process import running_app
 from tests.conftest import make_image
 from tests.test_browser import (
     ARTIFACTS,
     CHROMIUM_ARGS,
     EXPECT_TIMEOUT_MS,
-    ROOT,
     RUN_TIMEOUT_MS,
     _chromium,
-    _free_port,
-    _wait_until_ready,
 )
 
 
@@ -37,23 +32,8 @@ def stored_app(tiny_clip_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     (folder / "images" / "cat" / "zz-broken.png").write_bytes(b"not a png")
     assert main(["embed", "--model", str(tiny_clip_dir), "--images", str(folder / "images"),
                  "--out", str(folder / "stores" / "pets")]) == 0
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ZSP_CACHE_DIR": str(folder / "cache"),
-           "GRADIO_ANALYTICS_ENABLED": "False", "ZSP_STORES": str(folder / "stores")}
-    log = folder / "app.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen([sys.executable, "app.py", "--model", str(tiny_clip_dir), "--port", str(port)],
-                                   cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_ready(url, process, log)
-        yield url, folder
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running_app(tiny_clip_dir, folder, env={"ZSP_STORES": str(folder / "stores")}) as app:
+        yield app.url, folder
 
 
 def test_a_stored_set_is_scored_with_thumbnails_of_mistakes(stored_app: tuple[str, Path]) -> None:

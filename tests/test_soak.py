@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -33,9 +32,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from tests.conftest import make_image
-from tests.test_browser import _free_port, _wait_until_ready
+from tests.app_process import running_app
 
-ROOT = Path(__file__).resolve().parent.parent
 SECONDS = float(os.environ.get("ZSP_SOAK_SECONDS", "60"))
 CLIENTS = 10
 OPAQUE = "has not enabled verbose error reporting"
@@ -66,25 +64,10 @@ def server(tiny_clip_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     if not Path("/proc/self/status").exists():
         pytest.skip("The soak test reads the server's memory from /proc (Linux).")
     folder = tmp_path_factory.mktemp("soak")
-    port = _free_port()
-    uploads, cache, log = folder / "gradio", folder / "cache", folder / "app.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ZSP_CACHE_DIR": str(cache), "GRADIO_TEMP_DIR": str(uploads),
-           "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_HEARTBEAT_INTERVAL": "1"}
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "app.py", "--model", str(tiny_clip_dir), "--port", str(port)],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_ready(url, process, log)
-        yield Server(url, process, uploads, cache, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    uploads = folder / "gradio"
+    settings = {"GRADIO_TEMP_DIR": str(uploads), "GRADIO_HEARTBEAT_INTERVAL": "1"}
+    with running_app(tiny_clip_dir, folder, env=settings) as app:
+        yield Server(app.url, app.process, uploads, folder / "cache", app.log)
 
 
 @dataclass

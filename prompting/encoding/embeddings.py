@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -221,22 +222,25 @@ def vector_cache() -> VectorCache:
 
 def text_store(encoder: DualEncoder) -> TextEmbeddingStore:
     """The process-wide text store for ``encoder`` (one per model settings and cache file)."""
-    cache = vector_cache()
-    key = (str(cache.path), encoder.identity, encoder.text_settings_key)
-    with _LOCK:
-        if key not in _TEXT or _TEXT[key].encoder is not encoder:
-            _TEXT[key] = TextEmbeddingStore(encoder, cache)
-        return _TEXT[key]
+    return _shared(_TEXT, TextEmbeddingStore, encoder, encoder.text_settings_key)
 
 
 def image_store(encoder: DualEncoder) -> ImageEmbeddingStore:
     """The process-wide image store for ``encoder`` (one per model settings and cache file)."""
+    return _shared(_IMAGE, ImageEmbeddingStore, encoder, encoder.image_settings_key)
+
+
+Store = TypeVar("Store", TextEmbeddingStore, ImageEmbeddingStore)
+
+
+def _shared(stores: dict[tuple[str, ...], Store], kind: type[Store], encoder: DualEncoder, settings: str) -> Store:
+    """The store of ``kind`` in ``stores`` for this cache file, model and settings, made on first use."""
     cache = vector_cache()
-    key = (str(cache.path), encoder.identity, encoder.image_settings_key)
+    key = (str(cache.path), encoder.identity, settings)
     with _LOCK:
-        if key not in _IMAGE or _IMAGE[key].encoder is not encoder:
-            _IMAGE[key] = ImageEmbeddingStore(encoder, cache)
-        return _IMAGE[key]
+        if key not in stores or stores[key].encoder is not encoder:
+            stores[key] = kind(encoder, cache)
+        return stores[key]
 
 
 def reset_stores() -> None:

@@ -194,6 +194,14 @@ def test_large_jpeg_is_decoded_in_draft_mode_at_model_size(tmp_path: Path) -> No
     assert np.abs(_processed(small) - _processed(full)).mean() < 0.01  # measured: 0.005
 
 
+def test_a_photograph_drafted_at_twice_the_model_side_looks_the_same_to_the_model(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    _photo_like(1600, 1200).save(path, quality=92)
+    drafted = load_image(path, min_side=224)
+    assert drafted.size == (800, 600)  # DCT scaling by 1/2 keeps >= 2 x 224 on the short side
+    assert np.abs(_processed(drafted, 224) - _processed(load_image(path), 224)).mean() < 0.01  # measured: 0.003
+
+
 def test_small_png_declaring_8000_by_8000_is_reduced_right_after_decoding(tmp_path: Path) -> None:
     path = tmp_path / "huge.png"
     Image.new("L", (8000, 8000), 200).save(path)

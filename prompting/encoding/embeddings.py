@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from prompting.encoding.images import DECODE_MARGIN
+from prompting.encoding.images import DECODE_MARGIN, DRAFT_MARGIN
 from prompting.encoding.models import DualEncoder
 from prompting.encoding.vector_cache import VectorCache
 from prompting.errors import CacheError
@@ -35,7 +35,7 @@ CACHE_FILE = "embeddings.sqlite3"
 MAX_MB_ENV = "ZSP_CACHE_MAX_MB"
 DEFAULT_MAX_MB = 1024
 MiB = 2**20
-DECODE_POLICY = f"model-size;margin={DECODE_MARGIN}"
+DECODE_POLICY = f"model-size;draft={DRAFT_MARGIN};margin={DECODE_MARGIN}"
 Progress = Callable[[int, int], None]
 
 

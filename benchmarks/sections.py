@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,14 +348,13 @@ def _int8_fidelity(bench: Bench, models: dict[str, Any], names: list[str], promp
 def startup(bench: Bench) -> str:
     """Start-up + model load: one photo, one class, vs the pipeline script."""
     images, classes = bench.folder(1), bench.classes(1)
-    warm = bench.work / "cache-startup"
+    warm = bench.fresh_cache()
     _cli(bench, images, classes, warm)
     _cli(bench, images, classes, warm, "--quantize", "int8")
-    fresh = iter(range(1_000_000))
 
     def new_class() -> float:
         path = bench.work / "startup-class.txt"
-        path.write_text(f"class number {next(fresh)}\n", encoding="utf-8")
+        path.write_text(f"class {uuid.uuid4().hex}\n", encoding="utf-8")  # never seen, in this run or before
         return _cli(bench, images, path, warm).seconds
 
     samples = interleave({

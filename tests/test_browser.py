@@ -399,6 +399,7 @@ def test_the_stakeholder_sees_a_headline_thumbnails_marks_and_a_presentation(pag
     page.locator("#present-next").click()
     expect(page.locator("#present-plot")).to_contain_text("Which images each approach got right")
     page.locator("#present-previous").click()
+    expect(page.locator("#present-plot")).to_contain_text("Accuracy by strategy")  # each step lands first
     page.locator("#present-previous").click()
     # it wraps round to the last slide: the best approach's heatmap
     expect(page.locator("#present-plot")).to_contain_text("how well each image matches each class")

@@ -28,11 +28,18 @@ from prompting.classes import parse_class_list
 from prompting.errors import DatasetError, ModelLoadError, PromptingError, StrategyError
 from prompting.evaluation.compare import Cancelled, ProgressFn, format_duration
 from prompting.evaluation.results import Comparison
-from prompting.service.config import AppConfig
+from prompting.service.config import AppConfig, RunLimits
 from prompting.service.run_changes import waffle_redraw_note
 from prompting.service.session_store import CancelRegistry, ResultStore, RunRecord
-from prompting.service.workflows import RunEstimate, build_specs, check_run_size, estimate_run, run_models
-from prompting.strategies.registry import STRATEGIES
+from prompting.service.workflows import (
+    RunEstimate,
+    StrategyInputs,
+    build_specs,
+    check_run_size,
+    estimate_run,
+    run_models,
+)
+from prompting.strategies.registry import STRATEGIES, StrategySpec
 
 LOG = logging.getLogger(__name__)
 RUN = "run"  # the kind of job the Stop button stops
@@ -105,6 +112,17 @@ def picker_order(names: list[str] | None) -> list[str]:
     """The ticked strategies in the picker's order (a CheckboxGroup gives them in tick order)."""
     chosen = set(names or [])
     return [key for key in STRATEGIES if key in chosen] + [name for name in names or [] if name not in STRATEGIES]
+
+
+def chosen_specs(
+    names: list[str] | None, chosen: StrategyInputs, limits: RunLimits
+) -> tuple[list[StrategySpec], dict[str, str]]:
+    """The ticked strategies' specs in the picker's order and the reasons of those that cannot
+    run; a StrategyError when none can."""
+    specs, errors = build_specs(picker_order(names), chosen, limits)
+    if not specs:
+        raise StrategyError("None of the chosen strategies can run. " + " ".join(errors.values()))
+    return specs, errors
 
 
 RunWork = Callable[[threading.Event, ProgressFn], tuple[RunRecord, dict[str, str], dict[str, int]]]
@@ -188,9 +206,7 @@ def wire_run(
         check_run_size(len(gallery), len(classes), limits)
         inputs, unknown = image_inputs(gallery, labels, classes)
         chosen = strategy_inputs(templates, cupl, dclip, seeds, words, chars, concept, limits, pool, beta, objective)
-        specs, spec_errors = build_specs(picker_order(names), chosen, limits)
-        if not specs:
-            raise StrategyError("None of the chosen strategies can run. " + " ".join(spec_errors.values()))
+        specs, spec_errors = chosen_specs(names, chosen, limits)
         return chosen_models(config, model, second), inputs, classes, specs, spec_errors, unknown
 
     def ask(previous_token: str | None, *steps: Any) -> list[Any]:

@@ -14,18 +14,17 @@ from components.panels.events import AFTER_RUN_JS, PAGE_ONLY
 from components.panels.results_area import ResultsArea
 from components.panels import messages
 from components.panels.cancellable import cancellable
-from components.panels.run_panel import RUN, RunBar, picker_order, queued_handler, run_executor
+from components.panels.run_panel import RUN, RunBar, chosen_specs, queued_handler, run_executor
 from components.panels.settings_panel import SettingsPanel, strategy_inputs
 from components.panels.strategies_panel import StrategiesPanel
 from components.tables import md_escape
 from prompting.classes import parse_class_list
 from prompting.encoding.models import load_model
-from prompting.errors import PromptingError, StoreError, StrategyError
+from prompting.errors import PromptingError, StoreError
 from prompting.evaluation.compare import ProgressFn
 from prompting.service.config import AppConfig
 from prompting.service.session_store import CancelRegistry, ResultStore, RunRecord
 from prompting.service.stored_sets import StoredRun, find_stored_sets, run_stored_set, stored_set_info
-from prompting.service.workflows import build_specs
 
 HELP = (
     "Data sets the server's operator prepared with `python -m prompting embed` (images encoded once). "
@@ -144,9 +143,7 @@ def wire_stored_set_panel(
             classes = parse_class_list(classes_text or "")
             chosen = strategy_inputs(templates, cupl, dclip, seeds, words, chars, concept, limits, pool, beta,
                                      objective)
-            specs, spec_errors = build_specs(picker_order(names), chosen, limits)
-            if not specs:
-                raise StrategyError("None of the chosen strategies can run. " + " ".join(spec_errors.values()))
+            specs, spec_errors = chosen_specs(names, chosen, limits)
             run = run_stored_set(name, sets[name], classes, specs, limits, load_model, report, event)
             done.append(run)
             return run.record, spec_errors, {}

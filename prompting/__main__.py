@@ -1,8 +1,7 @@
 """``python -m prompting``: the headless CLI."""
 
-import sys
-
 from prompting.cli.main import main
+from prompting.cli.process_exit import exit_process
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

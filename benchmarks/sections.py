@@ -3,6 +3,7 @@ repetitions, medians) and returns its Markdown plus the raw figures for the targ
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -234,10 +235,9 @@ def encoders(bench: Bench) -> str:
     repetitions = bench.repetitions if bench.quick else max(bench.repetitions, ENCODER_REPETITIONS)
     models = {"float32": load_model(str(bench.model)), "int8": load_model(str(bench.model), quantize="int8")}
     decoded = [load_image(item.path, min_side=models["float32"].image_input_side) for item in inputs]
+    batches = [decoded[i : i + IMAGE_BATCH_SIZE] for i in range(0, len(decoded), IMAGE_BATCH_SIZE)]
     processor = models["float32"].processor.image_processor
-    pixels = [processor(images=decoded[i : i + IMAGE_BATCH_SIZE], return_tensors="pt")["pixel_values"]
-              for i in range(0, len(decoded), IMAGE_BATCH_SIZE)]
-    del decoded
+    pixels = [processor(images=batch, return_tensors="pt")["pixel_values"] for batch in batches]
     variants: dict[str, Callable[[], float]] = {}
     for kind, encoder in models.items():
         def ours_text(encoder: Any = encoder) -> float:
@@ -248,15 +248,22 @@ def encoders(bench: Bench) -> str:
             bench.use_cache(bench.fresh_cache())
             return timed(lambda: encode_images(encoder, inputs))
 
+        def ours_decoded(encoder: Any = encoder) -> float:
+            return timed(lambda: [encoder.encode_images(batch) for batch in batches])
+
         variants[f"{kind} text, forward limit"] = _text_limit(encoder, prompts)
         variants[f"{kind} text, project"] = ours_text
         variants[f"{kind} images, forward limit"] = _image_limit(encoder, pixels)
-        variants[f"{kind} images, project"] = ours_images
+        variants[f"{kind} images, project (decoded pictures in)"] = ours_decoded
+        variants[f"{kind} images, project (JPEG files in)"] = ours_images
     samples = interleave(variants, repetitions)
-    fraction = {f"{kind} {what}": median(samples[f"{kind} {what}, forward limit"])
-                / median(samples[f"{kind} {what}, project"]) for kind in models for what in ("text", "images")}
-    speedup = {what: median(samples[f"float32 {what}, project"]) / median(samples[f"int8 {what}, project"])
-               for what in ("text", "images")}
+    paths = {"text": "text, project", "images": "images, project (decoded pictures in)",
+             "images from files": "images, project (JPEG files in)"}
+    fraction = {f"{kind} {what}": median(samples[f"{kind} {what.split()[0]}, forward limit"])
+                / median(samples[f"{kind} {path}"]) for kind in models for what, path in paths.items()}
+    speedup = {what: median(samples[f"float32 {path}"]) / median(samples[f"int8 {path}"])
+               for what, path in paths.items()}
+    kernels = _int8_kernels(models["float32"], prompts, repetitions)
     fidelity = _int8_fidelity(bench, models, names, prompts, inputs)
 
     # what the text cache and length-sorted batching save
@@ -279,15 +286,19 @@ def encoders(bench: Bench) -> str:
                                                 for i in range(0, len(shuffled), batch)]),
         "length-sorted": lambda: timed(lambda: list(text_store(encoder)._encode_sorted(shuffled))),
     }, repetitions)
-    bench.figures.update(fraction=fraction, int8_speedup=speedup, int8_fidelity=fidelity)
+    bench.figures.update(fraction=fraction, int8_speedup=speedup, int8_fidelity=fidelity,
+                         int8_kernel_ceiling=max(kernels.values()))
     cold = median(samples["float32 text, project"])
     return "\n".join([
         "### 2. Encoders against the model's forward limit",
         "",
         f"Text: {len(prompts)} prompts ({len(names)} classes x the 7-template ensemble). Images: {len(inputs)} photos of "
         "about 1600 x 1200. The *forward limit* is the model's own forward passes alone (pre-tokenised "
-        "length-sorted batches of 64; pre-processed batches of 16); the project's figure is its whole path "
-        "(tokenising, sorting, decoding at model size, preprocessing, forward, normalising, writing the cache). "
+        "length-sorted batches of 64; pre-processed batches of 16). The project's text figure is its whole path "
+        "(tokenising, sorting, forward, normalising, writing the cache). Its image encoder is measured from "
+        "decoded pictures (what the encoder is given: preprocessing, forward, normalising) and, separately, "
+        "from the JPEG files (adding reading, hashing, decoding at model size and the cache), whose decoding "
+        "the forward limit does not include. "
         f"Seconds, median (min-max) of {repetitions} interleaved repetitions.",
         "",
         "| measure | seconds |",
@@ -299,7 +310,17 @@ def encoders(bench: Bench) -> str:
         *[f"| {name} | {value:.2f} |" for name, value in fraction.items()],
         "",
         f"**int8 speed-up** (the project's path, float32 / int8): text **{speedup['text']:.2f}x**, images "
-        f"**{speedup['images']:.2f}x**.",
+        f"**{speedup['images']:.2f}x** (from files: {speedup['images from files']:.2f}x).",
+        "",
+        "**int8 kernel ceiling**: one `nn.Linear` against its dynamically quantised twin (the kernels "
+        f"`--quantize int8` runs: torch's `{_quantized_engine()}` engine), at the text encoder's shapes (rows = "
+        "the tokens of one length-sorted batch of 64 prompts). No int8 text encoder can beat its linear layers' "
+        "speed-up, since the rest (attention, normalisation, activations) stays float32. Median of "
+        f"{repetitions} interleaved repetitions of 20 calls each.",
+        "",
+        "| linear layer (rows x in -> out) | float32 / int8 |",
+        "|---|---|",
+        *[f"| {shape} | {ratio:.2f}x |" for shape, ratio in kernels.items()],
         "",
         "**int8 fidelity**: each embedding's cosine to its float32 one; and the template classifier "
         f"(\"{TEMPLATE}\") over {len(names)} classes on the {len(inputs)} photos. With random weights every class "
@@ -320,6 +341,35 @@ def encoders(bench: Bench) -> str:
         f"Cold / warm after a restart: {cold / median(order['cache warm after a restart']):.0f}x; arrival order / "
         f"length-sorted: {median(order['arrival order']) / median(order['length-sorted']):.2f}x.",
     ])
+
+
+def _int8_kernels(encoder: Any, prompts: list[str], repetitions: int) -> dict[str, float]:
+    """float32 / int8 time of one Linear layer at each of the text encoder's layer shapes."""
+    import torch
+
+    from prompting.encoding.models import _quantize_int8
+
+    rows = 64 * max(encoder.token_lengths(prompts[:64]))
+    config = encoder.model.config.text_config
+    width, inner = config.hidden_size, config.intermediate_size
+    ratios = {}
+    for fan_in, fan_out in ((width, width), (width, inner), (inner, width)):
+        layer = torch.nn.Sequential(torch.nn.Linear(fan_in, fan_out)).eval()
+        quantised = _quantize_int8(copy.deepcopy(layer))
+        values = torch.randn(rows, fan_in)
+        with torch.inference_mode():
+            samples = interleave({
+                "float32": lambda run=layer, x=values: timed(lambda: [run(x) for _ in range(20)]),
+                "int8": lambda run=quantised, x=values: timed(lambda: [run(x) for _ in range(20)]),
+            }, repetitions)
+        ratios[f"{rows} x {fan_in} -> {fan_out}"] = median(samples["float32"]) / median(samples["int8"])
+    return ratios
+
+
+def _quantized_engine() -> str:
+    import torch
+
+    return torch.backends.quantized.engine
 
 
 def _int8_fidelity(bench: Bench, models: dict[str, Any], names: list[str], prompts: list[str],
@@ -360,6 +410,8 @@ def startup(bench: Bench) -> str:
     samples = interleave({
         "python -c 'import torch, transformers' (floor)": lambda: run_process(
             ["-c", "import torch, transformers"]).seconds,
+        "python -c 'import torch; from transformers import CLIPModel, CLIPProcessor' (model code)": lambda: run_process(
+            ["-c", "import torch; from transformers import CLIPModel, CLIPProcessor"]).seconds,
         "pipeline script, 1 photo x 1 class": lambda: _baseline("pipeline", bench, images, classes).seconds,
         "CLI, 1 photo x 1 class, all cached (no weights loaded)": lambda: _cli(bench, images, classes, warm).seconds,
         "CLI, 1 photo x 1 new class (loads the model, encodes 1 prompt)": new_class,
@@ -375,7 +427,10 @@ def startup(bench: Bench) -> str:
         "",
         "Whole processes doing trivial work, so start-up and model load are almost all there is. A run whose "
         "prompts and images are all cached starts from the model's remembered card and loads no weights; one new "
-        "class makes it load the model like the pipeline does. Seconds, median (min-max) of "
+        "class makes it load the model like the pipeline does. Importing transformers' model code is most of "
+        "both (second row). The CLI ends without the interpreter's teardown (its atexit handlers and output "
+        "flushed first), which in a process holding torch and transformers takes about 0.8 s. Seconds, median "
+        "(min-max) of "
         f"{bench.repetitions} interleaved repetitions.",
         "",
         "| process | seconds |",

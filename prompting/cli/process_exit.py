@@ -6,7 +6,8 @@ and objects that the operating system reclaims anyway. ``exit_process`` does wha
 does that matters (the ``atexit`` handlers: logging, temporary folders, Ray; flushing standard
 output and error) and then ends the process at once. While another non-daemon thread runs it
 exits normally, so that thread's work is waited for as usual (daemon threads, such as tqdm's
-monitor, are stopped by a normal exit too).
+monitor, are stopped by a normal exit too). The image worker threads are idle by then and are
+stopped first.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import sys
 import threading
 from typing import NoReturn
 
+from prompting.encoding.workers import shutdown_workers
+
 
 def exit_process(code: int) -> NoReturn:
     """End the process with ``code``: at once unless another non-daemon thread runs."""
+    shutdown_workers()
     if _other_threads_running():
         sys.exit(code)
     atexit._run_exitfuncs()  # the handlers a normal exit would run (CPython, private)

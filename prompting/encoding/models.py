@@ -46,6 +46,7 @@ from prompting.encoding.model_cards import (
     remember_card,
     remembered_card,
 )
+from prompting.encoding.pixels import FastPixels, fast_pixels
 from prompting.errors import ModelLoadError
 from prompting.storage import file_sha256
 from prompting.vectors import softmax
@@ -170,6 +171,7 @@ class DualEncoder:
     dtype: torch.dtype
     speed: Throughput = field(default_factory=Throughput, repr=False)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _fast_pixels: FastPixels | Literal[False] | None = field(default=None, repr=False)
 
     @property
     def model(self) -> Any:
@@ -267,7 +269,7 @@ class DualEncoder:
         """L2-normalised image embeddings (float32, len(images) x D) for one batch (any size:
         the processor resizes; ``images.load_image(..., min_side=image_input_side)`` decodes
         no larger than needed)."""
-        pixels = self.processor.image_processor(images=images, return_tensors="pt")
+        pixels = self._pixel_values(images)
         accepted = _accepted(self.model.get_image_features)
         inputs = {
             k: (v.to(self.device, self.dtype) if torch.is_floating_point(v) else v.to(self.device))
@@ -277,6 +279,15 @@ class DualEncoder:
         with self.lock, torch.inference_mode():
             features = _pooled(self.model.get_image_features(**inputs))
         return _normalise(features)
+
+    def _pixel_values(self, images: list[Image.Image]) -> Any:
+        """The image processor's inputs for ``images``: by ``FastPixels`` (the same values, in
+        a fraction of the time) when it can make them, else by the processor itself."""
+        processor = self.processor.image_processor
+        if self._fast_pixels is None:
+            self._fast_pixels = fast_pixels(processor) or False
+        values = self._fast_pixels(images) if self._fast_pixels else None
+        return {"pixel_values": values} if values is not None else processor(images=images, return_tensors="pt")
 
     def measure_speed(self) -> Throughput:
         """Time one small batch of each kind not yet measured (after a warm-up call), so a run

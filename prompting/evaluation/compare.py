@@ -23,6 +23,7 @@ from prompting.classes import ClassName
 from prompting.encoding.embeddings import IMAGE_BATCH_SIZE, EncodeStats, ImageEmbeddingStore, image_store, text_store
 from prompting.encoding.images import decode_size, load_image, unreadable_file
 from prompting.encoding.models import DualEncoder, Throughput
+from prompting.encoding.workers import map_in_workers
 from prompting.errors import BudgetError, DatasetError, PromptingError
 from prompting.evaluation.fudd_scoring import score_fudd
 from prompting.evaluation.results import Comparison, ImageRecord, StrategyResult
@@ -56,17 +57,23 @@ class ImageInput:
 def decode_images(
     inputs: list[ImageInput], min_side: int | None = None
 ) -> tuple[list[Image.Image], list[ImageRecord], list[dict[str, str]]]:
-    """Decode every input (no larger than ``min_side`` needs, see ``images.load_image``);
-    unreadable ones are listed as skipped with their reason."""
+    """Decode every input (no larger than ``min_side`` needs, see ``images.load_image``) on the
+    image worker threads; unreadable ones are listed as skipped with their reason."""
     images: list[Image.Image] = []
     records: list[ImageRecord] = []
     skipped: list[dict[str, str]] = []
-    for item in inputs:
+
+    def decode(item: ImageInput) -> Image.Image | PromptingError:
         try:
-            images.append(load_image(item.path, name=item.name, min_side=min_side))
+            return load_image(item.path, name=item.name, min_side=min_side)
         except PromptingError as exc:
-            skipped.append({"path": item.path, "reason": str(exc)})
+            return exc
+
+    for item, decoded in zip(inputs, map_in_workers(decode, inputs)):
+        if isinstance(decoded, PromptingError):
+            skipped.append({"path": item.path, "reason": str(decoded)})
             continue
+        images.append(decoded)
         records.append(ImageRecord(path=item.path, name=item.label_text, label=item.label))
     return images, records, skipped
 

@@ -1,9 +1,9 @@
 """Engines that fill an embedding store: one process (local) or a Ray cluster (Ray Data).
 
 Both run the same callable class, ``EncodeBatch``: it holds the model, and for one batch of
-source items reads each item's bytes, hashes and decodes them (unreadable, truncated and
-oversized images become a per-item error, never a failed batch) and encodes the readable ones
-in one forward pass. The local engine calls it in a loop; the Ray engine hands it to
+source items reads each item's bytes, hashes them, decodes them on the image worker threads
+(unreadable, truncated and oversized images become a per-item error, never a failed batch) and
+encodes the readable ones in one forward pass. The local engine calls it in a loop; the Ray engine hands it to
 ``Dataset.map_batches`` as a stateful transform over a fixed pool of actors (one model per
 actor, GPUs per actor when the cluster has them), with one input block per batch and the
 order preserved, so both engines see the same batches and yield them in the same order.
@@ -25,6 +25,7 @@ from prompting.data.sources import SourceReader, SourceSpec
 from prompting.data.store import Batch
 from prompting.encoding.images import load_image
 from prompting.encoding.models import load_model
+from prompting.encoding.workers import map_in_workers
 from prompting.errors import PromptingError, StoreError
 
 LOG = logging.getLogger(__name__)
@@ -49,38 +50,42 @@ class EncodeBatch:
     def __call__(self, batch: Batch) -> Batch:
         """Embeddings (zeros where ``error`` is not empty), content hashes and decoded sizes."""
         n = len(batch["index"])
-        errors = [""] * n
-        hashes = [""] * n
-        sizes = np.zeros((n, 2), dtype=np.int64)
-        images: list[Image.Image] = []
-        readable: list[int] = []
-        for row, (item_id, locator) in enumerate(zip(batch["id"], batch["locator"])):
-            try:
-                data = self.reader.read(str(locator))
-            except OSError as exc:
-                errors[row] = f"'{item_id}' could not be read ({exc.strerror or exc})."
-                continue
-            hashes[row] = hashlib.sha256(data).hexdigest()
-            try:
-                image = load_image(data, name=str(item_id))
-            except PromptingError as exc:
-                errors[row] = str(exc)
-                continue
-            sizes[row] = image.size
-            images.append(image)
-            readable.append(row)
+        read = [self._read(str(item_id), str(locator)) for item_id, locator in zip(batch["id"], batch["locator"])]
+        decoded = map_in_workers(_decode, [(item_id, data) for item_id, (_, data) in zip(batch["id"], read)])
+        readable = [row for row, image in enumerate(decoded) if isinstance(image, Image.Image)]
         embedding = np.zeros((n, self.dim), dtype=np.float32)
-        if images:
-            embedding[readable] = self.encoder.encode_images(images)
+        if readable:
+            embedding[readable] = self.encoder.encode_images([decoded[row] for row in readable])
+        sizes = np.array([image.size if isinstance(image, Image.Image) else (0, 0) for image in decoded],
+                         dtype=np.int64).reshape(n, 2)
         return {
             "index": np.asarray(batch["index"], dtype=np.int64),
             "embedding": embedding,
-            "error": np.array(errors, dtype=object),
-            "sha256": np.array(hashes, dtype=object),
+            "error": np.array(["" if isinstance(image, Image.Image) else image for image in decoded], dtype=object),
+            "sha256": np.array([digest for digest, _ in read], dtype=object),
             "width": sizes[:, 0],
             "height": sizes[:, 1],
             "encoder": np.array([self.info] * n, dtype=object),
         }
+
+    def _read(self, item_id: str, locator: str) -> tuple[str, bytes | str]:
+        """(content hash, bytes) of one item, or ("", why it could not be read)."""
+        try:
+            data = self.reader.read(locator)
+        except OSError as exc:
+            return "", f"'{item_id}' could not be read ({exc.strerror or exc})."
+        return hashlib.sha256(data).hexdigest(), data
+
+
+def _decode(item: tuple[Any, bytes | str]) -> Image.Image | str:
+    """One item's image, or the reason it has none (read or decode error)."""
+    item_id, data = item
+    if isinstance(data, str):
+        return data
+    try:
+        return load_image(data, name=str(item_id))
+    except PromptingError as exc:
+        return str(exc)
 
 
 class LocalEngine:

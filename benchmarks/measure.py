@@ -82,6 +82,12 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median over repetitions of numerator / denominator: both ran in the same repetition,
+    so a change of load between repetitions cancels instead of landing on one side."""
+    return median([a / b for a, b in zip(numerators, denominators, strict=True)])
+
+
 def spread(values: list[float]) -> str:
     """'median (min-max)' for a table cell."""
     return f"{median(values):.3g} ({min(values):.3g}-{max(values):.3g})"

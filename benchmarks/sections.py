@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.measure import ProcessRun, interleave, median, run_process, spread, timed
+from benchmarks.measure import ProcessRun, interleave, median, paired_ratio, run_process, spread, timed
 
 TEMPLATE = "a photo of a {}."
 ENCODER_CLASSES = 50  # x 7 templates = 350 prompts
 ENCODER_PHOTOS = 32
 ENCODER_REPETITIONS = 5  # the forward-limit fractions are ratios of close figures: more repetitions
+STARTUP_REPETITIONS = 5  # whole processes of a few seconds: the machine's other work moves them most
 PIPELINE_PAIRS = 1000  # the pipeline encodes photos x classes prompts: beyond this it takes many minutes
 
 
@@ -259,10 +260,10 @@ def encoders(bench: Bench) -> str:
     samples = interleave(variants, repetitions)
     paths = {"text": "text, project", "images": "images, project (decoded pictures in)",
              "images from files": "images, project (JPEG files in)"}
-    fraction = {f"{kind} {what}": median(samples[f"{kind} {what.split()[0]}, forward limit"])
-                / median(samples[f"{kind} {path}"]) for kind in models for what, path in paths.items()}
-    speedup = {what: median(samples[f"float32 {path}"]) / median(samples[f"int8 {path}"])
-               for what, path in paths.items()}
+    fraction = {f"{kind} {what}": paired_ratio(samples[f"{kind} {what.split()[0]}, forward limit"],
+                                               samples[f"{kind} {path}"])
+                for kind in models for what, path in paths.items()}
+    speedup = {what: paired_ratio(samples[f"float32 {path}"], samples[f"int8 {path}"]) for what, path in paths.items()}
     kernels = _int8_kernels(models["float32"], prompts, repetitions)
     fidelity = _int8_fidelity(bench, models, names, prompts, inputs)
 
@@ -304,6 +305,9 @@ def encoders(bench: Bench) -> str:
         "| measure | seconds |",
         "|---|---|",
         *[f"| {name} | {spread(values)} |" for name, values in samples.items()],
+        "",
+        "Fractions and speed-ups below are medians of the ratios within each repetition (both sides ran in the "
+        "same repetition, so a change of load between repetitions cancels).",
         "",
         "| fraction of the forward limit | value |",
         "|---|---|",
@@ -365,11 +369,12 @@ def _int8_kernels(encoder: Any, prompts: list[str], repetitions: int) -> dict[st
                 "float32": lambda run=layer, x=values: timed(lambda: [run(x) for _ in range(20)]),
                 "int8": lambda run=quantised, x=values: timed(lambda: [run(x) for _ in range(20)]),
             }, repetitions)
-        seconds[(fan_in, fan_out)] = (median(samples["float32"]), median(samples["int8"]))
-    ratios = {f"{rows} x {fan_in} -> {fan_out}": f / i for (fan_in, fan_out), (f, i) in seconds.items()}
-    ratios["one encoder layer's linear layers (4 of the first, 1 of each other)"] = (
-        sum(count * seconds[shape][0] for shape, count in shapes.items())
-        / sum(count * seconds[shape][1] for shape, count in shapes.items()))
+        seconds[(fan_in, fan_out)] = (samples["float32"], samples["int8"])
+    ratios = {f"{rows} x {fan_in} -> {fan_out}": paired_ratio(f, i) for (fan_in, fan_out), (f, i) in seconds.items()}
+    layer_seconds = {kind: [sum(count * seconds[shape][kind][rep] for shape, count in shapes.items())
+                            for rep in range(repetitions)] for kind in (0, 1)}
+    ratios["one encoder layer's linear layers (4 of the first, 1 of each other)"] = paired_ratio(
+        layer_seconds[0], layer_seconds[1])
     return ratios
 
 
@@ -405,6 +410,7 @@ def _int8_fidelity(bench: Bench, models: dict[str, Any], names: list[str], promp
 def startup(bench: Bench) -> str:
     """Start-up + model load: one photo, one class, vs the pipeline script."""
     images, classes = bench.folder(1), bench.classes(1)
+    repetitions = bench.repetitions if bench.quick else max(bench.repetitions, STARTUP_REPETITIONS)
     warm = bench.fresh_cache()
     _cli(bench, images, classes, warm)
     _cli(bench, images, classes, warm, "--quantize", "int8")
@@ -420,15 +426,15 @@ def startup(bench: Bench) -> str:
         "python -c 'import torch; from transformers import CLIPModel, CLIPProcessor' (model code)": lambda: run_process(
             ["-c", "import torch; from transformers import CLIPModel, CLIPProcessor"]).seconds,
         "pipeline script, 1 photo x 1 class": lambda: _baseline("pipeline", bench, images, classes).seconds,
-        "CLI, 1 photo x 1 class, all cached (no weights loaded)": lambda: _cli(bench, images, classes, warm).seconds,
         "CLI, 1 photo x 1 new class (loads the model, encodes 1 prompt)": new_class,
+        "CLI, 1 photo x 1 class, all cached (no weights loaded)": lambda: _cli(bench, images, classes, warm).seconds,
         "CLI, 1 photo x 1 class, all cached, --quantize int8": lambda: _cli(
             bench, images, classes, warm, "--quantize", "int8").seconds,
-    }, bench.repetitions)
-    pipeline = median(samples["pipeline script, 1 photo x 1 class"])
-    loading = median(samples["CLI, 1 photo x 1 new class (loads the model, encodes 1 prompt)"])
-    cached = median(samples["CLI, 1 photo x 1 class, all cached (no weights loaded)"])
-    bench.figures["startup_ratio"] = loading / pipeline
+    }, repetitions)
+    pipeline = samples["pipeline script, 1 photo x 1 class"]
+    loading = paired_ratio(samples["CLI, 1 photo x 1 new class (loads the model, encodes 1 prompt)"], pipeline)
+    cached = paired_ratio(samples["CLI, 1 photo x 1 class, all cached (no weights loaded)"], pipeline)
+    bench.figures["startup_ratio"] = loading
     return "\n".join([
         "### 3. Start-up and model load",
         "",
@@ -438,14 +444,14 @@ def startup(bench: Bench) -> str:
         "both (second row). The CLI ends without the interpreter's teardown (its atexit handlers and output "
         "flushed first), which in a process holding torch and transformers takes about 0.8 s. Seconds, median "
         "(min-max) of "
-        f"{bench.repetitions} interleaved repetitions.",
+        f"{repetitions} interleaved repetitions.",
         "",
         "| process | seconds |",
         "|---|---|",
         *[f"| {name} | {spread(values)} |" for name, values in samples.items()],
         "",
-        f"CLI loading the model / pipeline script: **{loading / pipeline:.2f}** (target: at most 1); all cached: "
-        f"**{cached / pipeline:.2f}**.",
+        f"CLI loading the model / pipeline script: **{loading:.2f}** (target: at most 1); all cached: "
+        f"**{cached:.2f}** (medians of the ratios within each repetition).",
     ])
 
 

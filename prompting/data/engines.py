@@ -3,10 +3,10 @@
 Both run the same callable class, ``EncodeBatch``: it holds the model, and for one batch of
 source items reads each item's bytes, hashes them, decodes them on the image worker threads
 (unreadable, truncated and oversized images become a per-item error, never a failed batch) and
-encodes the readable ones in one forward pass. The local engine calls it in a loop; the Ray engine hands it to
-``Dataset.map_batches`` as a stateful transform over a fixed pool of actors (one model per
-actor, GPUs per actor when the cluster has them), with one input block per batch and the
-order preserved, so both engines see the same batches and yield them in the same order.
+encodes the readable ones in one forward pass. The local engine calls it in a loop; the Ray
+engine hands it to ``Dataset.map_batches`` as a stateful transform over a fixed pool of actors
+(one model per actor, GPUs per actor when the cluster has them), with one input block per batch
+and the order preserved, so both engines see the same batches and yield them in the same order.
 """
 
 from __future__ import annotations

@@ -21,9 +21,11 @@ from prompting.cli.main import main
 from prompting.data.engines import LocalEngine
 from prompting.data.sources import open_source
 from prompting.data.store import MANIFEST, BuildReport, StoreBuilder, open_store
+from prompting.encoding.embeddings import DECODE_POLICY
 from prompting.encoding.images import load_image
 from prompting.encoding.models import load_model
 from prompting.errors import StoreError
+from prompting.evaluation.compare import ImageInput, encode_images
 from tests.conftest import make_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +72,8 @@ def test_store_holds_every_readable_image_and_lists_the_bad_ones(
     assert store.complete and store.classes == ["class0", "class1", "class2"] and store.label_kind == "names"
     encoder = load_model(str(tiny_clip_dir))
     assert store.model == {"name": str(tiny_clip_dir), "identity": encoder.identity,
-                           "image_settings_key": encoder.image_settings_key, "dtype": "float32", "dim": 32}
+                           "image_settings_key": encoder.image_settings_key, "dtype": "float32", "dim": 32,
+                           "decode": DECODE_POLICY}
     reasons = {item["id"]: item["reason"] for item in store.manifest["skipped"]}
     assert set(reasons) == {"class0/bomb.png", "class1/notes.jpg", "class2/truncated.png"}
     assert "too large to decode safely" in reasons["class0/bomb.png"]
@@ -86,6 +89,38 @@ def test_store_holds_every_readable_image_and_lists_the_bad_ones(
     expected = encoder.encode_images([load_image(image_set / r.id) for r in contents.records[:6]])
     np.testing.assert_allclose(contents.vectors[:6], expected, atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(contents.vectors, axis=1), 1.0, atol=1e-6)
+
+
+def test_a_large_photo_is_stored_as_an_upload_of_it_is_encoded(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    """Decoded at model size like uploads: the same vector through the store and through the
+    upload path, and the recorded size is the reduced one."""
+    rng = np.random.default_rng(3)
+    smooth = Image.fromarray(rng.integers(0, 256, size=(30, 40, 3), dtype=np.uint8)).resize((1600, 1200), Image.BICUBIC)
+    (tmp_path / "photos" / "cat").mkdir(parents=True)
+    smooth.save(tmp_path / "photos" / "cat" / "big.jpg", quality=90)
+    build(tiny_clip_dir, tmp_path / "photos", tmp_path / "store")
+    contents = open_store(tmp_path / "store").load()
+    encoder = load_model(str(tiny_clip_dir))
+    record = contents.records[0]
+    side = encoder.image_input_side
+    assert 2 * side <= min(record.width, record.height) and max(record.width, record.height) < 1600
+    uploaded = encode_images(encoder, [ImageInput(str(tmp_path / "photos" / "cat" / "big.jpg"))]).vectors
+    np.testing.assert_allclose(contents.vectors, uploaded, atol=1e-6)
+
+
+def test_a_store_decoded_at_full_size_is_not_resumed_at_model_size(
+    tiny_clip_dir: Path, image_set: Path, tmp_path: Path
+) -> None:
+    """A store begun before decoding at model size (its manifest names no decoding) is refused
+    rather than finished with vectors made another way."""
+    build(tiny_clip_dir, image_set, tmp_path / "store")
+    path = tmp_path / "store" / MANIFEST
+    manifest = json.loads(path.read_text())
+    del manifest["model"]["decode"]
+    manifest["shards"] = manifest["shards"][:2]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(StoreError, match=r"decoded another way \(full-size\)"):
+        build(tiny_clip_dir, image_set, tmp_path / "store")
 
 
 def test_two_runs_write_byte_identical_stores(tiny_clip_dir: Path, image_set: Path, tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Engines that fill an embedding store: one process (local) or a Ray cluster (Ray Data).
 
 Both run the same callable class, ``EncodeBatch``: it holds the model, and for one batch of
-source items reads each item's bytes, hashes them, decodes them on the image worker threads
-(unreadable, truncated and oversized images become a per-item error, never a failed batch) and
+source items reads each item's bytes, hashes them, decodes them at model size on the image
+worker threads, as uploads are (``DECODE_POLICY``, recorded in the manifest; unreadable,
+truncated and oversized images become a per-item error, never a failed batch) and
 encodes the readable ones in one forward pass. The local engine calls it in a loop; the Ray
 engine hands it to ``Dataset.map_batches`` as a stateful transform over a fixed pool of actors
 (one model per actor, GPUs per actor when the cluster has them), with one input block per batch
@@ -23,6 +24,7 @@ from PIL import Image
 
 from prompting.data.sources import SourceReader, SourceSpec
 from prompting.data.store import Batch
+from prompting.encoding.embeddings import DECODE_POLICY
 from prompting.encoding.images import load_image
 from prompting.encoding.models import load_model
 from prompting.encoding.workers import map_in_workers
@@ -44,6 +46,7 @@ class EncodeBatch:
             "identity": self.encoder.identity,
             "image_settings_key": self.encoder.image_settings_key,
             "dtype": str(self.encoder.dtype).removeprefix("torch."),
+            "decode": DECODE_POLICY,
             "dim": self.dim,
         })
 
@@ -51,7 +54,8 @@ class EncodeBatch:
         """Embeddings (zeros where ``error`` is not empty), content hashes and decoded sizes."""
         n = len(batch["index"])
         read = [self._read(str(item_id), str(locator)) for item_id, locator in zip(batch["id"], batch["locator"])]
-        decoded = map_in_workers(_decode, [(item_id, data) for item_id, (_, data) in zip(batch["id"], read)])
+        side = self.encoder.image_input_side
+        decoded = map_in_workers(_decode, [(item_id, data, side) for item_id, (_, data) in zip(batch["id"], read)])
         readable = [row for row, image in enumerate(decoded) if isinstance(image, Image.Image)]
         embedding = np.zeros((n, self.dim), dtype=np.float32)
         if readable:
@@ -77,13 +81,13 @@ class EncodeBatch:
         return hashlib.sha256(data).hexdigest(), data
 
 
-def _decode(item: tuple[Any, bytes | str]) -> Image.Image | str:
-    """One item's image, or the reason it has none (read or decode error)."""
-    item_id, data = item
+def _decode(item: tuple[Any, bytes | str, int | None]) -> Image.Image | str:
+    """One item's image decoded at model size (as uploads are), or the reason it has none."""
+    item_id, data, side = item
     if isinstance(data, str):
         return data
     try:
-        return load_image(data, name=str(item_id))
+        return load_image(data, name=str(item_id), min_side=side)
     except PromptingError as exc:
         return str(exc)
 

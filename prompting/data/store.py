@@ -2,10 +2,11 @@
 
 Layout of ``STORE/``::
 
-    manifest.json                 format, model identity and image settings, source, classes,
+    manifest.json                 format, model identity, image settings and decoding policy, source, classes,
                                   counts, skipped inputs with reasons, and each finished shard
     shards/00000.safetensors      "embeddings": float32 rows (L2-normalised), one per readable image
-    shards/00000.jsonl            one JSON object per row: id, label, sha256, width, height, locator
+    shards/00000.jsonl            one JSON object per row: id, label, sha256, width, height (as
+                                  decoded: at model size, see ``images.load_image``), locator
 
 Shard k holds the source's items ``k * shard_size`` to ``(k + 1) * shard_size - 1`` in the
 source's fixed order, encoded in batches of ``batch_size`` cut within the shard, so two runs
@@ -47,6 +48,10 @@ class Engine(Protocol):
     def encode(self, batches: list[Batch]) -> Iterator[Batch]:
         """Output batches (keys: index, embedding, error, sha256, width, height, encoder)."""
         ...
+
+
+# How stores built before decoding at model size decoded their images (their manifests say nothing).
+FULL_SIZE_DECODE = "full-size"
 
 
 @dataclass(frozen=True)
@@ -237,7 +242,7 @@ class StoreBuilder:
         manifest = {
             "format": FORMAT,
             "version": VERSION,
-            "model": {**model, "image_settings_key": None, "dtype": None, "dim": None},
+            "model": {**model, "image_settings_key": None, "dtype": None, "dim": None, "decode": None},
             "source": self.source.spec.as_dict(),
             "items_fingerprint": fingerprint,
             "classes": self.source.classes,
@@ -349,7 +354,13 @@ class StoreBuilder:
                 raise StoreError(f"A worker loaded a different model ({identity}) than this store's "
                                  f"({model['identity']}); every machine must have the same checkpoint.")
             if model["image_settings_key"] is None:
-                model.update(image_settings_key=info["image_settings_key"], dtype=info["dtype"], dim=info["dim"])
+                model.update(image_settings_key=info["image_settings_key"], dtype=info["dtype"], dim=info["dim"],
+                             decode=info["decode"])
+            elif model.get("decode", FULL_SIZE_DECODE) != info["decode"]:
+                raise StoreError(
+                    f"This store's images were decoded another way ({model.get('decode', FULL_SIZE_DECODE)}) than "
+                    f"this version decodes them ({info['decode']}); choose a new --out folder to build it afresh."
+                )
             elif (info["image_settings_key"], info["dtype"]) != (model["image_settings_key"], model["dtype"]):
                 raise StoreError(
                     f"A worker encodes images with other settings ({info['dtype']}, {info['image_settings_key']}) "

@@ -33,6 +33,7 @@ from prompting.evaluation.export import (
     PAIRED_HEADERS,
     encoder_summary,
     finite,
+    fudd_why_text,
     headline,
     paired_rows,
     plain_language_summary,
@@ -45,6 +46,7 @@ from prompting.service.config import public_model_name
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 DAGGER = "<sup>†</sup>"
+FUDD_ROWS = 200  # changed images listed per FuDD result (the JSON export holds every one)
 AFTER_TEMPERATURE = ("ece_after_temperature", "nll_after_temperature")
 NO_SIGNAL_NOTE = (
     "The fitted temperature hit its search limit: the scores carry no usable confidence signal here, "
@@ -223,6 +225,7 @@ def render_html_report(
         _paired_section(pairs),
         _figures_section(figures),
         _predictions_section(comparison),
+        _fudd_section(comparison),
         _problems_section(comparison),
     ]
     return (
@@ -490,6 +493,41 @@ def _predictions_section(comparison: Comparison) -> str:
         f"✓ = matches the true class, ✗ = does not.{capped}</p>\n"
         f'<div class="scroll"><table>{head}{"".join(body)}</table></div>'
     )
+
+
+def _fudd_section(comparison: Comparison) -> str:
+    """For each FuDD result: the images whose top class it changed from its base's, and the
+    descriptions that moved each (at most ``FUDD_ROWS`` rows per result)."""
+    names = [cls.display for cls in comparison.classes]
+    parts = []
+    for result in comparison.strategies.values():
+        details = result.fudd
+        if details is None:
+            continue
+        changes = details.changes
+        summary = (f"FuDD changed the top class of {len(changes)} of {len(comparison.images)} images from "
+                   f"{details.base_label}'s (the {details.k} likeliest classes compared with descriptions of how "
+                   "they differ).")
+        shown = (f" The first {FUDD_ROWS} are shown; the JSON export holds all." if len(changes) > FUDD_ROWS else "")
+        rows = []
+        for change in changes[:FUDD_ROWS]:
+            image = comparison.images[change.image]
+            mark = ""
+            if image.label is not None:
+                mark = "✓ " if change.after == image.label else ("✗ " if change.before == image.label else "")
+            rows.append(
+                f'<tr><td class="num">{change.image + 1}</td><td>{escape(image.name)}</td>'
+                f"<td>{escape(names[change.before])} → {mark}{escape(names[change.after])}</td>"
+                f"<td>{escape(fudd_why_text(change, names))}</td></tr>"
+            )
+        table = ('<div class="scroll"><table><tr><th>#</th><th>Image</th><th>Base → FuDD</th>'
+                 f"<th>Why (FuDD's descriptions, cosine with the image)</th></tr>{''.join(rows)}</table></div>"
+                 if rows else "")
+        marks = (" ✓ = FuDD's new answer is the true class, ✗ = it replaced the true class."
+                 if any(image.label is not None for image in comparison.images) else "")
+        parts.append(f"<h2>What FuDD changed: {escape(result.label)}</h2>\n"
+                     f'<p class="muted">{escape(summary + shown + marks)}</p>\n{table}')
+    return "\n".join(parts)
 
 
 def _problems_section(comparison: Comparison) -> str:

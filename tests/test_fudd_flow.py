@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from fake_llm_server import FakeLLMServer, Recorded, Reply, fast_config
 
+from components.report import render_html_report
 from prompting.classes import parse_class_list
 from prompting.errors import DescriptionsError, StrategyError
 from prompting.evaluation.compare import ImageInput
@@ -29,7 +30,13 @@ from prompting.service.fudd_flow import (
     pair_changes,
     read_pairs,
 )
-from prompting.service.workflows import StrategyInputs, build_specs, model_tags, run_models
+from prompting.service.workflows import (
+    StrategyInputs,
+    build_specs,
+    model_tags,
+    run_models,
+)
+from prompting.strategies.fudd import Evidence, FuddChange
 from prompting.strategies.fudd_pairs import Difference, PairDescriptions, pairs_to_json
 from tests.conftest import make_image
 
@@ -92,6 +99,32 @@ def test_fudd_joins_the_run_and_its_ab_shows_what_changed_and_why(record) -> Non
     assert pair_changes(trial, 0, 1, names) == moved
     again, second = add_fudd(extended, "classname", TEXT, 2)
     assert second == "fudd-2" and latest_fudd(again) == ("fudd-2", "classname")
+
+
+def test_the_report_lists_what_fudd_changed_and_why_escaped(record) -> None:
+    extended, key = add_fudd(record, "template", TEXT, 3)
+    fudd = extended.comparison.strategies[key]
+    planted = [
+        FuddChange(image=1, before=0, after=1, before_cosine=0.21, after_cosine=0.25, evidence=[
+            Evidence("<b>neck</b>", "a heron, S-curved <neck>", 0.251, "a crane & a straight neck", 0.2),
+            Evidence("legs", "long legs", 0.24, "short legs", 0.23),
+            Evidence("third", "never shown", 0.2, "never shown either", 0.2),
+        ]),
+        FuddChange(image=3, before=2, after=0, before_cosine=0.3, after_cosine=0.31, evidence=[]),
+    ]
+    comparison = replace(extended.comparison, strategies={
+        **extended.comparison.strategies, key: replace(fudd, fudd=replace(fudd.fudd, changes=planted))})
+    html = render_html_report(comparison)
+    section = html[html.index("<h2>What FuDD changed: FuDD (k=3) · Template</h2>"):]
+    section = section[: section.index("</table>")]
+    assert "FuDD changed the top class of 2 of 5 images from Template&#x27;s" in section
+    assert "&lt;b&gt;neck&lt;/b&gt;: “a heron, S-curved &lt;neck&gt;” 0.251 vs “a crane &amp; a straight neck” 0.200" \
+        in section and "<b>neck" not in section
+    assert "legs: “long legs” 0.240 vs “short legs” 0.230" in section and "never shown" not in section
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td>([^<]+)</td><td>([^<]+)</td>", section)
+    assert rows == [("2", "im1.png", "crane → ✓ heron"), ("4", "im3.png", "excavator → crane")]
+    assert "crane 0.310 vs excavator 0.300 (no descriptions for this pair)" in section
+    assert "What FuDD changed" not in render_html_report(record.comparison)
 
 
 def test_fudd_is_added_for_the_bases_model_when_the_run_has_two(tmp_path: Path, tiny_clip_dir: Path,

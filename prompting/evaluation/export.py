@@ -13,13 +13,14 @@ import numpy as np
 
 from prompting.evaluation.paired import PairedComparison, paired_comparisons
 from prompting.evaluation.results import Comparison, StrategyResult
-from prompting.strategies.fudd import FuddDetails
+from prompting.strategies.fudd import FuddChange, FuddDetails
 from prompting.vectors import softmax
 
 DECIMALS = 6
 SUMMARY_METRICS = ("top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll")
 ENCODER_KEYS = ("prompts_encoded", "prompts_cached", "prompts_shared", "images_encoded", "images_cached")
 SMALL_SAMPLE = 30
+FUDD_EVIDENCE_SHOWN = 2  # differences named per changed image in tables and the report
 QUANTIZED_NOTE = (
     "The model ran with int8 dynamic quantisation of its linear layers (faster on a CPU), so its scores can "
     "differ slightly from the full-precision model's."
@@ -185,6 +186,17 @@ def fudd_to_dict(details: FuddDetails, names: list[str]) -> dict[str, Any]:
                      "before": e.before_text, "before_cosine": e.before_cosine} for e in change.evidence],
         } for change in details.changes],
     })
+
+
+def fudd_why_text(change: FuddChange, names: list[str]) -> str:
+    """The differences that moved one image, in words with their cosines (the strongest
+    ``FUDD_EVIDENCE_SHOWN``)."""
+    if not change.evidence:
+        return (f"{names[change.after]} {change.after_cosine:.3f} vs {names[change.before]} "
+                f"{change.before_cosine:.3f} (no descriptions for this pair)")
+    parts = [f"{item.attribute or 'difference'}: “{item.after_text}” {item.after_cosine:.3f} vs "
+             f"“{item.before_text}” {item.before_cosine:.3f}" for item in change.evidence[:FUDD_EVIDENCE_SHOWN]]
+    return "; ".join(parts)
 
 
 def comparison_to_csv(comparison: Comparison) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from prompting.encoding.models import load_model
 from prompting.errors import DescriptionsError, StrategyError
 from prompting.evaluation.compare import ProgressFn
+from prompting.evaluation.export import fudd_why_text
 from prompting.evaluation.fudd_scoring import mark_base_shown, same_strategy
 from prompting.llm.config import LLMConfig
 from prompting.llm.generate import Controls, PairReport, ProgressCallback, generate_fudd
@@ -35,8 +36,6 @@ from prompting.strategies.fudd_pairs import (
 )
 from prompting.strategies.registry import StrategySpec, build_prompts, fudd_base
 from prompting.strategies.templates import DEFAULT_TEMPLATE
-
-EVIDENCE_SHOWN = 2
 
 
 def base_keys(record: RunRecord) -> list[str]:
@@ -177,21 +176,11 @@ def fudd_trial(record: RunRecord, base_key: str, fudd_key: str) -> FuddTrial:
     table = ab_table(comparison.images, names, base, fudd)
     details = fudd.fudd
     changes = details.changes if details else []
-    why = {change.image: why_text(change, names) for change in changes}
+    why = {change.image: fudd_why_text(change, names) for change in changes}
     table.headers = table.headers + ["Why (FuDD's descriptions, cosine with the image)"]
     table.rows = [row + [why.get(i, "")] for i, row in enumerate(table.rows)]
     return FuddTrial(base.label, fudd.label, table, changes, len(details.missing_pairs) if details else 0,
                      details.images_missing if details else 0)
-
-
-def why_text(change: FuddChange, names: list[str]) -> str:
-    """The differences that moved one image, in words with their cosines."""
-    if not change.evidence:
-        return (f"{names[change.after]} {change.after_cosine:.3f} vs {names[change.before]} "
-                f"{change.before_cosine:.3f} (no descriptions for this pair)")
-    parts = [f"{item.attribute or 'difference'}: “{item.after_text}” {item.after_cosine:.3f} vs "
-             f"“{item.before_text}” {item.before_cosine:.3f}" for item in change.evidence[:EVIDENCE_SHOWN]]
-    return "; ".join(parts)
 
 
 def pair_changes(trial: FuddTrial, first: int, second: int, names: list[str]) -> list[str]:

@@ -105,6 +105,22 @@ def test_compare_returns_the_export_json_with_metrics_when_labelled(client: Clie
     assert result["headline"].startswith(("Best on these 3 images", "Most right on these 3 images", "No approach"))
 
 
+def test_compare_adds_fudd_from_the_options(client: Client, images: list[Path]) -> None:
+    pairs = {"pairs": [{"classes": ["cat", "dog"], "descriptions": [
+        {"attribute": "ears", "cat": "a photo of a cat, pointed ears.", "dog": "a photo of a small dog, floppy ears."}]}]}
+    result = client.predict(
+        images=[handle_file(str(p)) for p in images], classes=CLASSES, strategies=["template", "fudd"],
+        labels=["cat", "dog", "bird"],
+        options={"templates": ["a photo of a {}."], "fudd": {"pairs": pairs, "base": "template", "k": 2}},
+        api_name="/compare",
+    )
+    fudd = result["strategies"]["fudd"]
+    assert fudd["label"] == "FuDD (k=2) · Template" and fudd["fudd"]["k"] == 2
+    assert fudd["fudd"]["base"] == "Template" and fudd["fudd"]["base_computed"] is False
+    assert [len(row) for row in fudd["fudd"]["ambiguous_sets"]] == [2, 2, 2]
+    assert ["cat", "dog"] not in fudd["fudd"]["missing_pairs"] and all(len(row) == 3 for row in fudd["probabilities"])
+
+
 def _recompute_from_scratch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Point the in-process run at an empty embedding cache, so it encodes every prompt and
     image itself instead of reading what the app's run just stored."""

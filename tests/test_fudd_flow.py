@@ -28,12 +28,12 @@ from prompting.service.fudd_flow import (
     latest_fudd,
     look_alike_pairs,
     pair_changes,
-    read_pairs,
 )
 from prompting.service.workflows import (
     StrategyInputs,
     build_specs,
     model_tags,
+    read_pairs,
     run_models,
 )
 from prompting.strategies.fudd import Evidence, FuddChange
@@ -182,7 +182,7 @@ def test_descriptions_for_other_classes_are_refused_before_any_scoring(record) -
         add_fudd(record, "template", other, 3, loader=lambda name: pytest.fail("no model may be loaded"))
 
 
-def test_the_run_endpoints_say_where_fudd_is_run() -> None:
+def test_fudd_without_descriptions_says_where_they_go() -> None:
     specs, errors = build_specs(["classname", "fudd"], StrategyInputs())
     assert [spec.name for spec in specs] == ["classname"]
-    assert "Class names tab" in errors["FuDD"] and "evaluate --strategy fudd" in errors["FuDD"]
+    assert "as options.fudd.pairs" in errors["FuDD"] and "Class names tab" in errors["FuDD"]

@@ -697,3 +697,56 @@ def test_ab_probability_change_agrees_with_the_numbers_shown(was: float, now: fl
     from prompting.service.rewrite_ab import probability_change
 
     assert probability_change(was, now) == shown
+
+
+PAIRS = {"pairs": [
+    {"classes": ["cat", "dog"], "descriptions": [
+        {"attribute": "ears", "cat": "a photo of a cat, pointed ears.", "dog": "a photo of a small dog, floppy ears."}]},
+    {"classes": ["dog", "bird"], "descriptions": [
+        {"attribute": "body", "dog": "a photo of a small dog, fur.", "bird": "a photo of a bird, feathers."}]},
+]}
+
+
+def test_fudd_runs_from_the_api_options_as_the_cli_runs_it(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    from prompting.service.api_args import strategy_inputs_from_options
+    from prompting.strategies.fudd import FuddOptions
+    from prompting.strategies.fudd_pairs import load_pairs
+
+    settings = strategy_inputs_from_options({"templates": ["art of the {}."],
+                                            "fudd": {"pairs": PAIRS, "base": "template", "k": 2}})
+    specs, errors = build_specs(["template", "fudd"], settings, RunLimits())
+    assert errors == {} and [s.name for s in specs] == ["template", "fudd"]
+    fudd = specs[1]
+    assert fudd.label == "FuDD (k=2) · Template" and fudd.fudd.k == 2
+    assert fudd.fudd.base == StrategySpec("template", templates=["art of the {}."])
+    inputs = _inputs(tmp_path, [0, 1, 2, 1])
+    run = run_models([str(tiny_clip_dir)], inputs, CLASSES, specs).comparison
+    cli_spec = StrategySpec("fudd", fudd=FuddOptions(load_pairs(json.dumps(PAIRS)).pairs,
+                                                     StrategySpec("template", templates=["art of the {}."]), 2))
+    alone = run_models([str(tiny_clip_dir)], inputs, CLASSES, [cli_spec]).comparison.strategies["fudd"]
+    np.testing.assert_allclose(run.strategies["fudd"].probabilities, alone.probabilities, atol=1e-6)
+    assert run.strategies["fudd"].fudd.base_label == "Template" and not run.strategies["fudd"].fudd.base_computed
+    default = build_specs(["fudd"], strategy_inputs_from_options({"fudd": {"pairs": json.dumps(PAIRS)}}))[0][0]
+    assert default.fudd.base is None and default.fudd.k == 10 and default.label == "FuDD (k=10) · “a photo of a {}.”"
+
+
+def test_fudd_api_options_are_checked_and_a_missing_part_only_stops_fudd() -> None:
+    from prompting.service.api_args import strategy_inputs_from_options
+
+    specs, errors = build_specs(["classname", "fudd"], strategy_inputs_from_options({}), RunLimits())
+    assert [s.name for s in specs] == ["classname"] and "options.fudd.pairs" in errors["FuDD"]
+    no_templates = strategy_inputs_from_options({"fudd": {"pairs": PAIRS, "base": "template"}})
+    assert build_specs(["fudd"], no_templates)[1]["FuDD"].startswith("FuDD's base (Template): No templates given")
+    for options, message in (
+        ({"fudd": {"pairs": PAIRS, "base": "fudd"}}, "options.fudd.base must be one of"),
+        ({"fudd": {"pairs": PAIRS, "k": 11}}, "options.fudd.k"),
+        ({"fudd": {"pairs": 3}}, "options.fudd.pairs must be"),
+        ({"fudd": {"pair": PAIRS}}, 'options.fudd has no setting "pair"; the settings are: pairs, base, k.'),
+        ({"fudd": ["cat", "dog"]}, "options.fudd must be a JSON object"),
+    ):
+        with pytest.raises(PromptingError, match=re.escape(message)):
+            strategy_inputs_from_options(options)
+    crowded = {"pairs": [{"classes": ["cat", "dog"], "descriptions": [
+        {"attribute": str(n), "cat": "a", "dog": "b"} for n in range(RunLimits().max_fudd_differences + 1)]}]}
+    _, errors = build_specs(["fudd"], strategy_inputs_from_options({"fudd": {"pairs": crowded}}), RunLimits())
+    assert f"at most {RunLimits().max_fudd_differences} per pair" in errors["FuDD"]

@@ -12,8 +12,8 @@ from typing import Any
 import gradio as gr
 
 from components.panels import messages
-from components.panels.descriptions_panel import LLM_JOB, LLMGuard, register_llm
 from components.panels.cancellable import cancellable, current_cancel
+from components.panels.descriptions_panel import LLM_JOB, LLMGuard, register_llm
 from components.panels.downloads import download_file
 from components.panels.events import PAGE_ONLY
 from components.panels.local_files import local_only
@@ -35,9 +35,9 @@ from prompting.service.fudd_flow import (
     latest_fudd,
     look_alike_pairs,
     pair_changes,
-    read_pairs,
 )
 from prompting.service.session_store import ResultStore, RunRecord
+from prompting.service.workflows import read_pairs
 from prompting.strategies.fudd import MAX_K, MIN_K
 from prompting.strategies.fudd_pairs import load_pair_files, match_pairs, pairs_to_json
 

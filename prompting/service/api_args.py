@@ -17,12 +17,16 @@ from prompting.errors import PromptingError
 from prompting.service.config import RunLimits
 from prompting.service.workflows import StrategyInputs
 from prompting.strategies.autoclip import DEFAULT_BETA
+from prompting.strategies.fudd import DEFAULT_K, MAX_K, MIN_K
+from prompting.strategies.registry import list_strategies
 
 # Seeds must fit the JSON the API sends back (a signed 64-bit integer).
 MAX_SEED = 2**63 - 1
-OPTION_KEYS = ("templates", "cupl", "dclip", "waffle", "weighting", "selected")
+OPTION_KEYS = ("templates", "cupl", "dclip", "waffle", "weighting", "selected", "fudd")
 WAFFLE_KEYS = ("seeds", "n_words", "n_chars", "concept")
 WEIGHTING_KEYS = ("pool", "beta", "objective")
+FUDD_KEYS = ("pairs", "base", "k")
+FUDD_EXAMPLE = '{"pairs": {...}, "base": "template", "k": 10}'
 OPTIONS_EXAMPLE = '{"templates": ["a photo of a {}."], "waffle": {"seeds": [0, 1], "n_words": 15}}'
 
 
@@ -115,7 +119,8 @@ def strategy_inputs_from_options(options: Any, limits: RunLimits | None = None) 
         {"templates": ["a photo of a {}."], "cupl": {"cat": ["..."]}, "dclip": {"cat": ["..."]},
          "waffle": {"seeds": [0, 1, 2], "n_words": 15, "n_chars": 15, "concept": "animal"},
          "weighting": {"pool": "imagenet80", "beta": 0.85, "objective": "cosine"},
-         "selected": ["itap of a {}.", ...] or the JSON /select_templates returned}
+         "selected": ["itap of a {}.", ...] or the JSON /select_templates returned,
+         "fudd": {"pairs": <pair descriptions JSON>, "base": "template", "k": 10}}
 
     Every key and value is checked (unknown keys too, so a typo is not silently ignored); more
     WaffleCLIP seeds or descriptors than ``limits`` allow are refused before anything is built.
@@ -165,7 +170,30 @@ def strategy_inputs_from_options(options: Any, limits: RunLimits | None = None) 
         autoclip_beta=float(beta),
         autoclip_objective=objective,
         selected_json=_selected_text(options.get("selected")),
+        **_fudd_inputs(options.get("fudd")),
     )
+
+
+def _fudd_inputs(value: Any) -> dict[str, Any]:
+    """FuDD's pair descriptions (our JSON or the authors', as an object, a list or its text; checked
+    when the strategy is built), base strategy name and k."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ArgumentError(f"options.fudd must be a JSON object such as {FUDD_EXAMPLE}, not {shown(value)}.")
+    _known_keys(value, FUDD_KEYS, "options.fudd")
+    pairs = value.get("pairs")
+    if pairs is not None and not isinstance(pairs, (str, dict, list)):
+        raise ArgumentError(f"options.fudd.pairs must be the pair descriptions' JSON, not {shown(pairs)}.")
+    base = value.get("base") or ""
+    bases = [name for name in list_strategies() if name != "fudd"]
+    if base and base not in bases:
+        raise ArgumentError(f"options.fudd.base must be one of {', '.join(bases)}, not {shown(base)}.")
+    return {
+        "fudd_json": pairs if isinstance(pairs, str) else json.dumps(pairs) if pairs is not None else "",
+        "fudd_base": base,
+        "fudd_k": whole_number(value.get("k", DEFAULT_K), "options.fudd.k", MIN_K, MAX_K),
+    }
 
 
 def _text(value: Any, name: str) -> str:

@@ -16,7 +16,7 @@ from prompting.llm.generate import Controls, PairReport, ProgressCallback, gener
 from prompting.service.config import RunLimits
 from prompting.service.rewrite_ab import ABTable, ab_table
 from prompting.service.session_store import RunRecord
-from prompting.service.workflows import Loader, extend_run
+from prompting.service.workflows import Loader, check_k_or_error, extend_run, read_pairs
 from prompting.strategies.fudd import (
     DEFAULT_K,
     AmbiguousPair,
@@ -24,10 +24,8 @@ from prompting.strategies.fudd import (
     FuddOptions,
     ambiguous_pairs,
     ambiguous_sets,
-    check_k,
 )
 from prompting.strategies.fudd_pairs import (
-    LoadedPairs,
     PairDescriptions,
     load_pairs,
     match_pairs,
@@ -79,24 +77,6 @@ def look_alike_pairs(record: RunRecord, base_key: str, k: int) -> list[Ambiguous
     return ambiguous_pairs(ambiguous_sets(result.logits, k), len(record.comparison.classes))
 
 
-def read_pairs(text: str, limits: RunLimits | None = None) -> LoadedPairs:
-    """Pair descriptions from the page's JSON text, within ``limits``."""
-    loaded = load_pairs(text)
-    if limits is not None:
-        if len(loaded.pairs) > limits.max_fudd_pairs:
-            raise DescriptionsError(
-                f"The FuDD descriptions cover {len(loaded.pairs)} pairs; this server uses at most "
-                f"{limits.max_fudd_pairs}. Keep the look-alike pairs of your run."
-            )
-        crowded = [p for p in loaded.pairs if len(p.differences) > limits.max_fudd_differences]
-        if crowded:
-            raise DescriptionsError(
-                f"The pair {crowded[0].label} has {len(crowded[0].differences)} descriptions; this server uses at "
-                f"most {limits.max_fudd_differences} per pair."
-            )
-    return loaded
-
-
 def fudd_spec(record: RunRecord, base_key: str, text: str, k: int, limits: RunLimits | None = None) -> StrategySpec:
     """A FuDD spec over the run's ``base_key`` result with the page's descriptions."""
     if base_key not in base_keys(record):
@@ -106,14 +86,6 @@ def fudd_spec(record: RunRecord, base_key: str, text: str, k: int, limits: RunLi
     base = record.sources[base_key]
     label = f"FuDD (k={k}) · {record.comparison.strategies[base_key].label}"
     return StrategySpec("fudd", label=label, fudd=FuddOptions(pairs, replace(base.spec, label=None), k))
-
-
-def check_k_or_error(k: int) -> int:
-    """``k`` checked as FuDD needs it; a StrategyError says the range."""
-    try:
-        return check_k(k)
-    except ValueError as exc:
-        raise StrategyError(f"FuDD: {exc}") from None
 
 
 def add_fudd(

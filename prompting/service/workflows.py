@@ -21,6 +21,7 @@ from prompting.encoding.embeddings import text_store
 from prompting.encoding.models import DualEncoder, load_model
 from prompting.errors import (
     DatasetError,
+    DescriptionsError,
     PromptingError,
     StrategyError,
 )
@@ -46,8 +47,10 @@ from prompting.service.config import RunLimits, public_model_name
 from prompting.service.session_store import RunRecord, StrategySource
 from prompting.strategies.autoclip import DEFAULT_BETA, AutoClipOptions
 from prompting.strategies.descriptions import load_descriptions
-from prompting.strategies.registry import StrategySpec, get_strategy
-from prompting.strategies.templates import parse_templates
+from prompting.strategies.fudd import DEFAULT_K, FuddOptions, check_k
+from prompting.strategies.fudd_pairs import LoadedPairs, load_pairs
+from prompting.strategies.registry import StrategySpec, default_label, get_strategy
+from prompting.strategies.templates import DEFAULT_TEMPLATE, parse_templates
 from prompting.strategies.waffle import WaffleOptions
 
 Loader = Callable[[str], DualEncoder]
@@ -58,7 +61,8 @@ TEMPLATE_POOLS = ("imagenet80", "custom")
 class StrategyInputs:
     """What the strategies need beyond their names: templates text, CuPL/DCLIP JSON, Waffle, the
     ZPE/AutoCLIP pool (``"imagenet80"`` or ``"custom"``: the templates text) and AutoCLIP's
-    settings, and a selection's JSON for ``selected`` (``{"selected": [template, ...]}``)."""
+    settings, a selection's JSON for ``selected`` (``{"selected": [template, ...]}``), and FuDD's
+    pair descriptions (JSON text), base strategy name (empty: the paper's template) and k."""
 
     templates_text: str = ""
     cupl_json: str = ""
@@ -71,6 +75,9 @@ class StrategyInputs:
     autoclip_beta: float = DEFAULT_BETA
     autoclip_objective: str = "cosine"
     selected_json: str = ""
+    fudd_json: str = ""
+    fudd_base: str = ""
+    fudd_k: int = DEFAULT_K
 
 
 def build_specs(
@@ -129,11 +136,56 @@ def _spec(name: str, inputs: StrategyInputs, limits: RunLimits | None) -> Strate
         )
         return StrategySpec(name, waffle=waffle)
     if name == "fudd":
-        raise StrategyError(
-            "FuDD is added after a run, from the page's Class names tab, or with the CLI (evaluate --strategy fudd "
-            "--fudd FILE); these endpoints take no pair descriptions."
-        )
+        return _fudd_spec(inputs, limits)
     return StrategySpec(name)
+
+
+def _fudd_spec(inputs: StrategyInputs, limits: RunLimits | None) -> StrategySpec:
+    """FuDD over ``fudd_base`` (the paper's "a photo of a {}." when empty) with the pair
+    descriptions in ``fudd_json``, re-scoring each image's top ``fudd_k`` classes."""
+    if not inputs.fudd_json.strip():
+        raise StrategyError(
+            "FuDD needs descriptions of how look-alike classes differ: send them (the JSON `describe --method fudd` "
+            "writes, or the authors' file) as options.fudd.pairs, or add FuDD after a run on the page's Class names "
+            "tab."
+        )
+    try:
+        base = _spec(inputs.fudd_base, inputs, limits) if inputs.fudd_base else None
+    except PromptingError as exc:
+        raise StrategyError(f"FuDD's base ({get_strategy(inputs.fudd_base).title}): {exc}") from None
+    if base is not None and base.name == "fudd":
+        raise StrategyError("FuDD cannot be its own base; choose another strategy, such as template.")
+    k = check_k_or_error(inputs.fudd_k)
+    pairs = read_pairs(inputs.fudd_json, limits).pairs
+    base_label = default_label(base) if base is not None else f"“{DEFAULT_TEMPLATE}”"
+    return StrategySpec("fudd", label=f"FuDD (k={k}) · {base_label}", fudd=FuddOptions(pairs, base, k))
+
+
+def check_k_or_error(k: int) -> int:
+    """``k`` checked as FuDD needs it; a StrategyError says the range."""
+    try:
+        return check_k(k)
+    except ValueError as exc:
+        raise StrategyError(f"FuDD: {exc}") from None
+
+
+def read_pairs(text: str, limits: RunLimits | None = None) -> LoadedPairs:
+    """Pair descriptions from the page's JSON text, within ``limits``."""
+    loaded = load_pairs(text)
+    if limits is not None:
+        if len(loaded.pairs) > limits.max_fudd_pairs:
+            raise DescriptionsError(
+                f"The FuDD descriptions cover {len(loaded.pairs)} pairs; this server uses at most "
+                f"{limits.max_fudd_pairs}. Keep the look-alike pairs of your run."
+            )
+        crowded = [p for p in loaded.pairs if len(p.differences) > limits.max_fudd_differences]
+        if crowded:
+            raise DescriptionsError(
+                f"The pair {crowded[0].label} has {len(crowded[0].differences)} descriptions; this server uses at "
+                f"most {limits.max_fudd_differences} per pair."
+            )
+    return loaded
+
 
 
 def _templates(text: str, limits: RunLimits | None) -> list[str]:

@@ -99,7 +99,7 @@ def file_sha256(path: str | Path, remember: bool = False) -> str:
     with _DIGESTS_LOCK:
         known = _DIGESTS.get(resolved)
     if known is None and remember:
-        stored = _read_digests().get(resolved)
+        stored = read_cached_json(DIGESTS_FILE).get(resolved)
         if stored and tuple(stored[0]) == signature:
             known = (signature, stored[1])
     if known is not None and known[0] == signature:
@@ -117,9 +117,11 @@ def file_sha256(path: str | Path, remember: bool = False) -> str:
     return digest
 
 
-def _read_digests() -> dict[str, Any]:
+def read_cached_json(name: str) -> dict[str, Any]:
+    """The JSON object kept in the cache directory as ``name``; {} when it is missing,
+    unreadable or not an object (the caller starts afresh)."""
     try:
-        data = json.loads((cache_dir() / DIGESTS_FILE).read_text(encoding="utf-8"))
+        data = json.loads((cache_dir() / name).read_text(encoding="utf-8"))
     except (OSError, ValueError, CacheError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -127,7 +129,7 @@ def _read_digests() -> dict[str, Any]:
 
 def _write_digest(path: str, signature: tuple[int, ...], digest: str) -> None:
     """Add one digest to the cross-process memo (best effort: a failure only costs re-hashing)."""
-    digests = _read_digests()
+    digests = read_cached_json(DIGESTS_FILE)
     digests.pop(path, None)
     digests[path] = [list(signature), digest]
     kept = dict(list(digests.items())[-DIGEST_MEMO_ENTRIES:])

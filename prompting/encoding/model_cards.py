@@ -12,7 +12,6 @@ snapshot in the Hugging Face cache); otherwise the hub may hold a newer commit.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import threading
@@ -20,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from prompting.errors import CacheError
-from prompting.storage import atomic_write_json, cache_dir, file_sha256
+from prompting.storage import (
+    atomic_write_json,
+    cache_dir,
+    file_sha256,
+    read_cached_json,
+)
 
 CARDS_FILE = "model_cards.json"
 CARD_VERSION = 1
@@ -67,25 +71,17 @@ def card_key(folder: Path, settings: str) -> str:
 
 def remembered_card(key: str) -> dict[str, Any] | None:
     """The card stored under ``key``, if any."""
-    card = _read().get(key)
+    card = read_cached_json(CARDS_FILE).get(key)
     return card if isinstance(card, dict) else None
 
 
 def remember_card(key: str, card: dict[str, Any]) -> None:
     """Store a card (best effort: without it the next run just loads the checkpoint)."""
     with _LOCK:
-        cards = _read()
+        cards = read_cached_json(CARDS_FILE)
         cards.pop(key, None)
         cards[key] = card
         try:
             atomic_write_json(cache_dir() / CARDS_FILE, dict(list(cards.items())[-MAX_CARDS:]))
         except (OSError, CacheError):
             pass
-
-
-def _read() -> dict[str, Any]:
-    try:
-        data = json.loads((cache_dir() / CARDS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, CacheError):
-        return {}
-    return data if isinstance(data, dict) else {}

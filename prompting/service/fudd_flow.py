@@ -16,12 +16,11 @@ from prompting.llm.generate import Controls, PairReport, ProgressCallback, gener
 from prompting.service.config import RunLimits
 from prompting.service.rewrite_ab import ABTable, ab_table
 from prompting.service.session_store import RunRecord
-from prompting.service.workflows import Loader, check_k_or_error, extend_run, read_pairs
+from prompting.service.workflows import Loader, extend_run, fudd_over, read_pairs
 from prompting.strategies.fudd import (
     DEFAULT_K,
     AmbiguousPair,
     FuddChange,
-    FuddOptions,
     ambiguous_pairs,
     ambiguous_sets,
 )
@@ -81,11 +80,8 @@ def fudd_spec(record: RunRecord, base_key: str, text: str, k: int, limits: RunLi
     """A FuDD spec over the run's ``base_key`` result with the page's descriptions."""
     if base_key not in base_keys(record):
         raise StrategyError("Choose one of this run's strategies as FuDD's base.")
-    k = check_k_or_error(k)
-    pairs = read_pairs(text, limits).pairs
-    base = record.sources[base_key]
-    label = f"FuDD (k={k}) · {record.comparison.strategies[base_key].label}"
-    return StrategySpec("fudd", label=label, fudd=FuddOptions(pairs, replace(base.spec, label=None), k))
+    base = replace(record.sources[base_key].spec, label=None)
+    return fudd_over(base, record.comparison.strategies[base_key].label, text, k, limits)
 
 
 def add_fudd(

@@ -155,18 +155,20 @@ def _fudd_spec(inputs: StrategyInputs, limits: RunLimits | None) -> StrategySpec
         raise StrategyError(f"FuDD's base ({get_strategy(inputs.fudd_base).title}): {exc}") from None
     if base is not None and base.name == "fudd":
         raise StrategyError("FuDD cannot be its own base; choose another strategy, such as template.")
-    k = check_k_or_error(inputs.fudd_k)
-    pairs = read_pairs(inputs.fudd_json, limits).pairs
     base_label = default_label(base) if base is not None else f"“{DEFAULT_TEMPLATE}”"
-    return StrategySpec("fudd", label=f"FuDD (k={k}) · {base_label}", fudd=FuddOptions(pairs, base, k))
+    return fudd_over(base, base_label, inputs.fudd_json, inputs.fudd_k, limits)
 
 
-def check_k_or_error(k: int) -> int:
-    """``k`` checked as FuDD needs it; a StrategyError says the range."""
+def fudd_over(base: StrategySpec | None, base_label: str, text: str, k: int,
+              limits: RunLimits | None = None) -> StrategySpec:
+    """FuDD over ``base`` (None: the paper's template), labelled with ``base_label``, with the
+    pair descriptions in the JSON ``text`` (within ``limits``) and ``k`` classes per image."""
     try:
-        return check_k(k)
+        k = check_k(k)
     except ValueError as exc:
         raise StrategyError(f"FuDD: {exc}") from None
+    pairs = read_pairs(text, limits).pairs
+    return StrategySpec("fudd", label=f"FuDD (k={k}) · {base_label}", fudd=FuddOptions(pairs, base, k))
 
 
 def read_pairs(text: str, limits: RunLimits | None = None) -> LoadedPairs:

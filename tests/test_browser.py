@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,20 +64,30 @@ def browser(app_url: str) -> Iterator:
         instance.close()
 
 
+@contextmanager
+def sized_page(browser, width: int = 1440, height: int = 1000) -> Iterator:
+    """A page in a fresh context of ``width`` x ``height`` with the suite's timeout; the context
+    closes afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def page(browser, app_url: str, request: pytest.FixtureRequest) -> Iterator:
     ARTIFACTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(app_url)
-    page.locator("#run-btn").wait_for()
-    (ARTIFACTS / f"failure-{request.node.name}.png").unlink(missing_ok=True)
-    failures_before = request.session.testsfailed
-    yield page
-    if request.session.testsfailed > failures_before:
-        page.screenshot(path=str(ARTIFACTS / f"failure-{request.node.name}.png"), full_page=True)
-    context.close()
+    with sized_page(browser) as page:
+        page.goto(app_url)
+        page.locator("#run-btn").wait_for()
+        (ARTIFACTS / f"failure-{request.node.name}.png").unlink(missing_ok=True)
+        failures_before = request.session.testsfailed
+        yield page
+        if request.session.testsfailed > failures_before:
+            page.screenshot(path=str(ARTIFACTS / f"failure-{request.node.name}.png"), full_page=True)
 
 
 def shot(page, name: str) -> None:
@@ -292,10 +303,7 @@ def test_bad_files_and_a_late_stop_get_plain_messages(page, tmp_path: Path) -> N
 def test_narrow_screens_stack_the_columns_and_one_class_is_flagged(browser, app_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 800, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    try:
+    with sized_page(browser, 800, 1000) as page:
         page.goto(app_url)
         upload(page, [make_image(tmp_path / f"narrow{index}.png", seed=index) for index in range(2)])
         expect(page.get_by_role("button", name="Thumbnail 2 of 2")).to_be_visible()
@@ -313,8 +321,6 @@ def test_narrow_screens_stack_the_columns_and_one_class_is_flagged(browser, app_
         assert left and right and right["y"] >= left["y"] + left["height"] - 1, "the two sides stack"
         cards = [page.locator(".step-card").nth(i).bounding_box() for i in range(3)]
         assert all(a and b and b["y"] > a["y"] for a, b in itertools.pairwise(cards))
-    finally:
-        context.close()
 
 
 def test_a_phone_never_scrolls_sideways_on_any_results_tab(browser, app_url: str) -> None:
@@ -322,10 +328,7 @@ def test_a_phone_never_scrolls_sideways_on_any_results_tab(browser, app_url: str
     on every results tab; tables scroll inside their own box and chart titles fit their charts."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    try:
+    with sized_page(browser, 390, 844) as page:
         page.goto(app_url)
         page.locator("#examples-btn").click()
         expect(page.locator("#labels-table")).to_contain_text("astronaut")
@@ -350,8 +353,6 @@ def test_a_phone_never_scrolls_sideways_on_any_results_tab(browser, app_url: str
             """(table) => [table, ...table.querySelectorAll('*')].some((box) =>
                  ['auto', 'scroll'].includes(getComputedStyle(box).overflowX) && box.scrollWidth > box.clientWidth)""")
         assert scrolls_inside, "the predictions table, wider than a phone, scrolls inside its own box"
-    finally:
-        context.close()
 
 
 def test_a_true_class_missing_from_the_list_is_named_on_the_summary_and_accuracy_tabs(page) -> None:
@@ -554,33 +555,29 @@ def test_a_long_run_asks_first_and_runs_only_on_go_on(browser, tiny_clip_dir: Pa
     ARTIFACTS.mkdir(exist_ok=True)
     # an operator who wants every run confirmed: any estimate is "long"
     for url in _serve(tiny_clip_dir, tmp_path_factory.mktemp("confirm-app"), "--long-run-seconds", "0"):
-        context = browser.new_context(viewport={"width": 1440, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        try:
-            page.goto(url)
-            page.locator("#examples-btn").click()
-            expect(page.locator("#labels-table")).to_contain_text("astronaut")
-            page.locator("#run-btn").click()
-            question = page.locator("#long-run-text")
-            expect(question).to_contain_text("This run will take about", timeout=RUN_TIMEOUT_MS)
-            expect(question).to_contain_text("10 new images")
-            shot(page, "12-long-run-question")
-            page.locator("#long-run-cancel").click()
-            expect(page.locator("#run-status")).to_contain_text("Not run")
-            expect(page.locator("#long-run")).to_be_hidden()
-            expect(page.locator("#results")).to_be_hidden()
-            page.locator("#run-btn").click()
-            expect(question).to_contain_text("This run will take about", timeout=RUN_TIMEOUT_MS)
-            page.locator("#long-run-go").click()
-            expect(page.locator("#run-status")).to_contain_text("Done in", timeout=RUN_TIMEOUT_MS)
-            expect(page.locator("#long-run")).to_be_hidden()
-            expect(page.locator("#summary")).to_contain_text("of 10 images were classified correctly")
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure-long-run.png"), full_page=True)
-            raise
-        finally:
-            context.close()
+        with sized_page(browser) as page:
+            try:
+                page.goto(url)
+                page.locator("#examples-btn").click()
+                expect(page.locator("#labels-table")).to_contain_text("astronaut")
+                page.locator("#run-btn").click()
+                question = page.locator("#long-run-text")
+                expect(question).to_contain_text("This run will take about", timeout=RUN_TIMEOUT_MS)
+                expect(question).to_contain_text("10 new images")
+                shot(page, "12-long-run-question")
+                page.locator("#long-run-cancel").click()
+                expect(page.locator("#run-status")).to_contain_text("Not run")
+                expect(page.locator("#long-run")).to_be_hidden()
+                expect(page.locator("#results")).to_be_hidden()
+                page.locator("#run-btn").click()
+                expect(question).to_contain_text("This run will take about", timeout=RUN_TIMEOUT_MS)
+                page.locator("#long-run-go").click()
+                expect(page.locator("#run-status")).to_contain_text("Done in", timeout=RUN_TIMEOUT_MS)
+                expect(page.locator("#long-run")).to_be_hidden()
+                expect(page.locator("#summary")).to_contain_text("of 10 images were classified correctly")
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "failure-long-run.png"), full_page=True)
+                raise
 
 
 def test_hostile_text_in_pop_ups_and_status_lines_stays_text(page, tmp_path: Path) -> None:

@@ -8,10 +8,7 @@ import json
 import os
 import random
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -580,53 +577,26 @@ def memory(bench: Bench) -> str:
 
 
 def _app_sessions(bench: Bench) -> list[tuple[int, float]]:
+    """The app's RSS after 1, 10 and 30 visitor sessions, starting from an empty cache."""
     from gradio_client import Client, handle_file
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ZSP_CACHE_DIR": str(bench.fresh_cache()),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open(bench.work / "app.log", "wb")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen([sys.executable, "app.py", "--model", str(bench.model), "--port", str(port)],
-                               cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
-    try:
-        client = _connect(f"http://127.0.0.1:{port}/", process)
+    from tests.app_process import running_app
+
+    folder = bench.fresh_cache()  # removed by cleanup(), with the app's log
+    folder.mkdir(parents=True)
+    with running_app(bench.model, folder) as app:
         classes = bench.classes(100).read_text(encoding="utf-8")
         shared = bench.photos[:2]
         points = []
         for session in range(1, 31):
             own = bench.photos[2 + 2 * (session - 1) : 2 + 2 * session]
-            Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+            Client(app.url, verbose=False).predict(
                 images=[handle_file(str(p)) for p in [*shared, *own]], classes=classes, strategies=["template"],
                 options={"templates": [TEMPLATE]}, api_name="/compare")
             if session in (1, 10, 30):
-                points.append((session, _rss_mib(process.pid)))
+                points.append((session, _rss_mib(app.process.pid)))
                 print(f"  app after {session} sessions: {points[-1][1]:.0f} MiB", file=sys.stderr, flush=True)
-        del client
         return points
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def _connect(url: str, process: subprocess.Popen) -> Any:
-    from gradio_client import Client
-
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("The app exited while starting.")
-        try:
-            return Client(url, verbose=False)
-        except Exception:  # not up yet
-            time.sleep(1)
-    raise RuntimeError("The app did not start within 180 s.")
 
 
 def cleanup(bench: Bench) -> None:

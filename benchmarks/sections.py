@@ -315,9 +315,9 @@ def encoders(bench: Bench) -> str:
         "",
         "**int8 kernel ceiling**: one `nn.Linear` against its dynamically quantised twin (the kernels "
         f"`--quantize int8` runs: torch's `{_quantized_engine()}` engine), at the text encoder's shapes (rows = "
-        "the tokens of one batch of 64 prompts), alone and weighted as one encoder layer holds them. No int8 text "
-        "encoder can beat its linear layers' speed-up, since the rest (attention, normalisation, activations) "
-        "stays float32. Median of "
+        "the tokens of one batch of 64 prompts), alone and weighted as one encoder layer holds them. The linear layers "
+        "are most of the text encoder's time and the rest (attention, normalisation, activations) stays float32, "
+        "so a text encoder's int8 speed-up stays close to its linear layers'. Median of "
         f"{repetitions} interleaved repetitions of 20 calls each.",
         "",
         "| linear layer (rows x in -> out) | float32 / int8 |",

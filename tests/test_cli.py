@@ -314,9 +314,11 @@ def test_describe_help_shows_the_generators_defaults() -> None:
         "concept": generate.CONCEPT_TEMPERATURE, "fudd": generate.FUDD_TEMPERATURE}
 
 
-def test_a_fully_cached_run_starts_without_transformers(tiny_clip_dir: Path, flat_folder: Path,
-                                                         tmp_path: Path) -> None:
+def test_a_fully_cached_run_starts_without_transformers_or_torch(tiny_clip_dir: Path, flat_folder: Path,
+                                                                  tmp_path: Path) -> None:
     import os
+
+    from prompting.encoding.devices import torch_build_has_gpu_support
 
     classes = _write(tmp_path / "c.txt", "cat\ndog\n")
     args = ["evaluate", "--model", str(tiny_clip_dir), "--images", str(flat_folder), "--classes", classes,
@@ -326,10 +328,15 @@ def test_a_fully_cached_run_starts_without_transformers(tiny_clip_dir: Path, fla
         "import sys\n"
         "from prompting.cli.main import main\n"
         f"status = main({args!r})\n"
-        "print('loaded transformers:', 'transformers' in sys.modules, 'status:', status)\n"
+        "print('loaded transformers:', 'transformers' in sys.modules, 'torch:', 'torch' in sys.modules,"
+        " 'status:', status)\n"
     )
     env = {**os.environ, "ZSP_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=180, check=False)
-    assert proc.stdout.strip().splitlines()[-1] == "loaded transformers: False status: 0", proc.stderr
+    # A CPU-only torch build (as here and in CI) can only run on the CPU, so torch is not imported;
+    # a CUDA build imports it to ask whether a GPU is present.
+    torch_loaded = torch_build_has_gpu_support()
+    assert proc.stdout.strip().splitlines()[-1] == f"loaded transformers: False torch: {torch_loaded} status: 0", \
+        proc.stderr
     assert "encoded: 0 prompts, 0 images   from cache: 14 prompts, 3 images" in proc.stdout

@@ -5,12 +5,10 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from prompting.cli.main import main
 from prompting.data.store import MANIFEST
@@ -90,7 +88,8 @@ def test_a_store_is_scored_only_by_its_own_model_and_settings(
     (store / MANIFEST).write_text(json.dumps(changed))
     assert _evaluate(tiny_clip_dir, "--embeddings", str(store), "--strategy", "classname") == 2
     assert "other image preprocessing" in capsys.readouterr().err
-    half = replace(load_model(str(tiny_clip_dir)), dtype=torch.float16).image_settings_key
+    half = load_model(str(tiny_clip_dir)).card.image_settings_key_in("float16")
+    assert half != manifest["model"]["image_settings_key"]
     gpu = {**manifest, "model": {**manifest["model"], "image_settings_key": half, "dtype": "float16"}}
     (store / MANIFEST).write_text(json.dumps(gpu))  # as if embedded on a GPU in half precision
     assert _evaluate(tiny_clip_dir, "--embeddings", str(store), "--strategy", "classname") == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from prompting.classes import ClassName
 from prompting.encoding.models import DualEncoder, ModelCard, ModelParts, TextSettings
@@ -78,9 +77,8 @@ class FakeStore:
 
 def encoder(family: str = "clip", scale: float = 100.0, bias: float = 0.0) -> DualEncoder:
     settings = TextSettings("longest", 77, False, True)
-    card = ModelCard("fake", family, family, settings, scale, bias, "fake-images", None, DIMENSIONS)
-    return DualEncoder("fake", card, ModelParts(lambda: pytest.fail("nothing is encoded")), torch.device("cpu"),
-                       torch.float32)
+    card = ModelCard("fake", family, family, settings, scale, bias, "fake-images", "float32", None, DIMENSIONS)
+    return DualEncoder("fake", card, ModelParts(lambda: pytest.fail("nothing is encoded")), "cpu")
 
 
 @pytest.fixture

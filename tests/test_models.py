@@ -12,7 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from prompting.encoding.models import image_input_side, image_settings_key, load_model
+from prompting.encoding.models import (
+    image_input_side,
+    image_preprocessing,
+    load_model,
+    settings_digest,
+)
 from prompting.errors import ModelLoadError
 
 PROMPTS = ["a photo of a cat.", "a bad photo of the small red bird with long wings.", "dog"]
@@ -148,11 +153,23 @@ def test_image_settings_key_follows_the_preprocessing(tiny_clip_dir: Path) -> No
     encoder = load_model(str(tiny_clip_dir))
     key = encoder.image_settings_key
     assert key == load_model(str(tiny_clip_dir)).image_settings_key
-    assert key == image_settings_key(encoder.processor.image_processor, torch.float32)
+    assert encoder.dtype == "float32" and key == encoder.card.image_settings_key_in("float32")
     processor = copy.deepcopy(encoder.processor.image_processor)
     processor.image_mean = [0.1, 0.2, 0.3]
-    assert image_settings_key(processor, torch.float32) != key
-    assert image_settings_key(encoder.processor.image_processor, torch.float16) != key
+    assert settings_digest(image_preprocessing(processor), "float32", None) != key
+    assert encoder.card.image_settings_key_in("float16") != key
+    assert settings_digest(encoder.card.image_preprocessing, "float32", "int8") != key
+
+
+def test_image_settings_keys_made_by_earlier_versions_stay_valid(tiny_clip_dir: Path) -> None:
+    """Earlier versions digested the processor with torch's dtype text; cached vectors keep their keys."""
+    import hashlib
+
+    processor = load_model(str(tiny_clip_dir)).processor.image_processor
+    config = {k: repr(v) for k, v in sorted(processor.to_dict().items())
+              if k not in ("processor_class", "image_processor_type", "_processor_class")}
+    earlier = hashlib.sha256(f"{type(processor).__name__}|{config}|{torch.float32}".encode()).hexdigest()[:16]
+    assert load_model(str(tiny_clip_dir)).image_settings_key == earlier
 
 
 @pytest.mark.parametrize("fixture", ["tiny_clip_dir", "tiny_siglip_dir"])

@@ -45,7 +45,7 @@ class EncodeBatch:
         self.info = json.dumps({
             "identity": self.encoder.identity,
             "image_settings_key": self.encoder.image_settings_key,
-            "dtype": str(self.encoder.dtype).removeprefix("torch."),
+            "dtype": self.encoder.dtype,
             "decode": DECODE_POLICY,
             "dim": self.dim,
         })

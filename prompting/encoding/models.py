@@ -19,7 +19,8 @@ Loading is split in two: the *card* (identity, family, tokenisation, logit scale
 settings, embedding size; see ``model_cards``) and the *parts* (weights and processor). A
 checkpoint loaded once before gets its card from the cache directory and its parts only when
 something must be encoded, so a run whose prompts and images are all cached starts without
-transformers and without reading the weights.
+transformers and without reading the weights; with a CPU-only torch build it does not import
+torch either (see ``devices``).
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 from PIL import Image
 
+from prompting.encoding.devices import device_type, dtype_name, pick_device
 from prompting.encoding.model_cards import (
     cached_snapshot,
     card_key,
@@ -50,6 +51,9 @@ from prompting.encoding.pixels import FastPixels, fast_pixels
 from prompting.errors import ModelLoadError
 from prompting.storage import file_sha256
 from prompting.vectors import softmax
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 SIGLIP_MODEL_TYPES = frozenset({"siglip", "siglip2"})
@@ -111,10 +115,10 @@ class TextSettings:
 class ModelCard:
     """What runs need to know about a checkpoint besides its weights (see ``model_cards``).
 
-    ``image_settings_key`` digests how images are preprocessed (processor class, sizes, crop,
-    resampling, rescaling, normalisation) plus the weights' dtype and quantisation, if any;
-    ``image_input_side`` is the largest side the processor resizes to (None: no fixed size);
-    ``embedding_dim`` is the length of the model's embeddings.
+    ``image_preprocessing`` describes how images are preprocessed (processor class, sizes, crop,
+    resampling, rescaling, normalisation); ``dtype`` is the weights' precision ("float32",
+    "float16"); ``image_input_side`` is the largest side the processor resizes to (None: no
+    fixed size); ``embedding_dim`` is the length of the model's embeddings.
     """
 
     identity: str
@@ -123,10 +127,21 @@ class ModelCard:
     text_settings: TextSettings
     logit_scale: float
     logit_bias: float
-    image_settings_key: str
+    image_preprocessing: str
+    dtype: str
     image_input_side: int | None
     embedding_dim: int
     quantization: Quantization | None = None
+
+    @property
+    def image_settings_key(self) -> str:
+        """Part of every image-embedding key: the preprocessing, precision and quantisation."""
+        return self.image_settings_key_in(self.dtype)
+
+    def image_settings_key_in(self, dtype: str) -> str:
+        """The image settings key these images would have if encoded in ``dtype`` (a store
+        embedded in half precision on a GPU is checked against it)."""
+        return settings_digest(self.image_preprocessing, dtype, self.quantization)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON."""
@@ -167,8 +182,7 @@ class DualEncoder:
     name: str
     card: ModelCard
     parts: ModelParts
-    device: torch.device
-    dtype: torch.dtype
+    device: str
     speed: Throughput = field(default_factory=Throughput, repr=False)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _fast_pixels: FastPixels | Literal[False] | None = field(default=None, repr=False)
@@ -182,6 +196,11 @@ class DualEncoder:
     def processor(self) -> Any:
         """The tokenizer and image processor (loaded on first use)."""
         return self.parts.get()[1]
+
+    @property
+    def dtype(self) -> str:
+        """The weights' precision: "float32", or "float16" on CUDA."""
+        return self.card.dtype
 
     @property
     def identity(self) -> str:
@@ -259,6 +278,8 @@ class DualEncoder:
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """L2-normalised text embeddings (float32, len(texts) x D) for one batch."""
+        import torch
+
         tokens = self.text_settings.tokenize(self.processor.tokenizer, self.prepare_text(texts))
         inputs = {k: v.to(self.device) for k, v in tokens.items()}
         with self.lock, torch.inference_mode():
@@ -269,10 +290,13 @@ class DualEncoder:
         """L2-normalised image embeddings (float32, len(images) x D) for one batch (any size:
         the processor resizes; ``images.load_image(..., min_side=image_input_side)`` decodes
         no larger than needed)."""
+        import torch
+
         pixels = self._pixel_values(images)
         accepted = _accepted(self.model.get_image_features)
+        dtype = getattr(torch, self.dtype)
         inputs = {
-            k: (v.to(self.device, self.dtype) if torch.is_floating_point(v) else v.to(self.device))
+            k: (v.to(self.device, dtype) if torch.is_floating_point(v) else v.to(self.device))
             for k, v in pixels.items()
             if k in accepted
         }
@@ -320,13 +344,6 @@ _MODELS: dict[tuple[str, str | None, str, str | None], DualEncoder] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def pick_device(requested: str | None = None) -> torch.device:
-    """The requested device, else CUDA when present, else CPU."""
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def load_model(
     name: str = DEFAULT_MODEL, revision: str | None = None, device: str | None = None,
     quantize: str | None = None,
@@ -338,10 +355,10 @@ def load_model(
     target = pick_device(device)
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ModelLoadError(f"Unknown quantisation '{quantize}'; choose one of: {', '.join(QUANTIZATIONS)}.")
-    if quantize and target.type != "cpu":
-        raise ModelLoadError(f"int8 quantisation runs on the CPU only, not on {target.type}; use the CPU or "
+    if quantize and device_type(target) != "cpu":
+        raise ModelLoadError(f"int8 quantisation runs on the CPU only, not on {device_type(target)}; use the CPU or "
                              "leave quantisation off (CUDA runs in half precision).")
-    key = (name, revision, str(target), quantize)
+    key = (name, revision, target, quantize)
     with _MODELS_LOCK:
         if key not in _MODELS:
             _MODELS[key] = _from_card(name, revision, target, quantize) or _load(name, revision, target, quantize)
@@ -354,15 +371,11 @@ def forget_models() -> None:
         _MODELS.clear()
 
 
-def _dtype(device: torch.device) -> torch.dtype:
-    return torch.float16 if device.type == "cuda" else torch.float32
+def _card_settings(device: str, quantize: str | None) -> str:
+    return f"device={device_type(device)};dtype={dtype_name(device)};quant={quantize}"
 
 
-def _card_settings(device: torch.device, quantize: str | None) -> str:
-    return f"device={device.type};dtype={_dtype(device)};quant={quantize}"
-
-
-def _from_card(name: str, revision: str | None, device: torch.device, quantize: str | None) -> DualEncoder | None:
+def _from_card(name: str, revision: str | None, device: str, quantize: str | None) -> DualEncoder | None:
     """The encoder from its remembered card, parts not loaded; None when there is no card."""
     folder = checkpoint_folder(name, revision)
     if folder is None:
@@ -382,10 +395,10 @@ def _from_card(name: str, revision: str | None, device: torch.device, quantize: 
             raise ModelLoadError(f"Model '{name}' changed on disk while in use; run again to use the new files.")
         return model, processor
 
-    return DualEncoder(name=name, card=card, parts=ModelParts(load_parts), device=device, dtype=_dtype(device))
+    return DualEncoder(name=name, card=card, parts=ModelParts(load_parts), device=device)
 
 
-def _load(name: str, revision: str | None, device: torch.device, quantize: str | None = None) -> DualEncoder:
+def _load(name: str, revision: str | None, device: str, quantize: str | None = None) -> DualEncoder:
     """Load the parts now, derive the card and remember it for later processes."""
     model, processor = _load_parts(name, revision, device, quantize)
     card = _card(name, revision, model, processor, device, quantize)
@@ -393,15 +406,16 @@ def _load(name: str, revision: str | None, device: torch.device, quantize: str |
     if folder is not None:
         remember_card(card_key(folder, _card_settings(device, quantize)), card.as_dict())
     parts = ModelParts(lambda: (model, processor), loaded=(model, processor))
-    return DualEncoder(name=name, card=card, parts=parts, device=device, dtype=_dtype(device))
+    return DualEncoder(name=name, card=card, parts=parts, device=device)
 
 
-def _load_parts(name: str, revision: str | None, device: torch.device, quantize: str | None) -> tuple[Any, Any]:
+def _load_parts(name: str, revision: str | None, device: str, quantize: str | None) -> tuple[Any, Any]:
     """The model (on ``device``, in eval mode, quantised if asked) and its processor."""
+    import torch
     from transformers import AutoModel, AutoProcessor
 
     try:
-        model = AutoModel.from_pretrained(name, revision=revision, dtype=_dtype(device))
+        model = AutoModel.from_pretrained(name, revision=revision, dtype=getattr(torch, dtype_name(device)))
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for bad sources
         raise ModelLoadError(*_load_failure_message(name, exc)) from exc
     if not (hasattr(model, "get_text_features") and hasattr(model, "get_image_features")):
@@ -420,7 +434,7 @@ def _load_parts(name: str, revision: str | None, device: torch.device, quantize:
 
 
 def _card(
-    name: str, revision: str | None, model: Any, processor: Any, device: torch.device, quantize: str | None
+    name: str, revision: str | None, model: Any, processor: Any, device: str, quantize: str | None
 ) -> ModelCard:
     """Everything runs need besides the parts, read from the loaded model and processor."""
     model_type = getattr(model.config, "model_type", "")
@@ -438,21 +452,24 @@ def _card(
         text_settings=settings,
         logit_scale=float(model.logit_scale.detach().float().exp().cpu().reshape(-1)[0]),
         logit_bias=float(model.logit_bias.detach().float().cpu().reshape(-1)[0]) if is_siglip else 0.0,
-        image_settings_key=image_settings_key(processor.image_processor, _dtype(device), quantize),
+        image_preprocessing=image_preprocessing(processor.image_processor),
+        dtype=dtype_name(device),
         image_input_side=image_input_side(processor.image_processor),
         embedding_dim=_embedding_dim(model.config, is_siglip),
         quantization="int8" if quantize else None,
     )
 
 
-def image_settings_key(image_processor: Any, dtype: torch.dtype, quantize: str | None = None) -> str:
-    """A short digest of how images are preprocessed (processor class, sizes, crop, resampling,
-    rescaling, normalisation), the weights' dtype and the quantisation, if any."""
+def image_preprocessing(image_processor: Any) -> str:
+    """The processor's class and every setting that changes the pixels a model sees."""
     config = image_processor.to_dict()
     relevant = {key: repr(value) for key, value in sorted(config.items()) if key not in IMAGE_CONFIG_NOISE}
-    text = f"{type(image_processor).__name__}|{relevant}|{dtype}"
-    if quantize:
-        text += f"|{quantize}"
+    return f"{type(image_processor).__name__}|{relevant}"
+
+
+def settings_digest(preprocessing: str, dtype: str, quantize: str | None) -> str:
+    """The image settings key: a digest of the preprocessing, "torch.<dtype>" and the quantisation."""
+    text = f"{preprocessing}|torch.{dtype}" + (f"|{quantize}" if quantize else "")
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -477,6 +494,8 @@ def _embedding_dim(config: Any, is_siglip: bool) -> int:
 
 def _quantize_int8(model: Any) -> Any:
     """Dynamic int8 quantisation of every linear layer, in place (see the module notes)."""
+    import torch
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
         warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")

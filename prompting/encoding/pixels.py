@@ -17,13 +17,15 @@ padding, a processor that overrides a step, a non-RGB image) goes to the process
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from prompting.encoding.workers import map_in_workers
+
+if TYPE_CHECKING:
+    import torch
 
 # The PilBackend methods a served processor must not override.
 PIL_BACKEND_STEPS = ("preprocess", "_preprocess_image_like_inputs", "_prepare_image_like_inputs", "process_image",
@@ -49,6 +51,8 @@ class FastPixels:
         values = np.empty((pixels.shape[0], 3, *pixels.shape[1:3]), dtype=np.float32)
         for channel in range(3):
             np.take(self.table[channel], pixels[..., channel], out=values[:, channel])
+        import torch
+
         return torch.from_numpy(values)
 
     def _resized_crop(self, image: Image.Image) -> np.ndarray:

@@ -4,9 +4,7 @@ re-encoded; each record's ``path`` is its source id."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
-import torch
+from dataclasses import dataclass
 
 from prompting.classes import ClassName
 from prompting.data.datasets import class_positions
@@ -26,17 +24,15 @@ def check_store_model(store: EmbeddingStore, encoder: DualEncoder) -> list[str]:
             f"The store '{store.name}' holds embeddings of another model ({model['identity']}) than the one "
             f"loaded ({encoder.identity}); score it with the model it was built with."
         )
-    dtype = getattr(torch, str(model["dtype"]), None)
-    if not isinstance(dtype, torch.dtype) or replace(encoder, dtype=dtype).image_settings_key != \
-            model["image_settings_key"]:
+    stored_dtype = str(model["dtype"])
+    if encoder.card.image_settings_key_in(stored_dtype) != model["image_settings_key"]:
         raise StoreError(
             f"The store '{store.name}' was embedded with other image preprocessing than this model's processor "
             "uses now; build the store again with `embed`."
         )
-    if dtype != encoder.dtype:
-        return [f"Images were encoded in {model['dtype']} and text here in "
-                f"{str(encoder.dtype).removeprefix('torch.')}; scores can differ from a single-precision run "
-                "in the third decimal."]
+    if stored_dtype != encoder.dtype:
+        return [(f"Images were encoded in {stored_dtype} and text here in {encoder.dtype}; scores can differ "
+                "from a single-precision run in the third decimal.")]
     return []
 
 

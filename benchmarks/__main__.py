@@ -6,6 +6,10 @@ is kept). See BENCHMARKS.md for what each part measures.
     python -m benchmarks                  # everything, 3 interleaved repetitions (about 40 min on 2 cores)
     python -m benchmarks --quick          # smaller sizes, 1 repetition: a smoke test (a few minutes)
     python -m benchmarks --only encoders startup --out /tmp/partial.md
+    python -m benchmarks --only half_precision   # on a GPU machine: section 7 alone (a few minutes)
+
+With CUDA present (or a device given with ``--device``) section 7 runs the project in half
+precision on the GPU; without one it is left out and the file says so.
 
 The model (a ViT-B/32-shaped CLIP with random weights) and the photos are built in code into
 ``--work`` (default: a folder in the system temp dir, reused by later runs).
@@ -24,6 +28,7 @@ from pathlib import Path
 
 from benchmarks import sections
 from benchmarks.fixtures import build_vit_b32, write_photos
+from benchmarks.half_precision import half_precision
 from benchmarks.measure import ROOT
 
 BEGIN = "<!-- python -m benchmarks: begin (generated; edit benchmarks/, not this section) -->"
@@ -35,10 +40,12 @@ SECTIONS = {
     "scaling": sections.scaling,
     "payload": sections.payload,
     "memory": sections.memory,
+    "half_precision": half_precision,
 }
+GPU_SECTIONS = ("half_precision",)
 
 
-def _machine() -> list[str]:
+def _machine(device: str | None) -> list[str]:
     import numpy
     import PIL
     import torch
@@ -49,12 +56,30 @@ def _machine() -> list[str]:
     memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                      if line.startswith("MemTotal"))
     return [
-        f"- Machine: {cpu}, {os.cpu_count()} cores, {memory_kb / 2**20:.0f} GiB memory, no GPU; shared with other "
-        "work, so absolute seconds vary between runs and only side-by-side ratios are meaningful.",
+        f"- Machine: {cpu}, {os.cpu_count()} cores, {memory_kb / 2**20:.0f} GiB memory, "
+        f"{_accelerator(device)}; shared with other work, so absolute seconds vary between runs and only "
+        "side-by-side ratios are meaningful.",
         f"- Software: Python {platform.python_version()}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), transformers {transformers.__version__}, numpy {numpy.__version__}, "
         f"Pillow {PIL.__version__}, {platform.platform()}.",
     ]
+
+
+def _accelerator(device: str | None) -> str:
+    if device is None or not device.startswith("cuda"):
+        return "no GPU"
+    import torch
+
+    return f"GPU {torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+
+
+def _gpu_device(requested: str | None) -> str | None:
+    """The device for the GPU section: the one asked for, else CUDA when present, else None."""
+    if requested:
+        return requested
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else None
 
 
 def _targets(figures: dict) -> list[str]:
@@ -87,6 +112,9 @@ def _targets(figures: dict) -> list[str]:
     if "float32 images from files" in fraction:
         rows.append("| Image path from 1600 x 1200 JPEG files (adds decoding, which the forward limit leaves out) "
                     f"| reported | {fraction['float32 images from files']:.2f} | - |")
+    for kind, value in figures.get("half_fractions", {}).items():
+        rows.append(f"| Encoder on the GPU section's device, {kind}, fraction of forward limit | >= 0.95 | "
+                    f"{value:.2f} | {'met' if value >= 0.95 else '**not met**'} |")
     if "text" in speedup:
         ceiling = figures.get("int8_kernel_ceiling")
         beside = f" (its linear layers alone: {ceiling:.2f}x)" if ceiling else ""
@@ -100,10 +128,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and one repetition (a smoke test)")
     parser.add_argument("--repetitions", type=int, help="interleaved repetitions per figure (default 3; quick 1)")
     parser.add_argument("--only", nargs="+", choices=list(SECTIONS), help="run only these sections")
+    parser.add_argument("--device", help="device for the GPU section (default: cuda when present, else the "
+                        "section is left out; cpu runs its steps in float32 as a check of the code)")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="Markdown file to write")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "prompt-workbench-bench"),
                         help="where the model, photos and caches go (reused)")
     args = parser.parse_args(argv)
+    device = _gpu_device(args.device)
+    chosen = args.only or [name for name in SECTIONS if device or name not in GPU_SECTIONS]
+    if device is None and any(name in GPU_SECTIONS for name in chosen):
+        parser.error("the half_precision section needs a GPU: no CUDA device is present (give --device to force one)")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", TQDM_DISABLE="1",
@@ -112,11 +146,11 @@ def main(argv: list[str] | None = None) -> None:
     print("building the model and photos ...", file=sys.stderr, flush=True)
     bench = sections.Bench(
         work=work, model=build_vit_b32(work / "vit-b32"), photos=write_photos(work / "photos", 200),
-        repetitions=args.repetitions or (1 if args.quick else 3), quick=args.quick,
+        repetitions=args.repetitions or (1 if args.quick else 3), quick=args.quick, device=device,
     )
     load = os.getloadavg()
     parts = []
-    for name in args.only or list(SECTIONS):
+    for name in chosen:
         print(f"{name} ...", file=sys.stderr, flush=True)
         parts.append(SECTIONS[name](bench))
     sections.cleanup(bench)
@@ -129,14 +163,15 @@ def main(argv: list[str] | None = None) -> None:
         "comes from this one run: variants are interleaved (each repetition runs them all, in a rotating order) "
         "and the tables show medians with (min-max).",
         "",
-        *_machine(),
+        *_machine(device),
         f"- Load average (1, 5, 15 min) at the start: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}; at the end: "
         + ", ".join(f"{value:.1f}" for value in os.getloadavg()) + ".",
         "- Model: a CLIP ViT-B/32-shaped model with random weights built from its config (text 12 x 512, vision "
         "12 x 768 at 224 px with 32 px patches, projection 512) and a 49,408-token byte-level BPE tokenizer "
         "trained in code on the project's word list: the compute of `openai/clip-vit-base-patch32` without the "
         "download (none is possible here). Photos: crops of scikit-image's sample photos, about 1600 x 1200 "
-        "JPEG. A GPU was not available to this run, so there is no half-precision section.",
+        "JPEG." + ("" if "half_precision" in chosen else " A GPU was not available to this run, so there is no "
+                   "half-precision section (7)." if device is None else " Section 7 (GPU) was not run this time."),
         "",
     ]
     block = "\n".join([BEGIN, *header, *_targets(bench.figures), "", "\n\n".join(parts), END])

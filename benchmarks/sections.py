@@ -36,6 +36,7 @@ class Bench:
     photos: list[Path]
     repetitions: int
     quick: bool
+    device: str | None = None  # the GPU section's device (None: no GPU)
     figures: dict[str, Any] = field(default_factory=dict)
     _fresh: int = 0
 
@@ -80,13 +81,13 @@ def _baseline(kind: str, bench: Bench, images: Path, classes: Path) -> ProcessRu
     return run_process(["-m", "benchmarks.baselines", kind, str(bench.model), str(images), str(classes), TEMPLATE])
 
 
-def _inputs(folder: Path) -> list:
+def inputs_of(folder: Path) -> list:
     from prompting.evaluation.compare import ImageInput
 
     return [ImageInput(str(p)) for p in sorted(folder.iterdir())]
 
 
-def _class_list(path: Path) -> list:
+def read_classes(path: Path) -> list:
     from prompting.classes import read_class_file
 
     return read_class_file(path)
@@ -108,7 +109,7 @@ def _pipeline(bench: Bench) -> Any:
 
 
 def _pipeline_call(bench: Bench, folder: Path, classes: Path) -> float:
-    names = [c.prompt for c in _class_list(classes)]
+    names = [c.prompt for c in read_classes(classes)]
     paths = [str(p) for p in sorted(folder.iterdir())]
     return timed(lambda: _pipeline(bench)(paths, candidate_labels=names, hypothesis_template=TEMPLATE))
 
@@ -139,7 +140,7 @@ def end_to_end(bench: Bench) -> str:
     agree = sum(a == b for a, b in zip(pipeline_top1, ours_top1))
 
     encoder = load_model(str(bench.model))
-    inputs, class_list, specs = _inputs(images), _class_list(classes), _template()
+    inputs, class_list, specs = inputs_of(images), read_classes(classes), _template()
     in_warm = bench.work / "cache-e2e-inprocess"
     bench.use_cache(in_warm)
     compare(encoder, inputs, class_list, specs)
@@ -189,34 +190,49 @@ def end_to_end(bench: Bench) -> str:
     ])
 
 
-def _text_limit(encoder: Any, prompts: list[str]) -> Callable[[], float]:
+def text_limit(encoder: Any, prompts: list[str]) -> Callable[[], float]:
     """A timer of the model's own text forward passes alone, on the project's length-sorted
-    batches tokenised beforehand: the ceiling a text encoder can reach."""
+    batches tokenised (and moved to the model's device) beforehand: the ceiling a text encoder
+    can reach."""
     import torch
 
     from prompting.encoding.embeddings import TEXT_BATCH_SIZE
 
     lengths = encoder.token_lengths(prompts)
     ordered = [prompts[i] for i in sorted(range(len(prompts)), key=lambda i: lengths[i])]
-    batches = [encoder.text_settings.tokenize(encoder.processor.tokenizer, encoder.prepare_text(
-        ordered[i : i + TEXT_BATCH_SIZE])) for i in range(0, len(ordered), TEXT_BATCH_SIZE)]
+    batches = [{key: value.to(encoder.device) for key, value in encoder.text_settings.tokenize(
+        encoder.processor.tokenizer, encoder.prepare_text(ordered[i : i + TEXT_BATCH_SIZE])).items()}
+        for i in range(0, len(ordered), TEXT_BATCH_SIZE)]
 
     def run() -> float:
         with torch.inference_mode():
-            return timed(lambda: [encoder.model.get_text_features(**batch) for batch in batches])
+            return timed(lambda: finished(encoder, [encoder.model.get_text_features(**batch) for batch in batches]))
 
     return run
 
 
-def _image_limit(encoder: Any, pixels: list[Any]) -> Callable[[], float]:
-    """A timer of the model's own image forward passes alone, on batches of 16 pre-processed."""
+def image_limit(encoder: Any, pixels: list[Any]) -> Callable[[], float]:
+    """A timer of the model's own image forward passes alone, on batches of 16 pre-processed
+    (on the model's device, in its precision)."""
     import torch
 
+    on_device = [batch.to(encoder.device, getattr(torch, encoder.dtype)) for batch in pixels]
+
     def run() -> float:
         with torch.inference_mode():
-            return timed(lambda: [encoder.model.get_image_features(pixel_values=batch) for batch in pixels])
+            return timed(lambda: finished(encoder, [encoder.model.get_image_features(pixel_values=batch)
+                                                    for batch in on_device]))
 
     return run
+
+
+def finished(encoder: Any, outputs: Any) -> Any:
+    """``outputs`` once the device has computed them (GPU work is queued; a timer must wait)."""
+    if str(encoder.device).startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(encoder.device)
+    return outputs
 
 
 def encoders(bench: Bench) -> str:
@@ -227,9 +243,9 @@ def encoders(bench: Bench) -> str:
     from prompting.evaluation.compare import encode_images
     from prompting.strategies.templates import IMAGENET_TEMPLATES_7
 
-    names = [c.prompt for c in _class_list(bench.classes(100))][:ENCODER_CLASSES]
+    names = [c.prompt for c in read_classes(bench.classes(100))][:ENCODER_CLASSES]
     prompts = [t.replace("{}", name) for name in names for t in IMAGENET_TEMPLATES_7]
-    inputs = _inputs(bench.folder(ENCODER_PHOTOS))
+    inputs = inputs_of(bench.folder(ENCODER_PHOTOS))
     repetitions = bench.repetitions if bench.quick else max(bench.repetitions, ENCODER_REPETITIONS)
     models = {"float32": load_model(str(bench.model)), "int8": load_model(str(bench.model), quantize="int8")}
     decoded = [load_image(item.path, min_side=models["float32"].image_input_side) for item in inputs]
@@ -249,9 +265,9 @@ def encoders(bench: Bench) -> str:
         def ours_decoded(encoder: Any = encoder) -> float:
             return timed(lambda: [encoder.encode_images(batch) for batch in batches])
 
-        variants[f"{kind} text, forward limit"] = _text_limit(encoder, prompts)
+        variants[f"{kind} text, forward limit"] = text_limit(encoder, prompts)
         variants[f"{kind} text, project"] = ours_text
-        variants[f"{kind} images, forward limit"] = _image_limit(encoder, pixels)
+        variants[f"{kind} images, forward limit"] = image_limit(encoder, pixels)
         variants[f"{kind} images, project (decoded pictures in)"] = ours_decoded
         variants[f"{kind} images, project (JPEG files in)"] = ours_images
     samples = interleave(variants, repetitions)
@@ -463,7 +479,7 @@ def scaling(bench: Bench) -> str:
         sizes = [(10, 10), (10, 100), (50, 100)]
     rows = []
     for n_images, n_classes in sizes:
-        inputs, classes, specs = _inputs(bench.folder(n_images)), _class_list(bench.classes(n_classes)), _template()
+        inputs, classes, specs = inputs_of(bench.folder(n_images)), read_classes(bench.classes(n_classes)), _template()
         warm = bench.work / f"cache-scaling-{n_images}-{n_classes}"
         bench.use_cache(warm)
         compare(encoder, inputs, classes, specs)
@@ -510,8 +526,8 @@ def payload(bench: Bench) -> str:
     from prompting.strategies.registry import StrategySpec
 
     encoder = load_model(str(bench.model))
-    classes = as_class_names([c.display for c in _class_list(bench.classes(1000))])
-    inputs = [ImageInput(item.path, label=index) for index, item in enumerate(_inputs(bench.folder(10)))]
+    classes = as_class_names([c.display for c in read_classes(bench.classes(1000))])
+    inputs = [ImageInput(item.path, label=index) for index, item in enumerate(inputs_of(bench.folder(10)))]
     bench.use_cache(bench.work / "cache-scaling-10-1000")
     comparison = compare(encoder, inputs, classes, [StrategySpec("classname"), StrategySpec("template")])
     api = len(json.dumps(comparison_payload(comparison)).encode())

@@ -57,7 +57,15 @@ def test_cpu_is_chosen_without_importing_torch_on_a_cpu_build() -> None:
 
 
 def test_devices_are_named_as_torch_names_them() -> None:
-    assert pick_device("cuda:1") == "cuda:1" and device_type("cuda:1") == "cuda"
+    assert device_type("cuda:1") == "cuda" and pick_device("cpu") == "cpu"
     assert dtype_name("cuda:1") == "float16" and dtype_name("cpu") == "float32" and dtype_name("mps") == "float32"
-    with pytest.raises(ModelLoadError, match="Unknown device 'gpu'. Use cpu, cuda"):
+    with pytest.raises(ModelLoadError, match="Unknown device 'gpu'. Use one of: cpu"):
         pick_device("gpu")
+
+
+def test_a_device_this_machine_lacks_is_refused_with_the_ones_it_has() -> None:
+    import torch
+
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU (cuda:0 on a machine without any)
+    with pytest.raises(ModelLoadError, match=rf"Device '{missing}' is not available here \(.+\)\. Use one of: cpu"):
+        pick_device(missing)

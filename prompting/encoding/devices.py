@@ -59,13 +59,28 @@ def torch_build_has_gpu_support(torch_folder: Path | None = None) -> bool:
 
 
 def _canonical(requested: str) -> str:
-    """``requested`` as torch names it; a clear error when torch knows no such device."""
+    """``requested`` as torch names it, once a tensor could be made there; a clear error for a
+    device torch does not know or this machine does not have."""
     if requested == "cpu":
         return "cpu"
     import torch
 
     try:
-        return str(torch.device(requested))
+        device = torch.device(requested)
     except (RuntimeError, ValueError) as exc:
-        raise ModelLoadError(
-            f"Unknown device '{requested}'. Use cpu, cuda, cuda:1 (a GPU by number) or mps.") from exc
+        raise ModelLoadError(f"Unknown device '{requested}'.", f"Use one of: {', '.join(available_devices())}.") \
+            from exc
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as exc:  # torch asserts when it was built without CUDA
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0].rstrip(".")[:160]
+        raise ModelLoadError(f"Device '{requested}' is not available here ({reason}).",
+                             f"Use one of: {', '.join(available_devices())}, or leave the device out.") from exc
+    return str(device)
+
+
+def available_devices() -> list[str]:
+    """The devices this machine can run on, as torch names them."""
+    import torch
+
+    return ["cpu", *(f"cuda:{index}" for index in range(torch.cuda.device_count()))]

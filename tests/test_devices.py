@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from prompting.encoding.devices import device_type, dtype_name, pick_device, torch_build_has_gpu_support
+from prompting.encoding.devices import (
+    device_type,
+    dtype_name,
+    pick_device,
+    torch_build_has_gpu_support,
+)
 from prompting.errors import ModelLoadError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from prompting.encoding import models
 from prompting.encoding.models import (
     image_input_side,
     image_preprocessing,
@@ -194,9 +195,11 @@ def test_int8_embeddings_stay_close_to_float32(fixture: str, request: pytest.Fix
     assert quantized.text_settings_key != full.text_settings_key and "quant=int8" in quantized.text_settings_key
 
 
-def test_int8_is_cpu_only_and_named(tiny_clip_dir: Path) -> None:
-    with pytest.raises(ModelLoadError, match="int8 quantisation runs on the CPU only"):
-        load_model(str(tiny_clip_dir), device="cuda", quantize="int8")
+def test_int8_is_cpu_only_and_named(tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ModelLoadError, match="int8 quantisation runs on the CPU only, not on cuda"):
+        load_model(str(tiny_clip_dir), device="cuda:0", quantize="int8")
+    monkeypatch.setattr(models, "pick_device", lambda requested=None: "cuda")  # as on a machine with a GPU
+    assert load_model(str(tiny_clip_dir), quantize="int8").device == "cpu"
     with pytest.raises(ModelLoadError, match="Unknown quantisation 'int4'"):
         load_model(str(tiny_clip_dir), quantize="int4")
 

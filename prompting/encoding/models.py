@@ -349,15 +349,16 @@ def load_model(
     quantize: str | None = None,
 ) -> DualEncoder:
     """Load (once per process, thread-safe) the dual encoder named by a hub id or a local
-    directory; ``quantize="int8"`` gives its dynamically quantised CPU variant. A checkpoint
+    directory; ``quantize="int8"`` gives its dynamically quantised variant, on the CPU even where
+    a GPU is present (naming another device with it is refused). A checkpoint
     loaded before in this cache directory comes back from its card, its weights and processor
     loading only when something must be encoded (see the module notes)."""
-    target = pick_device(device)
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ModelLoadError(f"Unknown quantisation '{quantize}'; choose one of: {', '.join(QUANTIZATIONS)}.")
-    if quantize and device_type(target) != "cpu":
-        raise ModelLoadError(f"int8 quantisation runs on the CPU only, not on {device_type(target)}; use the CPU or "
+    if quantize and device and device_type(device) != "cpu":
+        raise ModelLoadError(f"int8 quantisation runs on the CPU only, not on {device_type(device)}; use the CPU or "
                              "leave quantisation off (CUDA runs in half precision).")
+    target = "cpu" if quantize and not device else pick_device(device)
     key = (name, revision, target, quantize)
     with _MODELS_LOCK:
         if key not in _MODELS:

@@ -14,6 +14,7 @@ from benchmarks.measure import interleave, median, paired_ratio, spread, timed
 from benchmarks.sections import (
     TEMPLATE,
     Bench,
+    compare_timers,
     finished,
     image_limit,
     inputs_of,
@@ -31,7 +32,6 @@ def half_precision(bench: Bench) -> str:
     """1000 classes x 80 templates end to end on the bench's device, its encoders' fractions of
     the forward limit, the pipeline on the same device, and half precision's fidelity to float32."""
     from prompting.encoding.models import load_model
-    from prompting.evaluation.compare import compare
     from prompting.strategies.registry import StrategySpec
     from prompting.strategies.templates import IMAGENET_TEMPLATES
 
@@ -41,18 +41,8 @@ def half_precision(bench: Bench) -> str:
     classes, inputs = read_classes(bench.classes(n_classes)), inputs_of(bench.folder(n_photos))
     prompts = [template.replace("{}", name.prompt) for name in classes for template in IMAGENET_TEMPLATES]
     specs = [StrategySpec("ensemble80")]
-    warm = bench.work / f"cache-half-{n_classes}-{n_photos}"
-    bench.use_cache(warm)
-    compare(encoder, inputs, classes, specs)  # warms the cache and the device
-
-    def cold() -> float:
-        bench.use_cache(bench.fresh_cache())
-        return timed(lambda: compare(encoder, inputs, classes, specs))
-
-    def warm_run() -> float:
-        bench.use_cache(warm)
-        return timed(lambda: compare(encoder, inputs, classes, specs))
-
+    cold, warm_run = compare_timers(bench, encoder, inputs, classes, specs,
+                                    bench.work / f"cache-half-{n_classes}-{n_photos}")  # also warms the device
     end_to_end = interleave({"compare, cold cache": cold, "compare, warm cache (app re-run)": warm_run},
                             bench.repetitions)
     fractions, encoder_samples = _encoder_fractions(bench, encoder, prompts, inputs)

@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.measure import ProcessRun, interleave, median, paired_ratio, run_process, spread, timed
+from benchmarks.measure import (
+    ProcessRun,
+    interleave,
+    median,
+    paired_ratio,
+    run_process,
+    spread,
+    timed,
+)
 
 TEMPLATE = "a photo of a {}."
 ENCODER_CLASSES = 50  # x 7 templates = 350 prompts
@@ -99,6 +107,26 @@ def _template() -> list:
     return [StrategySpec("template", templates=[TEMPLATE])]
 
 
+def compare_timers(bench: Bench, encoder: Any, inputs: list, classes: list, specs: list,
+                   warm: Path) -> tuple[Callable[[], float], Callable[[], float]]:
+    """Timers of one ``compare`` call with a fresh cache (cold) and with ``warm``, which is
+    filled here first (what the app's re-run finds)."""
+    from prompting.evaluation.compare import compare
+
+    bench.use_cache(warm)
+    compare(encoder, inputs, classes, specs)
+
+    def cold() -> float:
+        bench.use_cache(bench.fresh_cache())
+        return timed(lambda: compare(encoder, inputs, classes, specs))
+
+    def warm_run() -> float:
+        bench.use_cache(warm)
+        return timed(lambda: compare(encoder, inputs, classes, specs))
+
+    return cold, warm_run
+
+
 def _pipeline(bench: Bench) -> Any:
     if "pipeline" not in bench.figures.setdefault("_objects", {}):
         from transformers import pipeline
@@ -117,7 +145,6 @@ def _pipeline_call(bench: Bench, folder: Path, classes: Path) -> float:
 def end_to_end(bench: Bench) -> str:
     """Same work through the pipeline, the plain loop, and this project cold and warm."""
     from prompting.encoding.models import load_model
-    from prompting.evaluation.compare import compare
 
     images, classes = bench.folder(10), bench.classes(100)
     warm = bench.work / "cache-e2e-warm"
@@ -141,18 +168,8 @@ def end_to_end(bench: Bench) -> str:
 
     encoder = load_model(str(bench.model))
     inputs, class_list, specs = inputs_of(images), read_classes(classes), _template()
-    in_warm = bench.work / "cache-e2e-inprocess"
-    bench.use_cache(in_warm)
-    compare(encoder, inputs, class_list, specs)
-
-    def ours_cold() -> float:
-        bench.use_cache(bench.fresh_cache())
-        return timed(lambda: compare(encoder, inputs, class_list, specs))
-
-    def ours_warm() -> float:
-        bench.use_cache(in_warm)
-        return timed(lambda: compare(encoder, inputs, class_list, specs))
-
+    ours_cold, ours_warm = compare_timers(bench, encoder, inputs, class_list, specs,
+                                          bench.work / "cache-e2e-inprocess")
     _pipeline(bench)
     inproc = interleave({
         "pipeline call": lambda: _pipeline_call(bench, images, classes),
@@ -471,7 +488,6 @@ def startup(bench: Bench) -> str:
 def scaling(bench: Bench) -> str:
     """In-process cold and warm runs as classes and photos grow; the pipeline where affordable."""
     from prompting.encoding.models import load_model
-    from prompting.evaluation.compare import compare
 
     encoder = load_model(str(bench.model))
     sizes = [(10, 10), (10, 100), (10, 1000), (50, 100), (200, 100)]
@@ -480,22 +496,12 @@ def scaling(bench: Bench) -> str:
     rows = []
     for n_images, n_classes in sizes:
         inputs, classes, specs = inputs_of(bench.folder(n_images)), read_classes(bench.classes(n_classes)), _template()
-        warm = bench.work / f"cache-scaling-{n_images}-{n_classes}"
-        bench.use_cache(warm)
-        compare(encoder, inputs, classes, specs)
-
-        def cold() -> float:
-            bench.use_cache(bench.fresh_cache())
-            return timed(lambda: compare(encoder, inputs, classes, specs))
-
-        def warm_run(directory: Path = warm) -> float:
-            bench.use_cache(directory)
-            return timed(lambda: compare(encoder, inputs, classes, specs))
-
+        cold, warm_run = compare_timers(bench, encoder, inputs, classes, specs,
+                                        bench.work / f"cache-scaling-{n_images}-{n_classes}")
         variants = {"cold": cold, "warm": warm_run}
         if n_images * n_classes <= PIPELINE_PAIRS:
             folder, class_file = bench.folder(n_images), bench.classes(n_classes)
-            variants["pipeline"] = lambda: _pipeline_call(bench, folder, class_file)
+            variants["pipeline"] = lambda folder=folder, class_file=class_file: _pipeline_call(bench, folder, class_file)
         samples = interleave(variants, bench.repetitions)
         pipeline = spread(samples["pipeline"]) if "pipeline" in samples else "not run (see below)"
         ratio = (f"{median(samples['pipeline']) / median(samples['cold']):.1f}x / "

@@ -355,6 +355,39 @@ def test_a_phone_never_scrolls_sideways_on_any_results_tab(browser, app_url: str
         assert scrolls_inside, "the predictions table, wider than a phone, scrolls inside its own box"
 
 
+SLIDE_FITS = """() => { const gd = document.querySelector('#present-plot .js-plotly-plot');
+  return !!gd && !!gd._fullLayout && gd._fullLayout._size.h >= 200 && gd._fullLayout.title.font.size <= 17; }"""
+
+
+def test_every_slide_fits_a_phone(browser, app_url: str) -> None:
+    """At 390 px each slide drops to the half-page type and keeps a plot at least 200 px tall
+    under its titles; the answers grid shows only marks where class names do not fit; no chart
+    throws (a plot squeezed to a negative height made plotly throw "axis scaling" errors)."""
+    from playwright.sync_api import expect
+
+    with sized_page(browser, 390, 844) as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(app_url)
+        page.locator("#examples-btn").click()
+        expect(page.locator("#labels-table")).to_contain_text("astronaut")
+        run_and_wait(page)
+        open_tab(page, "Present")
+        title = page.locator("#present-plot .g-gtitle").first
+        seen: list[str] = []
+        for _ in range(4):  # accuracy, which images, calibration, the best approach's heatmap
+            page.wait_for_function(SLIDE_FITS)
+            seen.append(title.text_content() or "")
+            if "Which images" in seen[-1]:
+                cells = page.locator("#present-plot .heatmaplayer text").all_text_contents()
+                assert cells and set(cells) <= {"✓", "✗"}, cells
+                shot(page, "15-phone-present-images")
+            page.locator("#present-next").click()
+            expect(title).not_to_have_text(seen[-1])
+        assert len(set(seen)) == 4 and any("Accuracy" in text for text in seen), seen
+        assert not errors, errors
+
+
 def test_a_true_class_missing_from_the_list_is_named_on_the_summary_and_accuracy_tabs(page) -> None:
     from playwright.sync_api import expect
 

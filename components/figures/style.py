@@ -27,6 +27,7 @@ from plotly.colors import qualitative
 
 FIT_CHARTS_FILE = Path(__file__).resolve().parents[2] / "assets" / "fit_charts.js"
 TEMPLATE = "plotly_white"
+BASE_FONT = 12  # the template's own font size: ticks, legends, hover
 LABEL_CHARS = 24
 STRATEGY_LABEL_CHARS = 48  # a strategy's label with its model's name ("80-template ensemble · siglip-base-patch16-224")
 PROMPT_LABEL_CHARS = 42
@@ -199,14 +200,23 @@ def fit_charts_script() -> str:
 
 def fit_meta(heading: str, subtitle: str | None = None, style: TitleStyle = HALF_PAGE) -> dict[str, Any]:
     """``layout.meta`` for re-wrapping the title and subtitle to a narrower chart in the browser:
-    each text unwrapped with the width (characters) and font size it was wrapped for here, and
-    the parts of the top margin (``top_margin``)."""
+    each text unwrapped with the width (characters) and font size it was wrapped for here, the
+    parts of the top margin (``top_margin``), and the large (presentation) and compact (phone)
+    type the chart can be switched to."""
     texts = {"title.text": {"text": heading, "chars": style.title_chars, "size": style.title_font}}
     if subtitle:
         texts["title.subtitle.text"] = {"text": subtitle, "chars": style.subtitle_chars, "size": style.subtitle_font}
-    large = {"margin": _margin_parts(PRESENTATION), "font": PRESENTATION_FONT,
-             "sizes": {"title.text": PRESENTATION.title_font, "title.subtitle.text": PRESENTATION.subtitle_font}}
-    return {"fit": {"texts": texts, "margin": _margin_parts(style), "large": large}}
+    return {"fit": {"texts": texts, "margin": _margin_parts(style), "large": _type(PRESENTATION, PRESENTATION_FONT),
+                    "compact": _type(HALF_PAGE, BASE_FONT)}}
+
+
+def _type(style: TitleStyle, font: int) -> dict[str, Any]:
+    """A type style the browser can switch a chart to (assets/fit_charts.js): the title block's
+    margins, the chart's font, the title and subtitle sizes, and the axes' tick and title sizes."""
+    axes = {f"{axis}.{part}": size for axis in ("xaxis", "yaxis")
+            for part, size in (("tickfont.size", font - 1), ("title.font.size", font + 1))}
+    return {"margin": _margin_parts(style), "font": font, "axes": axes,
+            "sizes": {"title.text": style.title_font, "title.subtitle.text": style.subtitle_font}}
 
 
 def _margin_parts(style: TitleStyle) -> dict[str, int]:
@@ -254,14 +264,16 @@ def legend_below(fig: go.Figure, axis_room: int = AXIS_ROOM) -> go.Figure:
     return fig
 
 
-def fit_cell_text(fig: go.Figure, min_width: int) -> go.Figure:
-    """Let the browser hide a heatmap's cell numbers while its cells are narrower than
-    ``min_width`` px (a phone), and show them again when wider; hover still gives them. Call after
-    ``apply_layout``."""
+def fit_cell_text(fig: go.Figure, min_width: int, narrow_text: list[list[str]] | None = None) -> go.Figure:
+    """Let the browser hide a heatmap's cell text, or show ``narrow_text`` instead (shorter, same
+    shape), while its cells are narrower than ``min_width`` px (a phone), and show it again when
+    wider; hover keeps the full text. Call after ``apply_layout``."""
     template = fig.data[0].texttemplate
     if template:
         meta = fig.layout.meta or fit_meta("")
         meta["fit"]["cell_text"] = {"template": template, "min_width": min_width}
+        if narrow_text is not None:
+            meta["fit"]["cell_text"].update(text=[list(row) for row in fig.data[0].text], narrow_text=narrow_text)
         fig.update_layout(meta=meta)
     return fig
 

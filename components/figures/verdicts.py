@@ -11,6 +11,7 @@ from components.figures.style import (
     category_axis,
     count_noun,
     esc,
+    fit_cell_text,
     reserve_top,
 )
 from components.thumbnails import PAGE_SIZE, thumbnails
@@ -23,6 +24,8 @@ IMAGE_LIMIT = 12  # rows: one screen of a projector
 PICTURE_COLUMN = -0.8  # the x position of the thumbnails, left of the first strategy (at 0)
 PICTURE_WIDTH = 0.5  # in strategy columns
 TOP_TICKS_PX = 30  # the strategies' names above the columns
+CELL_FONT = 14  # 16 on a slide (components/presentation.py), which the cell width allows for
+GLYPH_WIDTH, CELL_PADDING = 0.6, 8  # a cell narrower than its longest answer shows only ✓ / ✗
 
 
 def verdict_grid(comparison: Comparison, limit: int = IMAGE_LIMIT) -> go.Figure:
@@ -35,13 +38,16 @@ def verdict_grid(comparison: Comparison, limit: int = IMAGE_LIMIT) -> go.Figure:
     predicted = np.stack([top1_indices(result)[: len(images)] for result in results], axis=1)
     state = np.array([[0.5 if image.label is None else float(k == image.label) for k in row]
                       for image, row in zip(images, predicted)])
-    text = [[("" if image.label is None else "✓ " if k == image.label else "✗ ") + esc(names[k]) for k in row]
-            for image, row in zip(images, predicted)]
+    marks = [["" if image.label is None else "✓" if k == image.label else "✗" for k in row]
+             for image, row in zip(images, predicted)]
+    text = [[(mark + " " if mark else "") + esc(names[k]) for mark, k in zip(mark_row, row)]
+            for mark_row, row in zip(marks, predicted)]
     fig = go.Figure(go.Heatmap(
         z=state, x=list(range(len(results))), y=list(range(len(images))), text=text, texttemplate="%{text}",
-        textfont={"size": 14, "color": "white"},
+        customdata=text,
+        textfont={"size": CELL_FONT, "color": "white"},
         colorscale=[[0, WRONG], [0.5, UNKNOWN], [1, RIGHT]], zmin=0, zmax=1, showscale=False, xgap=3, ygap=3,
-        hovertemplate="%{text}<extra></extra>",
+        hovertemplate="%{customdata}<extra></extra>",
     ))
     pictures = thumbnails([image.path for image in images], PAGE_SIZE * 2)
     fig.update_layout(images=[
@@ -65,4 +71,6 @@ def verdict_grid(comparison: Comparison, limit: int = IMAGE_LIMIT) -> go.Figure:
     if len(comparison.images) > len(images):
         subtitle += f" The first {len(images)} of {count_noun(len(comparison.images), 'image')}."
     apply_layout(fig, heading, subtitle, 180 + ROW_HEIGHT * len(images))
+    widest = max((len(names[k]) + 2 for row in predicted for k in row), default=0)
+    fit_cell_text(fig, round(widest * (CELL_FONT + 2) * GLYPH_WIDTH) + CELL_PADDING, narrow_text=marks)
     return reserve_top(fig, TOP_TICKS_PX)

@@ -66,6 +66,8 @@ def test_devices_are_named_as_torch_names_them() -> None:
     assert dtype_name("cuda:1") == "float16" and dtype_name("cpu") == "float32" and dtype_name("mps") == "float32"
     with pytest.raises(ModelLoadError, match="Unknown device 'gpu'. Use one of: cpu"):
         pick_device("gpu")
+    with pytest.raises(ModelLoadError, match="Device 'meta' holds no data"):
+        pick_device("meta")
 
 
 def test_a_device_this_machine_lacks_is_refused_with_the_ones_it_has() -> None:

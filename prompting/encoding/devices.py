@@ -70,6 +70,9 @@ def _canonical(requested: str) -> str:
     except (RuntimeError, ValueError) as exc:
         raise ModelLoadError(f"Unknown device '{requested}'.", f"Use one of: {', '.join(available_devices())}.") \
             from exc
+    if device.type == "meta":  # shapes without data: nothing can be computed there
+        raise ModelLoadError("Device 'meta' holds no data, so no model can run on it.",
+                             f"Use one of: {', '.join(available_devices())}.")
     try:
         torch.empty(1, device=device)
     except (RuntimeError, AssertionError) as exc:  # torch asserts when it was built without CUDA

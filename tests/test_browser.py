@@ -426,10 +426,17 @@ def test_the_stakeholder_sees_a_headline_thumbnails_marks_and_a_presentation(pag
     page.locator("#glossary-box").get_by_text("What do these words mean?").click()  # closed until asked
     expect(page.locator("#glossary")).to_contain_text("softmax probability")
     page.locator("#present-btn").click()
-    expect(page.locator("#present-headline")).to_contain_text("these 10 images")
+    stage_headline = page.locator("#present-headline")
+    expect(stage_headline).to_contain_text("these 10 images")  # there for full screen, hidden on the page, where
+    expect(stage_headline).to_be_hidden()  # the banner above the tabs shows it
+    expect(page.locator("#headline")).to_be_visible()
     expect(page.locator("#present-plot")).to_contain_text("Accuracy by strategy")
     expect(page.locator("#present-plot .main-svg").first).to_be_visible()
     shot(page, "14-present")
+    page.locator("#present-full-screen").click()
+    expect(stage_headline).to_be_visible()
+    page.locator("#present-full-screen").click()
+    expect(stage_headline).to_be_hidden()
     page.locator("#present-next").click()
     expect(page.locator("#present-plot")).to_contain_text("Which images each approach got right")
     page.locator("#present-previous").click()
@@ -597,6 +604,7 @@ def test_a_long_run_asks_first_and_runs_only_on_go_on(browser, tiny_clip_dir: Pa
                 question = page.locator("#long-run-text")
                 expect(question).to_contain_text("This run will take about", timeout=RUN_TIMEOUT_MS)
                 expect(question).to_contain_text("10 new images")
+                expect(page.locator("#run-status")).to_contain_text("Waiting for your answer")
                 shot(page, "12-long-run-question")
                 page.locator("#long-run-cancel").click()
                 expect(page.locator("#run-status")).to_contain_text("Not run")

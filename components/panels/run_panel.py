@@ -47,6 +47,8 @@ READY = "Ready when you are: add images, check the classes, tick strategies, the
 STOPPED = "⏹ Stopped. The previous results, if any, are still shown."
 NOTHING_TO_STOP = "Nothing to stop: no run is in progress (the last one had already finished)."
 NOT_RUN = "Not run. Trim the images, classes or strategies, or press **Run** again and go on."
+STARTING = "⏳ Starting: loading the model if needed and counting the work…"
+WAITING = "⏸ Waiting for your answer above: go on with this long run, or cancel it."
 SAME_MODEL = (
     "“Compare with” names the same model as “Model”, so each strategy ran once, with that model. Choose another "
     "model to compare two."
@@ -168,11 +170,13 @@ def run_executor(results: ResultsArea, store: ResultStore) -> Callable[..., list
     return execute
 
 
-def queued_handler(cancels: CancelRegistry) -> Callable[[gr.Request], None]:
-    """Registers a run as soon as it is asked for, so Stop also works while it waits in the queue."""
+def queued_handler(cancels: CancelRegistry) -> Callable[[gr.Request], Any]:
+    """Registers a run as soon as it is asked for, so Stop also works while it waits in the queue,
+    and says it is starting (replacing the last run's status, an error included)."""
 
-    def queued(request: gr.Request) -> None:
+    def queued(request: gr.Request) -> Any:
         cancels.start(request.session_hash or "", RUN)
+        return _status(STARTING)
 
     return queued
 
@@ -216,10 +220,10 @@ def wire_run(
             models, inputs, classes, specs, _, _ = prepare(*steps)
             estimate = estimate_run(models, inputs, classes, specs, loader=config.load)
         except PromptingError:
-            return [True, gr.Group(visible=False), gr.skip()]
+            return [True, gr.Group(visible=False), gr.skip(), gr.skip()]
         if estimate.seconds <= config.long_run_seconds:
-            return [True, gr.Group(visible=False), gr.skip()]
-        return [False, gr.Group(visible=True), long_run_question(estimate)]
+            return [True, gr.Group(visible=False), gr.skip(), gr.skip()]
+        return [False, gr.Group(visible=True), long_run_question(estimate), _status(WAITING)]
 
     @cancellable(cancels, RUN)
     def run(go: bool, previous_token: str | None, gallery: Any, labels: Any, classes_text: str, names: list[str],
@@ -257,11 +261,11 @@ def wire_run(
     go, confirmed = gr.State(True), gr.State(True)
     queued = queued_handler(cancels)
     in_model_queue = {"concurrency_id": "model", "concurrency_limit": 2, "show_progress_on": bar.status, **PAGE_ONLY}
-    asked = bar.run.click(queued, None, None, queue=False, show_progress="hidden", **PAGE_ONLY).then(
-        ask, run_inputs, [go, bar.confirm, bar.confirm_text], **in_model_queue,
+    asked = bar.run.click(queued, None, bar.status, queue=False, show_progress="hidden", **PAGE_ONLY).then(
+        ask, run_inputs, [go, bar.confirm, bar.confirm_text, bar.status], **in_model_queue,
     ).then(run, [go, *run_inputs], run_outputs, **in_model_queue)
     went_on = bar.go_on.click(lambda: gr.Group(visible=False), None, bar.confirm, queue=False, **PAGE_ONLY).then(
-        queued, None, None, queue=False, show_progress="hidden", **PAGE_ONLY,
+        queued, None, bar.status, queue=False, show_progress="hidden", **PAGE_ONLY,
     ).then(run, [confirmed, *run_inputs], run_outputs, **in_model_queue)
     for event in (asked, went_on):
         event.then(None, bar.status, None, js=AFTER_RUN_JS, **PAGE_ONLY)

@@ -155,7 +155,7 @@ def wire_stored_set_panel(
     panel.picker.input(lambda name, text: describe_choice(config, name, text), [panel.picker, classes_box],
                        [panel.info, classes_box], **PAGE_ONLY)
     inputs = [panel.picker, classes_box, strategies.picker, *settings.inputs]
-    event = panel.button.click(queued_handler(cancels), None, None, queue=False, show_progress="hidden",
+    event = panel.button.click(queued_handler(cancels), None, bar.status, queue=False, show_progress="hidden",
                                **PAGE_ONLY).then(
         evaluate_stored_set, inputs, [token, bar.status, *results.outputs, *mistakes.outputs],
         concurrency_id="stored-set", concurrency_limit=1, show_progress_on=bar.status, **PAGE_ONLY,

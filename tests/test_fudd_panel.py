@@ -113,3 +113,15 @@ def test_generation_stays_within_the_sessions_request_budget(stored) -> None:
         with pytest.raises(gr.Error, match="This session has used all of its 1 language-model requests"):
             generate(token, "classname", 3, "test-model", "", REQUEST)
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_the_ask_button_says_why_it_is_off_without_a_language_model(configured: bool) -> None:
+    from components.panels.fudd_panel import NO_FUDD_LLM, build_fudd_panel
+    from prompting.service.config import AppConfig
+
+    with gr.Blocks() as page:
+        panel = build_fudd_panel(AppConfig(llm=fast_config("http://127.0.0.1:9") if configured else None))
+    notes = [block for block in page.blocks.values() if getattr(block, "elem_id", None) == "fudd-why"]
+    assert panel.generate.interactive is configured
+    assert [note.value for note in notes] == ([] if configured else [NO_FUDD_LLM])

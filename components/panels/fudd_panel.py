@@ -51,6 +51,10 @@ ADAPTATION = (
     "The language model is asked with our own FuDD-style prompt: the authors' prompt is not published in their "
     "code. Descriptions can also be written here or imported (our JSON or the authors' files)."
 )
+NO_FUDD_LLM = ("Unavailable: no language model is configured on this server. Import a descriptions file, or "
+               "write the descriptions in the editor below.")
+JSON_SHAPE = ('The editor holds `{"pairs": [{"classes": [A, B], "descriptions": [{"attribute": …, A: …, B: …}]}]}`: '
+              "for each pair, each attribute described once per class.")
 PAIRS_SHOWN = 20
 PAIR_CHOICES = 100
 FAILURES_SHOWN = 3
@@ -107,11 +111,13 @@ def build_fudd_panel(config: AppConfig) -> FuddPanel:
                     upload = local_only(gr.UploadButton("Import JSON", file_types=[".json"], file_count="multiple",
                                                         size="sm", elem_id="fudd-import"))
                     export = gr.Button("Export JSON", size="sm", variant="secondary", elem_id="fudd-export")
+                if llm is None:
+                    gr.Markdown(NO_FUDD_LLM, elem_classes=["help"], elem_id="fudd-why")
                 llm_model = gr.Dropdown(models, value=models[0] if models else None, label="Language model",
                                         visible=len(models) > 1, elem_id="fudd-llm-model")
+                gr.Markdown(JSON_SHAPE, elem_classes=["help"], elem_id="fudd-json-shape")
                 code = gr.Code("", language="json", lines=10, max_lines=14, wrap_lines=True, elem_id="fudd-json",
-                               label='Differential descriptions (editable JSON: {"pairs": [{"classes": [A, B], '
-                                     '"descriptions": [{"attribute", A, B}]}]})')
+                               label="Differential descriptions (editable JSON)")
                 check = gr.Markdown(elem_classes=["status-line"], elem_id="fudd-check")
                 export_file = gr.File(visible=False, interactive=False, height=70, label="FuDD descriptions file")
         run = gr.Button("Run FuDD and A/B it against the base", variant="primary", elem_id="fudd-run")

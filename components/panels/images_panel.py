@@ -28,6 +28,7 @@ GalleryValue = list[tuple[str, str | None]] | None
 # The browser refuses other files with "Only .bmp, .gif, ... allowed" (Gradio's own wording).
 ACCEPTED_TYPES = sorted(IMAGE_EXTENSIONS)
 FORMATS = "JPEG, PNG, GIF, BMP, WebP or TIFF"
+GALLERY_COLUMNS = 3
 CHECKED_UPLOADS = 4096
 
 
@@ -41,6 +42,7 @@ class ImagesPanel:
     clear_button: gr.Button
     zip_file: gr.UploadButton
     labels_box: gr.Accordion
+    count: gr.Markdown
 
 
 def build_images_panel() -> ImagesPanel:
@@ -54,9 +56,10 @@ def build_images_panel() -> ImagesPanel:
         )
         gallery = local_only(gr.Gallery(
             label="Your images", show_label=False, sources=["upload", "clipboard"], interactive=True,
-            file_types=ACCEPTED_TYPES, type="filepath", columns=3, height=250, object_fit="cover",
+            file_types=ACCEPTED_TYPES, type="filepath", columns=GALLERY_COLUMNS, height=250, object_fit="cover",
             elem_id="images-gallery",
         ))
+        count = gr.Markdown("", elem_classes=["help"], elem_id="images-count")
         with gr.Row():
             examples_button = gr.Button("Use example photos", size="sm", elem_id="examples-btn")
             clear_button = gr.Button("Clear images", size="sm", variant="secondary", elem_id="clear-images-btn")
@@ -74,7 +77,7 @@ def build_images_panel() -> ImagesPanel:
                 headers=LABEL_HEADERS, datatype=["str", "str"], column_count=2, interactive=True,
                 static_columns=[0], max_height=260, wrap=True, label="True classes", elem_id="labels-table",
             )
-    return ImagesPanel(gallery, labels, examples_button, clear_button, zip_file, labels_box)
+    return ImagesPanel(gallery, labels, examples_button, clear_button, zip_file, labels_box, count)
 
 
 def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox, files: SessionFiles,
@@ -85,6 +88,7 @@ def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox, files: Sessio
     cap = (limits or RunLimits()).max_images
     panel.gallery.upload(lambda gallery: check_uploads(gallery, cap), panel.gallery, panel.gallery, **quiet)
     panel.gallery.change(_sync_labels, [panel.gallery, panel.labels], [panel.labels], **quiet)
+    panel.gallery.change(images_count, panel.gallery, panel.count, **quiet)
     labelled = [panel.gallery, panel.labels, classes_box, panel.labels_box]
     panel.examples_button.click(_load_examples, None, labelled, **PAGE_ONLY)
     panel.clear_button.click(lambda: (None, None), None, [panel.gallery, panel.labels], **quiet)
@@ -135,6 +139,15 @@ def check_uploads(gallery: GalleryValue, max_images: int) -> Any:
         messages.warning(f"{len(kept)} images are here, but one run scores at most {max_images}. Remove some, or "
                          "split them over several runs.", title="Too many images")
     return kept if len(kept) < len(items) else gr.skip()
+
+
+def images_count(gallery: GalleryValue) -> str:
+    """How many images the gallery holds (it shows about two rows at a time)."""
+    count = len(gallery or [])
+    if not count:
+        return ""
+    more = "; scroll the gallery to see them all" if count > GALLERY_COLUMNS * 2 else ""
+    return f"{plural(count, 'image')} added{more}."
 
 
 def display_names(gallery: GalleryValue) -> list[str]:

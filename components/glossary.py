@@ -13,7 +13,7 @@ from prompting.evaluation.results import Comparison
 # What each strategy does, for someone who has not read the papers (also the picker's "What do these mean?").
 PLAIN_SUMMARIES = {
     "classname": "just the class name, e.g. “cat”",
-    "template": "your own sentences around the name, e.g. “a photo of a cat.”",
+    "template": "sentence templates around the name, such as “a photo of a cat.” (the default when you write none)",
     "ensemble80": "CLIP's 80 ready-made sentences, averaged",
     "ensemble7": "a well-chosen 7 of those sentences",
     "cupl": "descriptive sentences written by a language model",

@@ -53,6 +53,11 @@ SIGMOID_CAUTION = (
     "Brier, NLL, temperature) use the softmax over their logits."
 )
 NO_LABEL_MATCH = "No true class matched the class list"
+NOT_IN_LIST = "(not in the class list)"  # after a typed true class that matches no class
+LEAD_METRIC = "top1"  # right after the strategy, so it stays in view on a phone
+# The page's paired table leads with the pair, its verdict and the top-1 difference (then PAIRED_HEADERS' other
+# columns in their order), so the answer stays in view on a phone.
+PAIRED_LEAD = ("Strategy", "vs", "Verdict", "Top-1 difference, points (95% CI)")
 
 
 def md_escape(text: object) -> str:
@@ -66,12 +71,16 @@ def _kinds(comparison: Comparison) -> list[str]:
     return sorted({result.probability_kind for result in comparison.strategies.values()})
 
 
-def predictions_table(comparison: Comparison, thumbnail_size: int | None = None) -> Table:
+def predictions_table(comparison: Comparison, thumbnail_size: int | None = None,
+                      given_labels: Mapping[str, str] | None = None) -> Table:
     """Rows = images; one column per strategy with its top class, probability and ✓/✗, as HTML
     cells (every name escaped). With ``thumbnail_size`` the image column shows a small embedded
-    thumbnail before the name (for the first ``THUMBNAIL_LIMIT`` images)."""
+    thumbnail before the name (for the first ``THUMBNAIL_LIMIT`` images). ``given_labels``: by
+    image path, the true class typed for an image that matched no class, shown by name with a note
+    (see ``true_class_cell``)."""
     names = [cls.display for cls in comparison.classes]
-    labelled = any(image.label is not None for image in comparison.images)
+    given = [(given_labels or {}).get(image.path) for image in comparison.images]
+    labelled = any(image.label is not None or (text or "").strip() for image, text in zip(comparison.images, given))
     headers = ["Image"] + (["True class"] if labelled else [])
     mixed = len(_kinds(comparison)) > 1
     headers += [f"{r.label} ({r.probability_kind})" if mixed else r.label for r in comparison.strategies.values()]
@@ -82,12 +91,21 @@ def predictions_table(comparison: Comparison, thumbnail_size: int | None = None)
         picture = pictures[i] if pictures else None
         thumbnail = f'<img class="thumb" src="{picture}" alt="" loading="lazy">' if picture else ""
         cell = thumbnail + html.escape(image.name)
-        row = [cell] + ([html.escape(names[image.label]) if image.label is not None else "?"] if labelled else [])
+        row = [cell] + ([true_class_cell(names, image.label, given[i])] if labelled else [])
         for key, result in comparison.strategies.items():
             k = int(predicted[key][i])
             row.append(f"{_mark(k, image.label)}{html.escape(names[k])} ({result.probabilities[i, k]:.2f})")
         rows.append(row)
     return headers, rows
+
+
+def true_class_cell(names: Sequence[str], label: int | None, given: str | None) -> str:
+    """An image's true class as an escaped HTML cell: its class name; a typed true class that is not
+    in the class list, by name with ``NOT_IN_LIST``; "?" when none was given."""
+    if label is not None:
+        return html.escape(names[label])
+    text = " ".join((given or "").split())
+    return f"{html.escape(text)} {NOT_IN_LIST}" if text else "?"
 
 
 def _mark(predicted: int, label: int | None) -> str:
@@ -143,8 +161,6 @@ def top1_text(metrics: Mapping[str, object]) -> str:
 def _metric_cell(result: StrategyResult, key: str, formatter: object) -> str:
     metrics = result.metrics or {}
     limit = temperature_limit(result)
-    if key == "top1":
-        return top1_text(metrics)
     if limit and key == "temperature":
         low, high = TEMPERATURE_BOUNDS
         return f"≥{high:g} (limit)" if limit == "high" else f"≤{low:g} (limit)"
@@ -155,21 +171,23 @@ def _metric_cell(result: StrategyResult, key: str, formatter: object) -> str:
 
 
 def metrics_table(comparison: Comparison) -> Table:
-    """Rows = strategies: images, kind of scores, accuracy and calibration metrics, and Waffle's
-    spread over seeds (that column only when some strategy has several seeds)."""
+    """Rows = strategies: top-1 accuracy first (so it stays in view on a phone), then images, kind
+    of scores, the other accuracy and calibration metrics, and Waffle's spread over seeds (that
+    column only when some strategy has several seeds)."""
     results = list(comparison.strategies.values())
     spreads = [seed_spread(result, "top1") for result in results]
     seeded = any(spread is not None for spread in spreads)
-    headers = ["Strategy", "Images", "Scores"]
-    headers += [SHORT_HEADINGS.get(key, heading) for key, heading, *_ in METRIC_COLUMNS]
+    others = [column for column in METRIC_COLUMNS if column[0] != LEAD_METRIC]
+    headers = ["Strategy", SHORT_HEADINGS[LEAD_METRIC], "Images", "Scores"]
+    headers += [SHORT_HEADINGS.get(key, heading) for key, heading, *_ in others]
     headers += ["Top-1 over seeds"] if seeded else []
     rows = []
     for result, spread in zip(results, spreads):
         metrics = result.metrics or {}
         n = finite(metrics.get("n_images"))
         kind = SIGMOID_MARK if result.probability_kind == "sigmoid" else "softmax"
-        row = [result.label, "–" if n is None else str(int(n)), kind]
-        row += [_metric_cell(result, key, formatter) for key, _, formatter, _, _ in METRIC_COLUMNS]
+        row = [result.label, top1_text(metrics), "–" if n is None else str(int(n)), kind]
+        row += [_metric_cell(result, key, formatter) for key, _, formatter, _, _ in others]
         if seeded:
             row.append("–" if spread is None else f"{spread[0]:.1%} ± {spread[1]:.1%} ({spread[4]} seeds)")
         rows.append(row)
@@ -306,8 +324,12 @@ def glossary_markdown(comparison: Comparison) -> str:
 
 
 def paired_table(pairs: Sequence[PairedComparison]) -> Table:
-    """The pairwise table: each pair of strategies, the better-scoring one first."""
-    return list(PAIRED_HEADERS), paired_rows(list(pairs))
+    """The pairwise table: each pair of strategies, the better-scoring one first, its verdict and
+    top-1 difference right after the pair (``PAIRED_LEAD``), then every other column."""
+    order = [PAIRED_HEADERS.index(heading) for heading in PAIRED_LEAD]
+    order += [index for index in range(len(PAIRED_HEADERS)) if index not in order]
+    return [PAIRED_HEADERS[index] for index in order], [[row[index] for index in order]
+                                                        for row in paired_rows(list(pairs))]
 
 
 def skipped_markdown(comparison: Comparison) -> str:

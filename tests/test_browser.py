@@ -241,10 +241,12 @@ def test_example_photos_show_accuracy_and_charts_fit_after_a_rerun(page) -> None
     expect(table).to_contain_text(re.compile(r"\d+/10 · \d+% \(\d+–\d+%\)"))
     headers = [h.strip() for h in table.locator("th").all_inner_texts()]
     assert "Images" in headers and "Top-1 over seeds" not in headers
+    assert headers[0] == "Strategy" and headers[1].startswith("Top-1")  # in view on a phone
     expect(page.locator("#metrics-cautions")).to_contain_text("Only 10 labelled images")
     paired = page.locator("#paired-table")
     expect(paired).to_contain_text("7-template ensemble")
     expect(paired).to_contain_text(re.compile(r"real difference|can't tell"))
+    assert [h.strip() for h in paired.locator("th").all_inner_texts()][:3] == ["Strategy", "vs", "Verdict"]
     verdicts = re.findall(r"real difference|can't tell", paired.inner_text())
     assert len(verdicts) == 3  # three strategies: three pairs
     shot(page, "05-accuracy-calibration")
@@ -393,6 +395,7 @@ def test_a_true_class_missing_from_the_list_is_named_on_the_summary_and_accuracy
 
     page.locator("#examples-btn").click()
     expect(page.locator("#labels-table")).to_contain_text("astronaut")
+    expect(page.locator("#images-count")).to_contain_text("10 images added; scroll the gallery to see them all.")
     box = page.locator("#classes-box textarea")
     expect(box).to_have_value(re.compile("galaxy"))
     box.fill(box.input_value().replace("\ngalaxy", ""))
@@ -402,6 +405,7 @@ def test_a_true_class_missing_from_the_list_is_named_on_the_summary_and_accuracy
     expect(summary).to_contain_text(said)
     expect(summary).to_contain_text("Accuracy is measured on 9 of 10 images")
     expect(summary).to_contain_text("of 9 labelled images were classified correctly")
+    expect(page.locator("#predictions-table")).to_contain_text("galaxy (not in the class list)")
     open_tab(page, "Accuracy & calibration")
     cautions = page.locator("#metrics-cautions")
     expect(cautions).to_contain_text("Accuracy is measured on 9 of 10 images")

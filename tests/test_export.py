@@ -271,6 +271,10 @@ def test_encoder_summary_tells_prompts_shared_within_a_run_from_the_cache_of_ear
     assert encoder_summary(comparison) == ""
 
 
+GUESS_3 = (" Random guessing among 3 classes would get about 1 in 3 right, so these results are not clearly "
+           "better than guessing.")
+
+
 def test_headline_names_the_best_approach_in_plain_words_by_how_much_and_whether_it_could_be_chance() -> None:
     from prompting.evaluation.export import headline
 
@@ -284,16 +288,40 @@ def test_headline_names_the_best_approach_in_plain_words_by_how_much_and_whether
     assert headline(close) == (
         "Most right on these 4 images: random words added to the class name (“waffle”), 3 of 4 right against 2 for "
         "descriptions written by a language model (“cupl”); but a gap this small (25 points) could be chance, so "
-        "these images cannot tell the two apart."
+        "these images cannot tell the two apart." + GUESS_3
     )
     tie = make_comparison([0, 1, None], {"A": [0, 0, 0], "B": [0, 0, 1], "C": [1, 0, 0]})
-    assert headline(tie) == "No approach did better on the 2 labelled images: “A” and “B” each got 1 of 2 right."
+    assert headline(tie) == (
+        "No approach did better on the 2 labelled images: “A” and “B” each got 1 of 2 right." + GUESS_3)
     assert headline(make_comparison([0, 1], {"A": [0, 0], "B": [1, 1]})) == (
-        "No approach did better on these 2 images: both approaches got 1 of 2 right.")
+        "No approach did better on these 2 images: both approaches got 1 of 2 right." + GUESS_3)
     assert headline(make_comparison([0, 1], {"zpe@clip-b32": [0, 0]})) == (
-        "Ready-made sentences weighted by how sure each makes the model (“zpe@clip-b32”) got 1 of 2 images right.")
+        "Ready-made sentences weighted by how sure each makes the model (“zpe@clip-b32”) got 1 of 2 images right."
+        + GUESS_3)
     unlabelled = make_comparison([None] * 3, {"A": [0, 1, 2], "B": [0, 1, 0]})
     assert headline(unlabelled) == (
         "No true classes were given, so no winner can be named; the two approaches gave the same answer for 2 of "
         "3 images.")
     assert headline(make_comparison([], {"A": []})) == ""
+
+
+def test_headline_says_plainly_when_the_best_is_not_clearly_better_than_random_guessing() -> None:
+    from prompting.evaluation.export import headline, near_chance
+
+    classes = tuple(f"class {k}" for k in range(10))
+    truth = list(range(10))
+    guessing = make_comparison(truth, {"template": [0, 1] + [0] * 8, "classname": [0] * 10}, classes)
+    text = headline(guessing)
+    assert text.startswith("Most right on these 10 images: sentence templates around the class name (“template”), "
+                           "2 of 10 right against 1 for just the class name (“classname”)")
+    assert text.endswith(" Random guessing among 10 classes would get about 1 in 10 right, so these results are "
+                         "not clearly better than guessing.")
+    clear = make_comparison(truth, {"template": truth[:8] + [0, 0], "classname": [0] * 10}, classes)
+    assert "guessing" not in headline(clear)
+    # Guessing gets 3 or more of 10 right 7% of the time (not clearly better), 4 or more 1.3% of the time.
+    assert near_chance(3, 10, 10) and not near_chance(4, 10, 10)
+    # On many images the binomial alone would call 15% of 1000 better than guessing; under twice chance still counts.
+    assert near_chance(150, 1000, 10) and not near_chance(200, 1000, 10)
+    # With 2 classes twice chance is perfect, so the binomial alone decides (8 or more of 10: 5.5% by guessing).
+    assert near_chance(8, 10, 2) and not near_chance(9, 10, 2) and not near_chance(60, 100, 2)
+    assert not near_chance(1, 1, 1) and not near_chance(0, 0, 10)

@@ -31,7 +31,8 @@ def _result(key: str, label: str, predictions: list[int], classes: int = 3, metr
 
 def _comparison(labels: list[int | None], predictions: dict[str, list[int]], folder: Path | None = None,
                 metrics: dict | None = None) -> Comparison:
-    names = {"classname": "Class name", "ensemble80": "80-template ensemble", "waffle@siglip": "WaffleCLIP · siglip"}
+    names = {"classname": "Class name", "ensemble80": "80-template ensemble", "waffle@siglip": "WaffleCLIP · siglip",
+             "template": "Template"}
     paths = [str(make_image(folder / f"{n}.png", seed=n)) if folder else f"/none/{n}.png" for n in range(len(labels))]
     return Comparison(
         model="m", classes=[ClassName.plain(name) for name in ("cat", "dog", "bird")],
@@ -90,6 +91,12 @@ def test_the_glossary_explains_only_this_runs_terms() -> None:
     unlabelled.strategies["ensemble80"].probability_kind = "sigmoid"
     terms = dict(glossary_entries(unlabelled))
     assert set(terms) == {"80-template ensemble", "sigmoid score"}
+
+
+def test_the_glossary_describes_templates_truly_whether_or_not_the_visitor_wrote_any() -> None:
+    terms = dict(glossary_entries(_comparison([None], {"template": [0]})))
+    assert terms["Template"] == ("sentence templates around the name, such as “a photo of a cat.” (the default when "
+                                 "you write none)")
 
 
 def test_thumbnails_are_small_jpeg_data_uris_and_bounded_in_number(tmp_path: Path) -> None:

@@ -44,3 +44,10 @@ def test_autoclip_weights_per_image_or_averaged() -> None:
 def test_without_weights_the_chart_says_how_to_get_them() -> None:
     figure = weights_figure(None)
     assert "Tick ZPE or AutoCLIP" in figure.layout.annotations[0].text
+
+
+def test_without_weights_the_message_uses_plotly_html_not_markdown() -> None:
+    text = weights_figure(None).layout.annotations[0].text
+    assert text == ("Tick ZPE or AutoCLIP under <i>Strategies</i> and press Run:<br>their learnt template weights "
+                    "show here.")
+    assert "*" not in text

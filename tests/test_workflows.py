@@ -472,8 +472,9 @@ def test_tables_escape_and_label_honestly(tmp_path: Path, tiny_clip_dir: Path) -
     assert rows[0][0].startswith('<img class="thumb" src="data:image/jpeg;base64,')
     assert rows[0][0].endswith('>&lt;img src=x onerror=alert(1)&gt;.png') and rows[0][1] == "&lt;b&gt;cat&lt;/b&gt;"
     metric_headers, metric_rows = metrics_table(comparison)
-    assert metric_headers[3] == "Top-1 (95% interval)" and metric_rows[0][:2] == ["Class name", "2"]
-    assert re.fullmatch(r"[0-2]/2 · \d+% \(\d+–\d+%\)", metric_rows[0][3])
+    assert metric_headers[1] == "Top-1 (95% interval)" and metric_rows[0][0] == "Class name"
+    assert metric_rows[0][2] == "2"
+    assert re.fullmatch(r"[0-2]/2 · \d+% \(\d+–\d+%\)", metric_rows[0][1])
     assert md_escape("[click](http://x) <b>") == "\\[click\\]\\(http\\://x\\) &lt;b&gt;"
     assert np.isfinite(comparison.strategies["classname"].probabilities).all()
 
@@ -503,10 +504,10 @@ def _comparison(*results: StrategyResult, labels: tuple = (0, 1)) -> Comparison:
 def test_metrics_table_counts_images_and_shows_top1_as_counts_with_interval() -> None:
     comparison = _comparison(_scored("A", metrics=_metrics()), _scored("B", "sigmoid", _metrics(top1_interval=None)))
     headers, rows = metrics_table(comparison)
-    assert headers[:4] == ["Strategy", "Images", "Scores", "Top-1 (95% interval)"]
-    assert "Top-1 over seeds" not in headers
-    assert rows[0][:4] == ["A", "10", "softmax", "7/10 · 70% (40–89%)"]
-    assert rows[1][2] == "sigmoid†" and rows[1][3] == "7/10 · 70%"
+    assert headers == ["Strategy", "Top-1 (95% interval)", "Images", "Scores", "Top-5", "Per-class recall", "ECE",
+                       "MCE", "Brier", "NLL", "Temp.", "ECE after temp.", "NLL after temp."]  # key column first
+    assert rows[0][:5] == ["A", "7/10 · 70% (40–89%)", "10", "softmax", "–"]
+    assert rows[1][3] == "sigmoid†" and rows[1][1] == "7/10 · 70%"
     assert "† Sigmoid scores (SigLIP) rate each class on its own; the calibration columns" in \
         "".join(metrics_cautions(comparison))
     assert max(len(word) for header in headers for word in header.split()) <= len("interval)")

@@ -23,7 +23,7 @@ from prompting.evaluation.results import StrategyResult
 TOP_TEMPLATES = 25
 BAR_COLOUR = "#4c78a8"
 NO_WEIGHTS = (
-    "Tick ZPE or AutoCLIP under *Strategies* and press Run:<br>their learnt template weights show here."
+    "Tick ZPE or AutoCLIP under <i>Strategies</i> and press Run:<br>their learnt template weights show here."
 )
 
 

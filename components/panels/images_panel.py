@@ -86,17 +86,21 @@ def wire_images_panel(panel: ImagesPanel, classes_box: gr.Textbox, files: Sessio
     (unpacked within the session's bounds, deleted when it ends)."""
     quiet = {"show_progress": "hidden", **PAGE_ONLY}
     cap = (limits or RunLimits()).max_images
-    panel.gallery.upload(lambda gallery: check_uploads(gallery, cap), panel.gallery, panel.gallery, **quiet)
     panel.gallery.change(_sync_labels, [panel.gallery, panel.labels], [panel.labels], **quiet)
-    panel.gallery.change(images_count, panel.gallery, panel.count, **quiet)
     labelled = [panel.gallery, panel.labels, classes_box, panel.labels_box]
-    panel.examples_button.click(_load_examples, None, labelled, **PAGE_ONLY)
-    panel.clear_button.click(lambda: (None, None), None, [panel.gallery, panel.labels], **quiet)
 
     def load_zip(zip_path: str | None, classes_text: str, request: gr.Request) -> tuple[Any, ...]:
         return _load_zip(zip_path, classes_text, files, request.session_hash or "")
 
-    panel.zip_file.upload(load_zip, [panel.zip_file, classes_box], labelled, **PAGE_ONLY)
+    filled = (
+        panel.gallery.upload(lambda gallery: check_uploads(gallery, cap), panel.gallery, panel.gallery, **quiet),
+        panel.examples_button.click(_load_examples, None, labelled, **PAGE_ONLY),
+        panel.clear_button.click(lambda: (None, None), None, [panel.gallery, panel.labels], **quiet),
+        panel.zip_file.upload(load_zip, [panel.zip_file, classes_box], labelled, **PAGE_ONLY),
+    )
+    for event in filled:  # the gallery's own change event does not fire for these updates
+        event.then(images_count, panel.gallery, panel.count, **quiet)
+    panel.gallery.change(images_count, panel.gallery, panel.count, **quiet)  # the visitor's own edits in the gallery
 
 
 @lru_cache(maxsize=CHECKED_UPLOADS)
@@ -225,7 +229,7 @@ def image_inputs(
     typed = [known.get(name, "").strip() for name in names]
     indices, unknown = match_labels(typed, classes)
     inputs = [
-        ImageInput(path=str(path), label=label, name=name)
-        for (path, _), name, label in zip(gallery or [], names, indices)
+        ImageInput(path=str(path), label=label, name=name, given_label=text if label is None and text else None)
+        for (path, _), name, label, text in zip(gallery or [], names, indices, typed)
     ]
     return inputs, {label: sum(1 for text in typed if text == label) for label in unknown}

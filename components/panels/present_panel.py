@@ -1,5 +1,7 @@
-"""The Present tab: the headline and one large chart at a time, with previous/next and full screen,
-for showing results to people who did not run them (slides from components/presentation.py)."""
+"""The Present tab: one large chart at a time, with previous/next and full screen, for showing
+results to people who did not run them (slides from components/presentation.py). Full screen also
+shows the headline over the chart; on the page the results banner above the tabs shows it instead
+(``theme.STAGE_CSS``)."""
 
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ class PresentPanel:
 def build_present_panel() -> PresentPanel:
     """The tab's content (call inside a gr.Tab)."""
     with gr.Column(elem_id="present-stage"):
-        headline = gr.Markdown(elem_id="present-headline", elem_classes=["present-headline"])
+        headline = gr.Markdown(elem_id="present-headline", elem_classes=["present-headline"])  # full screen only
         with gr.Row(elem_classes=["present-controls"], equal_height=True):
             previous = gr.Button("◀", size="sm", elem_id="present-previous", scale=0, min_width=56)
             slide = gr.Dropdown(label="Chart", show_label=False, elem_id="present-slide", scale=6, min_width=160)

@@ -122,7 +122,8 @@ def render_predictions(
     choices = [(result.label, key) for key, result in comparison.strategies.items()]
     right = right if right in comparison.strategies else keys[1] if len(keys) > 1 else keys[0]
     left = keys[0] if keys[0] != right or len(keys) == 1 else keys[1]
-    headers, rows = predictions_table(comparison, thumbnail_size=PAGE_SIZE)
+    given = {image.path: image.given_label for image in record.images if image.given_label}
+    headers, rows = predictions_table(comparison, thumbnail_size=PAGE_SIZE, given_labels=given)
     class_choices = [(cls.display, index) for index, cls in enumerate(comparison.classes)]
     image_choices = [(image.name, index) for index, image in enumerate(comparison.images)]
     focus = _focus_class(record, left)

@@ -42,11 +42,13 @@ class Cancelled(PromptingError):
 
 @dataclass
 class ImageInput:
-    """An image to score: a file path, an optional label index and an optional display name."""
+    """An image to score: a file path, an optional label index and an optional display name;
+    ``given_label`` keeps a true class typed for it that matched no class (shown by name)."""
 
     path: str
     label: int | None = None
     name: str | None = None
+    given_label: str | None = None
 
     @property
     def label_text(self) -> str:

@@ -20,6 +20,7 @@ DECIMALS = 6
 SUMMARY_METRICS = ("top1", "top5", "mean_per_class_recall", "ece", "mce", "brier", "nll")
 ENCODER_KEYS = ("prompts_encoded", "prompts_cached", "prompts_shared", "images_encoded", "images_cached")
 SMALL_SAMPLE = 30
+CHANCE_ALPHA = 0.05  # near_chance: guessing reaching the best count this often is "not clearly better"
 FUDD_EVIDENCE_SHOWN = 2  # differences named per changed image in tables and the report
 QUANTIZED_NOTE = (
     "The model ran with int8 dynamic quantisation of its linear layers (faster on a CPU), so its scores can "
@@ -38,7 +39,7 @@ MIXED_MEANING = (
 # the headline gives these first and the strategy's own label after them, for the tables.
 PLAIN_NAMES = {
     "classname": "just the class name",
-    "template": "your own sentences around the class name",
+    "template": "sentence templates around the class name",
     "ensemble80": "CLIP's 80 ready-made sentences, averaged",
     "ensemble7": "7 ready-made sentences, averaged",
     "cupl": "descriptions written by a language model",
@@ -321,8 +322,9 @@ def correct_counts(comparison: Comparison, labelled: list[int]) -> tuple[dict[st
 def headline(comparison: Comparison, pairs: list[PairedComparison] | None = None) -> str:
     """One plain sentence for the top of the results: which approach did best on these images, by
     how much, and whether that could be chance (the paired comparison of the best two decides:
-    a winner only when its interval excludes zero). Without true classes: how far they agreed. For
-    a sampled stored set, the headline written about the whole set."""
+    a winner only when its interval excludes zero), then a warning when even the best is not
+    clearly better than random guessing (``near_chance``). Without true classes: how far they
+    agreed. For a sampled stored set, the headline written about the whole set."""
     if comparison.headline is not None:
         return comparison.headline
     results = comparison.strategies
@@ -333,6 +335,32 @@ def headline(comparison: Comparison, pairs: list[PairedComparison] | None = None
     if not labelled:
         return _unlabelled_headline(comparison, names)
     correct, ranked = correct_counts(comparison, labelled)
+    text = _winner_headline(comparison, names, labelled, correct, ranked, pairs)
+    n_classes = len(comparison.classes)
+    if near_chance(correct[ranked[0]], len(labelled), n_classes):
+        text += (f" Random guessing among {n_classes} classes would get about 1 in {n_classes} right, so these "
+                 "results are not clearly better than guessing.")
+    return text
+
+
+def near_chance(correct: int, n: int, n_classes: int) -> bool:
+    """Whether ``correct`` of ``n`` right is not clearly better than guessing among ``n_classes``
+    classes (chance rate 1/n_classes): below twice the chance rate (with 3 or more classes; with 2,
+    twice chance would be perfect), or a count that guessing reaches at least 1 time in 20
+    (one-sided binomial tail), as it often does on few images. Never with fewer than 2 classes."""
+    if n_classes < 2 or n < 1:
+        return False
+    chance = 1 / n_classes
+    if n_classes > 2 and correct < 2 * chance * n:
+        return True
+    from scipy.stats import binom  # imported here: only labelled headlines need it
+
+    return float(binom.sf(correct - 1, n, chance)) >= CHANCE_ALPHA
+
+
+def _winner_headline(comparison: Comparison, names: dict[str, str], labelled: list[int],
+                     correct: dict[str, int], ranked: list[str], pairs: list[PairedComparison] | None) -> str:
+    """The best approach on the ``labelled`` images, by how much, and whether that could be chance."""
     n = len(labelled)
     where = f"these {_count(n, 'image')}" if n == len(comparison.images) else f"the {_count(n, 'labelled image')}"
     best = ranked[0]

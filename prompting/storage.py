@@ -46,12 +46,15 @@ def cache_dir() -> Path:
 
 
 def read_user_text(path: str | Path, what: str, error: type[Exception]) -> str:
-    """Read a user-named UTF-8 text file; failures raise ``error`` naming ``what`` and why."""
+    """Read a user-named UTF-8 text file (a leading byte-order mark is dropped); failures raise
+    ``error`` naming ``what`` and why, and how to fix a file that is not UTF-8."""
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise error(f"Cannot read {what} '{path}': {reason}.") from exc
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"Cannot read {what} '{path}': it is not UTF-8 text (byte {exc.start}); save the file as "
+                    "UTF-8 and try again.") from exc
+    except OSError as exc:
+        raise error(f"Cannot read {what} '{path}': {exc.strerror or exc}.") from exc
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

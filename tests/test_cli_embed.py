@@ -149,3 +149,37 @@ def test_embed_usage_errors_exit_2(tiny_clip_dir: Path, labeled_folder: Path, tm
     assert _embed(tiny_clip_dir, tmp_path / "missing", tmp_path / "s") == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_store_refused_for_its_model_or_quantisation_says_what_to_do(
+    tiny_clip_dir: Path, tiny_siglip_dir: Path, labeled_folder: Path, tmp_path: Path, capsys
+) -> None:
+    store = tmp_path / "store"
+    assert _embed(tiny_clip_dir, labeled_folder, store) == 0
+    capsys.readouterr()
+    assert _evaluate(tiny_clip_dir, "--embeddings", str(store), "--strategy", "classname", "--quantize", "int8") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: The store 'store' was embedded without quantisation, so it cannot be scored with int8 quantisation; "
+        "drop --quantize.")
+    assert _evaluate(tiny_siglip_dir, "--embeddings", str(store), "--strategy", "classname") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: The store 'store' holds embeddings of another model ('{tiny_clip_dir.name}') than the one loaded "
+        f"('{tiny_siglip_dir.name}'); score it with the model it was built with.")
+    manifest = json.loads((store / MANIFEST).read_text())
+    (store / MANIFEST).write_text(json.dumps({**manifest, "model": {**manifest["model"], "identity": "local:old"}}))
+    assert _evaluate(tiny_clip_dir, "--embeddings", str(store), "--strategy", "classname") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: The store 'store' was built with another version of the model '{tiny_clip_dir.name}' than the one "
+        "loaded; build the store again with `embed`.")
+
+
+def test_embed_with_no_readable_input_fails_with_a_clear_line(tiny_clip_dir: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "bad").mkdir()
+    for name in ("a.jpg", "b.png"):
+        (tmp_path / "bad" / name).write_bytes(b"not an image")
+    assert _embed(tiny_clip_dir, tmp_path / "bad", tmp_path / "store") == 2
+    captured = capsys.readouterr()
+    assert "0 of 2 inputs embedded, 2 skipped" in captured.out
+    assert captured.err.strip().splitlines()[-1] == (
+        "error: None of the 2 inputs could be embedded (see the reasons above); check that --images holds readable "
+        "images.")

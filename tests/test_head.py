@@ -164,3 +164,28 @@ def test_the_readme_snippet_classifies_with_the_head(tiny_clip_dir: Path, tmp_pa
     exec(setup + "\n".join(snippet.splitlines()[1:]), namespace)  # noqa: S102 - our own README
     np.testing.assert_allclose(namespace["probabilities"].numpy(), comparison.strategies["ensemble7"].probabilities,
                                atol=1e-5)
+
+
+def test_fudd_is_refused_before_anything_is_written(tiny_clip_dir: Path, tmp_path: Path, capsys) -> None:
+    pairs = tmp_path / "pairs.json"
+    pairs.write_text(json.dumps({"pairs": [{"classes": ["cat", "dog"], "descriptions": [
+        {"attribute": "ears", "cat": "a photo of a cat, pointed ears.", "dog": "a photo of a dog, floppy ears."}]}]}))
+    classes = tmp_path / "classes.txt"
+    classes.write_text("cat\ndog\nbird\n", encoding="utf-8")  # bird is in no pair: FuDD has no prompt for it
+    code = main(["export-head", "--model", str(tiny_clip_dir), "--strategy", "fudd", "--fudd", str(pairs),
+                 "--classes", str(classes), "--out", str(tmp_path / "head")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not (tmp_path / "head").exists()
+    assert err == [(
+        "error: FuDD re-scores each image's top classes with descriptions of the pairs among them, so it has no "
+        "fixed classifier head to export. Export its base strategy (e.g. --strategy template) instead.")]
+
+
+def test_a_class_without_prompts_is_refused_not_averaged(tiny_clip_dir: Path, monkeypatch) -> None:
+    from prompting.evaluation import head as head_module
+    from prompting.strategies.registry import PromptPlan
+
+    plan = PromptPlan([["a photo of a cat."], [], ["a photo of a bird."]], "mean_embedding")
+    monkeypatch.setattr(head_module, "build_prompts", lambda spec, classes: plan)
+    with pytest.raises(StrategyError, match=r"writes no prompts for dog \(1 of 3 classes\), so the head would"):
+        head_module.head_for_strategy(load_model(str(tiny_clip_dir)), CLASSES, StrategySpec("classname"), "tiny")

@@ -49,3 +49,18 @@ def test_local_identity_changes_when_the_weights_change(tiny_clip_dir: Path, tmp
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
     assert _identity(str(copy), None, model) != _identity(str(tiny_clip_dir), None, model)
+
+
+def test_user_text_drops_a_byte_order_mark_and_says_how_to_fix_other_encodings(tmp_path: Path) -> None:
+    from prompting.classes import read_class_file
+    from prompting.errors import ClassListError
+
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbfcat\ndog\n")
+    assert [c.prompt for c in read_class_file(str(bom))] == ["cat", "dog"]
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café\n".encode("latin-1"))
+    with pytest.raises(ClassListError) as info:
+        read_class_file(str(latin))
+    assert str(info.value) == (f"Cannot read class list file '{latin}': it is not UTF-8 text (byte 3); save the file "
+                               "as UTF-8 and try again.")

@@ -17,6 +17,7 @@ subcommands start without it.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ from prompting.classes import ClassName, read_class_file
 from prompting.errors import ClassListError, LLMError, PromptingError, StrategyError
 from prompting.llm.config import BASE_URL_ENV, MODEL_ENV, LLMConfig
 from prompting.llm.prompts import CUPL_IMAGENET_QUESTIONS, parse_questions
-from prompting.storage import atomic_write_json
+from prompting.storage import atomic_write_json, read_user_text
 from prompting.strategies.descriptions import save_descriptions
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ METHODS = ("cupl", "dclip", "concept", "fudd")
 # Shown in --help without importing the generator; tests hold them equal to llm.generate's.
 HELP_CUPL_N = 10
 HELP_TEMPERATURES = {"cupl": 0.99, "dclip": 0.0, "concept": 0.0, "fudd": 0.0}
+MAX_CUPL_N = 40  # answers per question: 200 sentences per class with CuPL's 5 ImageNet questions
 
 
 def default_temperatures() -> dict[str, float]:
@@ -49,16 +51,18 @@ def default_temperatures() -> dict[str, float]:
             "fudd": FUDD_TEMPERATURE}
 
 
-def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse type accepting only numbers > 0."""
+def positive(kind: Callable[[str], Any], maximum: float = math.inf) -> Callable[[str], Any]:
+    """An argparse type accepting only finite numbers > 0 and at most ``maximum``."""
 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a valid number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number greater than 0")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{text!r} is more than the maximum, {maximum:g}")
         return value
 
     return parse
@@ -90,7 +94,8 @@ def add_describe_parser(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--llm-model", help=f"model name (default: ${MODEL_ENV} or gpt-4o-mini)")
     parser.add_argument("--base-url", help=f"endpoint, e.g. http://127.0.0.1:11434/v1 (default: ${BASE_URL_ENV})")
-    parser.add_argument("--n", type=positive(int), help=f"cupl: answers per question ({HELP_CUPL_N})")
+    parser.add_argument("--n", type=positive(int, MAX_CUPL_N),
+                        help=f"cupl: answers per question, at most {MAX_CUPL_N} ({HELP_CUPL_N})")
     parser.add_argument(
         "--temperature", type=_temperature,
         help=f"sampling temperature (cupl {HELP_TEMPERATURES['cupl']:g}, dclip/concept/fudd {HELP_TEMPERATURES['dclip']:g})",
@@ -114,6 +119,7 @@ def _usage_error(message: str) -> int:
 def run_describe(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status (see the module notes)."""
     from prompting.cli.describe_fudd import read_pairs_input, write_fudd
+    from prompting.cli.main import check_output_file
 
     try:
         config = LLMConfig.from_env(
@@ -129,8 +135,10 @@ def run_describe(args: argparse.Namespace) -> int:
     if args.n is not None and args.method != "cupl":
         return _usage_error("--n applies to --method cupl only.")
     out = Path(args.out)
-    if out.is_dir():
-        return _usage_error(f"--out '{out}' is a directory; give a file name.")
+    try:
+        check_output_file(args.out, "--out")
+    except PromptingError as exc:
+        return _usage_error(str(exc))
     from prompting.llm.generate import CUPL_N
 
     temperature = default_temperatures()[args.method] if args.temperature is None else args.temperature
@@ -161,11 +169,7 @@ def _questions(args: argparse.Namespace) -> tuple[str, ...]:
         return CUPL_IMAGENET_QUESTIONS
     if args.method != "cupl":
         raise StrategyError("--questions applies to --method cupl only.")
-    try:
-        text = Path(args.questions).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise StrategyError(f"Cannot read question file '{args.questions}': {exc.strerror or exc}.") from exc
-    return parse_questions(text)
+    return parse_questions(read_user_text(args.questions, "question file", StrategyError))
 
 
 def _write_concept(classes: list[ClassName], config: LLMConfig, temperature: float, out: Path) -> int:

@@ -2,7 +2,8 @@
 
 The store (see ``prompting.data.store``) is filled shard by shard, in one process
 (``--engine local``) or on a Ray cluster (``--engine ray``); re-running the same command
-resumes a killed run. Unreadable images are skipped and listed, and the run goes on.
+resumes a killed run. Unreadable images are skipped and listed, and the run goes on; when no
+input could be embedded, the command exits with status 2.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from prompting.encoding.models import DEFAULT_MODEL, load_model
 from prompting.errors import StoreError
 
 SKIPPED_SHOWN = 10
+MAX_BATCH_SIZE = 1024  # decoded images held at once: about 0.6 GB as float32 at 224 x 224
 RAY_ONLY = ("address", "workers", "cpus_per_worker", "gpus_per_worker")
 
 
@@ -41,7 +43,8 @@ def add_embed_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=positive(int), help="ray: model replicas (actors) (1)")
     parser.add_argument("--cpus-per-worker", type=positive(float), help="ray: CPUs reserved per worker (1)")
     parser.add_argument("--gpus-per-worker", type=float, help="ray: GPUs per worker (1 when the cluster has GPUs)")
-    parser.add_argument("--batch-size", type=positive(int), help=f"images per forward pass ({DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--batch-size", type=positive(int, MAX_BATCH_SIZE),
+                        help=f"images per forward pass, at most {MAX_BATCH_SIZE} ({DEFAULT_BATCH_SIZE})")
     parser.add_argument("--shard-size", type=positive(int), help=f"images per shard file ({DEFAULT_SHARD_SIZE})")
     parser.add_argument("--device", help="torch device (default: cuda if present, else cpu)")
     parser.set_defaults(func=run_embed)
@@ -53,6 +56,9 @@ def run_embed(args: argparse.Namespace) -> int:
         given = [f"--{name.replace('_', '-')}" for name in RAY_ONLY if getattr(args, name) is not None]
         if given:
             raise StoreError(f"{', '.join(given)} only apply with --engine ray.")
+    from prompting.cli.main import check_output_folder
+
+    check_output_folder(args.out, "--out")
     source = open_source(args.images, args.split)
     encoder = load_model(args.model, device=args.device)
     builder = StoreBuilder(Path(args.out), source, {"name": args.model, "identity": encoder.identity},
@@ -70,6 +76,9 @@ def run_embed(args: argparse.Namespace) -> int:
 
         report = builder.build(engine, progress)
     _print_report(builder, report, time.perf_counter() - started, args.out)
+    if not report.embedded:
+        raise StoreError(f"None of the {report.inputs} inputs could be embedded (see the reasons above); "
+                         "check that --images holds readable images.")
     return 0
 
 

@@ -25,7 +25,7 @@ def add_export_head_parser(subparsers: Any) -> None:
         "export-head", help="write a strategy's class weights as head.safetensors + head.json",
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"hub id or local directory ({DEFAULT_MODEL})")
-    parser.add_argument("--strategy", required=True, help="a linear strategy (every one but autoclip)")
+    parser.add_argument("--strategy", required=True, help="a linear strategy (every one but autoclip and fudd)")
     parser.add_argument("--images", help="image folder: ZPE's weights; a labelled one also fits the temperature")
     parser.add_argument("--out", required=True, help="folder to write head.safetensors and head.json into")
     parser.add_argument("--device", help="torch device (default: cuda if present, else cpu)")
@@ -35,8 +35,15 @@ def add_export_head_parser(subparsers: Any) -> None:
 
 def run_export_head(args: argparse.Namespace) -> int:
     """Build the head (scoring on --images when given) and write its two files."""
-    from prompting.cli.main import add_zpe_reference, folder_inputs, resolve_classes, strategy_specs
+    from prompting.cli.main import (
+        add_zpe_reference,
+        check_output_folder,
+        folder_inputs,
+        resolve_classes,
+        strategy_specs,
+    )
 
+    check_output_folder(args.out, "--out")
     spec = strategy_specs(args, [args.strategy])[0]
     check_linear(spec.name)
     encoder = load_model(args.model, device=args.device)

@@ -1,7 +1,10 @@
 """Headless CLI: ``python -m prompting prompts|evaluate|select|export-head|describe|embed|presets``.
 
-Bad input exits with status 2 and one specific line on stderr; results go to stdout. Progress
-(with the time left, once batches have been timed) is drawn on stderr when it is a terminal.
+Bad input exits with status 2 and one specific line on stderr; results go to stdout. Output paths
+are checked before any work starts. ``evaluate`` scores the strategies that can run and exits with
+status 1 when another could not (each named on stderr); a failed write also exits with status 1,
+and Ctrl-C with 130 (what was encoded is cached). Progress (with the time left, once batches have
+been timed) is drawn on stderr when it is a terminal.
 Start-up stays light: the language-model stack is imported only by ``describe``.
 """
 
@@ -10,7 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +23,7 @@ from prompting.classes import ClassName, as_class_names, read_class_file
 from prompting.data.datasets import scan_folder, with_classes
 from prompting.data.store import open_store
 from prompting.encoding.models import DEFAULT_MODEL, QUANTIZATIONS, DualEncoder, load_model
+from prompting.encoding.workers import shutdown_workers
 from prompting.errors import ClassListError, PromptingError
 from prompting.evaluation.compare import ImageInput, ProgressFn, compare, encode_images, score_strategies, unique_keys
 from prompting.evaluation.disambiguation import confusable_pairs
@@ -45,9 +50,31 @@ from prompting.strategies.registry import (
 from prompting.strategies.templates import read_template_file
 from prompting.strategies.waffle import WaffleOptions, character_pool_from
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+INTERRUPTED = "interrupted: what was done so far is cached; run the same command again to resume."
 DESCRIBED = ("cupl", "dclip")
 SKIPPED_SHOWN = 20
+MAX_WAFFLE_COUNT = 100  # WaffleCLIP descriptors of each kind, as the app allows (the paper uses 15)
+# The strategy each optional input is for: given without it, the input is ignored with a warning.
+INPUT_OWNERS = {"cupl": "cupl", "dclip": "dclip", "fudd": "fudd", "fudd_base": "fudd", "selected": "selected",
+                "zpe_reference": "zpe", "concept": "waffle", "waffle_characters_from": "waffle", "seed": "waffle"}
+
+
+def count(maximum: int) -> Callable[[str], int]:
+    """An argparse type accepting whole numbers from 0 to ``maximum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not 0 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be from 0 to {maximum}")
+        return value
+
+    return parse
 
 
 def add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
@@ -59,8 +86,10 @@ def add_strategy_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, action="append",
                         help="WaffleCLIP seed, repeat for several (default: the one seed 0; the paper reports mean ± "
                              "std over the 7 seeds 0-6: --seed 0 ... --seed 6)")
-    parser.add_argument("--waffle-words", type=int, default=15, help="WaffleCLIP random-word descriptors (15)")
-    parser.add_argument("--waffle-chars", type=int, default=15, help="WaffleCLIP random-character descriptors (15)")
+    parser.add_argument("--waffle-words", type=count(MAX_WAFFLE_COUNT), default=15,
+                        help=f"WaffleCLIP random-word descriptors, at most {MAX_WAFFLE_COUNT} (15)")
+    parser.add_argument("--waffle-chars", type=count(MAX_WAFFLE_COUNT), default=15,
+                        help=f"WaffleCLIP random-character descriptors, at most {MAX_WAFFLE_COUNT} (15)")
     parser.add_argument("--concept", help="WaffleCLIP high-level concept, e.g. 'bird'")
     parser.add_argument("--waffle-characters-from", metavar="FILE",
                         help="draw WaffleCLIP's random characters from the characters of this DCLIP descriptors file, "
@@ -154,6 +183,7 @@ def strategy_specs(args: argparse.Namespace, names: list[str]) -> list[StrategyS
     ZPE and AutoCLIP weight the --templates file's templates, else the 80 ImageNet templates;
     ``selected`` takes its templates from the --selected file written by ``select``.
     """
+    warn_unused_inputs(args, names)
     own = read_template_file(args.templates) if args.templates else None
     templates = own if own is not None or not args.preset else list(get_class_set(args.preset).templates)
     source = getattr(args, "waffle_characters_from", None)
@@ -179,6 +209,16 @@ def strategy_specs(args: argparse.Namespace, names: list[str]) -> list[StrategyS
         options = FuddOptions(pairs, spec(fudd_base) if fudd_base else None, args.fudd_k)
         specs = [replace(s, fudd=options) if s.name == "fudd" else s for s in specs]
     return specs
+
+
+def warn_unused_inputs(args: argparse.Namespace, names: list[str]) -> None:
+    """One warning on stderr for each input given for a strategy that was not asked for (FuDD's
+    base strategy counts as asked for)."""
+    used = set(names) | ({args.fudd_base} if "fudd" in names and args.fudd_base else set())
+    for option, owner in INPUT_OWNERS.items():
+        if getattr(args, option, None) is not None and owner not in used:
+            flag = "--" + option.replace("_", "-")
+            print(f"warning: {flag} is used only by --strategy {owner}; it was ignored.", file=sys.stderr)
 
 
 def description_matches(specs: list[StrategySpec], classes: list[ClassName]) -> dict[str, DescriptionMatch]:
@@ -236,14 +276,18 @@ def folder_inputs(args: argparse.Namespace, specs: list[StrategySpec]) -> tuple[
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """Score the strategies on the images (or a stored set), print a comparison table, optionally write JSON."""
-    specs = strategy_specs(args, args.strategy)
+    """Score the strategies that can run on the images (or a stored set), print a comparison table,
+    optionally write JSON; status 1 when a strategy could not be scored (see ``runnable_plans``)."""
+    if args.json_out:
+        check_output_file(args.json_out, "--json")
+    specs = strategy_specs(args, distinct_strategies(args.strategy))
     if args.embeddings:
         store = open_store(args.embeddings)
         classes, inputs = resolve_classes(args, specs, store.classes), []
     else:
         classes, inputs = folder_inputs(args, specs)
-    plans = {key: build_prompts(spec, classes) for key, spec in zip(unique_keys(specs), specs)}
+    plans, errors = runnable_plans(specs, classes)
+    specs = [spec for key, spec in zip(unique_keys(specs), specs) if key in plans]
     matches = description_matches(specs, classes)
     encoder = load_model(args.model, device=args.device, quantize=args.quantize)
     add_zpe_reference(args, encoder, specs)
@@ -252,9 +296,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         for note in stored.notes:
             print(f"note: {note}", file=sys.stderr)
         with progress_bar("evaluate") as progress:
-            comparison = score_strategies(encoder, stored.encoded, classes, specs, progress=progress)
+            comparison = score_strategies(encoder, stored.encoded, classes, specs, strict=False, progress=progress)
     else:
         comparison = _compare_with_progress(encoder, inputs, classes, specs)
+    comparison.strategy_errors = {**errors, **comparison.strategy_errors}
     for skipped in comparison.skipped[:SKIPPED_SHOWN]:
         print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
     if len(comparison.skipped) > SKIPPED_SHOWN:
@@ -266,7 +311,39 @@ def run_evaluate(args: argparse.Namespace) -> int:
         payload["descriptions_match"] = {key: match.as_dict() for key, match in matches.items()}
         atomic_write_json(Path(args.json_out), payload)
         print(f"wrote {args.json_out}")
-    return 0
+    for key, error in comparison.strategy_errors.items():
+        print(f"error: {key}: {error}", file=sys.stderr)
+    return EXIT_FAILED if comparison.strategy_errors else 0
+
+
+def distinct_strategies(names: list[str]) -> list[str]:
+    """The strategy names in order, each once; a repeat is dropped with a note on stderr."""
+    distinct = list(dict.fromkeys(names))
+    for name in distinct:
+        if names.count(name) > 1:
+            print(f"note: --strategy {name} was given {names.count(name)} times; it is scored once.", file=sys.stderr)
+    return distinct
+
+
+def runnable_plans(
+    specs: list[StrategySpec], classes: list[ClassName]
+) -> tuple[dict[str, PromptPlan], dict[str, str]]:
+    """The prompt plan of each strategy that can be built, by result key, and the reason of each
+    that cannot. When none can, the error is raised (one strategy) or each reason is printed and
+    a PromptingError says that nothing could run (exit status 2, before any model is loaded)."""
+    plans, errors = {}, {}
+    for key, spec in zip(unique_keys(specs), specs):
+        try:
+            plans[key] = build_prompts(spec, classes)
+        except PromptingError as exc:
+            if len(specs) == 1:
+                raise
+            errors[key] = str(exc)
+    if not plans:
+        for key, error in errors.items():
+            print(f"error: {key}: {error}", file=sys.stderr)
+        raise PromptingError("None of the strategies could be scored; fix the inputs named above.")
+    return plans, errors
 
 
 def add_zpe_reference(args: argparse.Namespace, encoder: DualEncoder, specs: list[StrategySpec]) -> None:
@@ -300,7 +377,7 @@ def progress_bar(description: str) -> Iterator[ProgressFn]:
 
 def _compare_with_progress(encoder, inputs, classes, specs) -> Comparison:
     with progress_bar("evaluate") as progress:
-        return compare(encoder, inputs, classes, specs, progress=progress)
+        return compare(encoder, inputs, classes, specs, strict=False, progress=progress)
 
 
 def format_table(comparison: Comparison, pairs: Sequence[PairedComparison] = ()) -> str:
@@ -400,8 +477,41 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def check_output_file(path: str, option: str) -> None:
+    """PromptingError unless a file can be written at ``path``: not a folder, and in a folder
+    that exists (or can be created) and is writable. Checked before any work starts."""
+    if Path(path).is_dir():
+        raise PromptingError(f"{option} '{path}' is a directory; give a file name.")
+    _check_writable_folder(Path(path).parent, path, option)
+
+
+def check_output_folder(path: str, option: str) -> None:
+    """PromptingError unless ``path`` is a writable folder or one that can be created there."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise PromptingError(f"{option} '{path}' is a file; give a directory (new or existing) to write into.")
+    _check_writable_folder(target, path, option)
+
+
+def _check_writable_folder(folder: Path, path: str, option: str) -> None:
+    """Try writing a temporary file in ``folder``, or in its nearest existing parent when it is to
+    be created; a PromptingError naming ``option`` when that fails."""
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PromptingError(f"{option} '{path}' cannot be created: '{existing}' is a file, not a folder.")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise PromptingError(f"{option} '{path}' cannot be written: no file can be created in '{existing}' "
+                             f"({exc.strerror or exc}); choose another place.") from exc
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; PromptingError becomes one line on stderr and exit status 2."""
+    """Run the CLI. PromptingError becomes one line on stderr and exit status 2; a failed write
+    (OSError) one line and status 1; Ctrl-C one line, the image workers stopped, status 130."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -409,3 +519,12 @@ def main(argv: list[str] | None = None) -> int:
     except PromptingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        where = f" ('{exc.filename}')" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; check the path and free space, then run the command again.",
+              file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        shutdown_workers(wait=False)
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED

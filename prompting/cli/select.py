@@ -51,8 +51,9 @@ def add_select_parser(subparsers: Any) -> None:
 
 def run_select(args: argparse.Namespace) -> int:
     """Select, print the held-out comparison, write the JSON."""
-    from prompting.cli.main import folder_inputs, progress_bar
+    from prompting.cli.main import check_output_file, folder_inputs, progress_bar
 
+    check_output_file(args.json_out, "--json")
     classes, inputs = folder_inputs(args, [])
     if any(item.label is None for item in inputs):
         raise DatasetError("Template selection needs labelled images: put them in DIR/<class>/<image> folders.")

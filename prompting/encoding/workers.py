@@ -45,10 +45,11 @@ def _workers() -> ThreadPoolExecutor:
         return _pool
 
 
-def shutdown_workers() -> None:
-    """Stop the worker threads (after their work); the next ``map_in_workers`` starts new ones."""
+def shutdown_workers(wait: bool = True) -> None:
+    """Stop the worker threads; the next ``map_in_workers`` starts new ones. With ``wait`` their
+    work is finished first; without (Ctrl-C), queued work is dropped and nothing is waited for."""
     global _pool
     with _lock:
         pool, _pool = _pool, None
     if pool is not None:
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=wait, cancel_futures=not wait)

@@ -13,7 +13,9 @@ The weight reproduces the strategy's scores exactly:
 - ``mean_score`` (DCLIP, WaffleCLIP): the plain mean of the prompt embeddings, whose cosine with
   ``z`` is the mean of the per-prompt cosines;
 - ``zpe``: the weighted, unrenormalised mean with ZPE's template weights (learnt from images).
-AutoCLIP weights templates per image, so it has no fixed linear head and is refused.
+AutoCLIP weights templates per image and FuDD re-scores each image's top classes with other
+text, so neither has a fixed linear head and both are refused. A class without prompts has no
+weight row and is refused too.
 
 The temperature is fitted on labelled images when they are given (CLIP family: softmax NLL, as
 the calibration tab does; SigLIP: the mean per-class sigmoid cross-entropy, since the head's
@@ -51,6 +53,10 @@ NOT_LINEAR = (
     "AutoCLIP weights the templates differently for every image, so it has no fixed classifier head to export. "
     "Export ZPE (one set of template weights) or a template ensemble instead."
 )
+NOT_LINEAR_FUDD = (
+    "FuDD re-scores each image's top classes with descriptions of the pairs among them, so it has no fixed "
+    "classifier head to export. Export its base strategy (e.g. --strategy template) instead."
+)
 ZPE_NEEDS_IMAGES = "ZPE learns its template weights from images: give the images to weight them on."
 
 
@@ -87,8 +93,20 @@ class ClassifierHead:
 
 def check_linear(name: str) -> None:
     """StrategyError unless strategy ``name`` scores images with one fixed weight matrix."""
-    if get_strategy(name).aggregation == "autoclip":
+    aggregation = get_strategy(name).aggregation
+    if aggregation == "autoclip":
         raise StrategyError(NOT_LINEAR)
+    if aggregation == "fudd":
+        raise StrategyError(NOT_LINEAR_FUDD)
+
+
+def check_prompts(plan: PromptPlan, classes: list[ClassName]) -> None:
+    """StrategyError naming the classes for which the plan has no prompt (no weight row)."""
+    empty = [cls.display for cls, prompts in zip(classes, plan.prompts) if not prompts]
+    if empty:
+        shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        raise StrategyError(f"The strategy writes no prompts for {shown} ({len(empty)} of {len(classes)} classes), "
+                            "so the head would have no weights for them; give those classes prompts or descriptions.")
 
 
 def head_weight(plan: PromptPlan, prompt_vectors: list[np.ndarray], prompt_weights: np.ndarray | None) -> np.ndarray:
@@ -130,6 +148,7 @@ def head_from_result(
     image of the result) when given."""
     check_linear(spec.name)
     plan = build_prompts(spec, classes)
+    check_prompts(plan, classes)
     vectors = embed_plan(text_store(encoder), plan.prompts, EncodeStats())
     weight = head_weight(plan, vectors, result.prompt_weights)
     temperature, fitted_on = 1.0, 0
@@ -151,6 +170,7 @@ def head_for_strategy(
     weights; the temperature when every image is labelled)."""
     check_linear(spec.name)
     plan = build_prompts(spec, classes)
+    check_prompts(plan, classes)
     if encoded is None:
         if plan.aggregation == "zpe":
             raise StrategyError(ZPE_NEEDS_IMAGES)

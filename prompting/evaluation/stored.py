@@ -5,6 +5,7 @@ re-encoded; each record's ``path`` is its source id."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from prompting.classes import ClassName
 from prompting.data.datasets import class_positions
@@ -20,12 +21,19 @@ def check_store_model(store: EmbeddingStore, encoder: DualEncoder) -> list[str]:
     (a store encoded in another precision, e.g. float16 on a GPU, is accepted with a note)."""
     model = store.model
     if model["identity"] != encoder.identity:
-        raise StoreError(
-            f"The store '{store.name}' holds embeddings of another model ({model['identity']}) than the one "
-            f"loaded ({encoder.identity}); score it with the model it was built with."
-        )
+        built, loaded = _readable(model["name"]), _readable(encoder.name)
+        if built == loaded:
+            raise StoreError(f"The store '{store.name}' was built with another version of the model '{built}' than "
+                             "the one loaded; build the store again with `embed`.")
+        raise StoreError(f"The store '{store.name}' holds embeddings of another model ('{built}') than the one "
+                         f"loaded ('{loaded}'); score it with the model it was built with.")
     stored_dtype = str(model["dtype"])
     if encoder.card.image_settings_key_in(stored_dtype) != model["image_settings_key"]:
+        if encoder.quantization:
+            raise StoreError(
+                f"The store '{store.name}' was embedded without quantisation, so it cannot be scored with "
+                f"{encoder.quantization} quantisation; drop --quantize."
+            )
         raise StoreError(
             f"The store '{store.name}' was embedded with other image preprocessing than this model's processor "
             "uses now; build the store again with `embed`."
@@ -34,6 +42,11 @@ def check_store_model(store: EmbeddingStore, encoder: DualEncoder) -> list[str]:
         return [(f"Images were encoded in {stored_dtype} and text here in {encoder.dtype}; scores can differ "
                 "from a single-precision run in the third decimal.")]
     return []
+
+
+def _readable(model_name: str) -> str:
+    """A model as people name it: a hub id as is, a local checkpoint folder by its folder name."""
+    return Path(model_name).name if Path(model_name).is_dir() else model_name
 
 
 def store_labels(store: EmbeddingStore, records: list[StoredRecord], classes: list[ClassName]) -> list[int | None]:

@@ -291,3 +291,28 @@ def test_ctrl_c_during_embed_is_one_line_status_130_and_the_rerun_resumes(tiny_c
     assert rerun.returncode == 0, rerun.stderr
     done = int(rerun.stdout.split(" already done")[0].rsplit(" ", 1)[1])
     assert "160 of 160 inputs embedded" in rerun.stdout and 1 <= done < 80
+
+
+def test_a_class_whose_every_image_is_unreadable_is_named(tiny_clip_dir: Path, labeled_folder: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    for image in (labeled_folder / "cat").glob("*.png"):
+        image.write_bytes(b"no longer an image")  # the folder's broken.jpg was unreadable already
+    assert main(["evaluate", "--model", str(tiny_clip_dir), "--images", str(labeled_folder), "--strategy",
+                 "classname"]) == 0
+    assert ("note: every image of 'cat' was unreadable and skipped, so the accuracy leaves that class out."
+            in capsys.readouterr().err)
+    make_image(labeled_folder / "cat" / "cat0.png", seed=1)  # one readable cat again: no note
+    assert main(["evaluate", "--model", str(tiny_clip_dir), "--images", str(labeled_folder), "--strategy",
+                 "classname"]) == 0
+    assert "was unreadable and skipped, so" not in capsys.readouterr().err
+
+
+def test_one_class_is_flagged_for_softmax_models(tiny_clip_dir: Path, flat_folder: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    from prompting.evaluation.export import ONE_CLASS
+
+    args = ["evaluate", "--model", str(tiny_clip_dir), "--images", str(flat_folder), "--strategy", "classname"]
+    assert main([*args, "--classes", _write(tmp_path / "one.txt", "cat\n")]) == 0
+    assert f"note: {ONE_CLASS}" in capsys.readouterr().err
+    assert main([*args, "--classes", _write(tmp_path / "two.txt", "cat\ndog\n")]) == 0
+    assert ONE_CLASS not in capsys.readouterr().err

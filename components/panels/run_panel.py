@@ -27,6 +27,7 @@ from components.tables import md_escape, plural, unlabelled_note, unmatched_labe
 from prompting.classes import parse_class_list
 from prompting.errors import DatasetError, ModelLoadError, PromptingError, StrategyError
 from prompting.evaluation.compare import Cancelled, ProgressFn, format_duration
+from prompting.evaluation.export import one_class_note
 from prompting.evaluation.results import Comparison
 from prompting.service.config import AppConfig, RunLimits
 from prompting.service.run_changes import waffle_redraw_note
@@ -52,10 +53,6 @@ WAITING = "⏸ Waiting for your answer above: go on with this long run, or cance
 SAME_MODEL = (
     "“Compare with” names the same model as “Model”, so each strategy ran once, with that model. Choose another "
     "model to compare two."
-)
-ONE_CLASS = (
-    "Only one class: a softmax over one class is always 1.00, so its probabilities say nothing. Add the "
-    "classes the images could be mistaken for."
 )
 
 
@@ -346,7 +343,7 @@ def _warn(comparison: Comparison, unknown_labels: dict[str, int]) -> list[str]:
         messages.warning(notes[-1], title="True classes not in the class list")
     if blank := unlabelled_note(comparison, unknown_labels):
         notes.append(blank)
-    if len(comparison.classes) == 1 and any(r.probability_kind == "softmax" for r in comparison.strategies.values()):
-        notes.append(ONE_CLASS)
-        messages.warning(ONE_CLASS, title="Only one class")
+    if one_class := one_class_note(comparison):
+        notes.append(one_class)
+        messages.warning(one_class, title="Only one class")
     return notes

@@ -27,7 +27,7 @@ from prompting.encoding.workers import shutdown_workers
 from prompting.errors import ClassListError, PromptingError
 from prompting.evaluation.compare import ImageInput, ProgressFn, compare, encode_images, score_strategies, unique_keys
 from prompting.evaluation.disambiguation import confusable_pairs
-from prompting.evaluation.export import comparison_to_dict, paired_rows, seed_spread
+from prompting.evaluation.export import comparison_to_dict, one_class_note, paired_rows, seed_spread
 from prompting.evaluation.paired import PairedComparison, paired_comparisons
 from prompting.evaluation.results import Comparison
 from prompting.evaluation.stored import encoded_from_store
@@ -304,6 +304,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
     if len(comparison.skipped) > SKIPPED_SHOWN:
         print(f"... and {len(comparison.skipped) - SKIPPED_SHOWN} more skipped (see --json)", file=sys.stderr)
+    for note in (one_class_note(comparison), unreadable_classes_note(comparison, inputs)):
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     pairs = paired_comparisons(comparison)
     print("\n".join([format_table(comparison, pairs)] + _report_lines(matches, plans)))
     if args.json_out:
@@ -314,6 +317,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for key, error in comparison.strategy_errors.items():
         print(f"error: {key}: {error}", file=sys.stderr)
     return EXIT_FAILED if comparison.strategy_errors else 0
+
+
+def unreadable_classes_note(comparison: Comparison, inputs: list[ImageInput]) -> str | None:
+    """A note naming the classes whose every image was skipped as unreadable: they are missing
+    from the accuracy and its per-class figures."""
+    skipped = {item["path"] for item in comparison.skipped}
+    scored = {image.label for image in comparison.images}
+    lost = sorted({item.label for item in inputs if item.path in skipped and item.label is not None} - scored)
+    if not lost:
+        return None
+    names = ", ".join(repr(comparison.classes[label].display) for label in lost)
+    return (f"every image of {names} was unreadable and skipped, so the accuracy leaves "
+            f"{'that class' if len(lost) == 1 else 'those classes'} out.")
 
 
 def distinct_strategies(names: list[str]) -> list[str]:

@@ -21,6 +21,10 @@ SUMMARY_METRICS = ("top1", "top5", "mean_per_class_recall", "ece", "mce", "brier
 ENCODER_KEYS = ("prompts_encoded", "prompts_cached", "prompts_shared", "images_encoded", "images_cached")
 SMALL_SAMPLE = 30
 CHANCE_ALPHA = 0.05  # near_chance: guessing reaching the best count this often is "not clearly better"
+ONE_CLASS = (
+    "Only one class: a softmax over one class is always 1.00, so its probabilities say nothing. Add the "
+    "classes the images could be mistaken for."
+)
 FUDD_EVIDENCE_SHOWN = 2  # differences named per changed image in tables and the report
 QUANTIZED_NOTE = (
     "The model ran with int8 dynamic quantisation of its linear layers (faster on a CPU), so its scores can "
@@ -317,6 +321,12 @@ def correct_counts(comparison: Comparison, labelled: list[int]) -> tuple[dict[st
         for name, result in comparison.strategies.items()
     }
     return correct, sorted(correct, key=lambda name: -correct[name])
+
+
+def one_class_note(comparison: Comparison) -> str | None:
+    """``ONE_CLASS`` when a softmax strategy scored a single class (its probabilities are all 1)."""
+    softmax = any(result.probability_kind == "softmax" for result in comparison.strategies.values())
+    return ONE_CLASS if len(comparison.classes) == 1 and softmax else None
 
 
 def headline(comparison: Comparison, pairs: list[PairedComparison] | None = None) -> str:

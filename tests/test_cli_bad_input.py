@@ -316,3 +316,18 @@ def test_one_class_is_flagged_for_softmax_models(tiny_clip_dir: Path, flat_folde
     assert f"note: {ONE_CLASS}" in capsys.readouterr().err
     assert main([*args, "--classes", _write(tmp_path / "two.txt", "cat\ndog\n")]) == 0
     assert ONE_CLASS not in capsys.readouterr().err
+
+
+def test_ctrl_c_during_describe_does_not_wait_for_a_request_in_flight(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from fake_llm_server import SECRET_KEY, FakeLLMServer, Reply
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)
+    monkeypatch.setenv("ZSP_LLM_MODEL", "test-model")
+    slow = Reply.text("- fins", delay=90)  # answered long after the test's 30 s limit on the process
+    with FakeLLMServer(responder=lambda request: slow) as server:
+        proc = _interrupt(["describe", "--method", "dclip", "--classes", _write(tmp_path / "c.txt", "tench\ncarp\n"),
+                           "--out", str(tmp_path / "d.json"), "--base-url", server.url, "--timeout", "80"],
+                          tmp_path / "cache", lambda: len(server.requests) > 0)
+    _assert_interrupted(proc)
+    assert not (tmp_path / "d.json").exists()

@@ -23,6 +23,7 @@ from prompting.classes import ClassName, as_class_names, read_class_file
 from prompting.data.datasets import scan_folder, with_classes
 from prompting.data.store import open_store
 from prompting.encoding.models import DEFAULT_MODEL, QUANTIZATIONS, DualEncoder, load_model
+from prompting.cli.process_exit import EXIT_INTERRUPTED
 from prompting.encoding.workers import shutdown_workers
 from prompting.errors import ClassListError, PromptingError
 from prompting.evaluation.compare import ImageInput, ProgressFn, compare, encode_images, score_strategies, unique_keys
@@ -52,7 +53,6 @@ from prompting.strategies.waffle import WaffleOptions, character_pool_from
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 INTERRUPTED = "interrupted: what was done so far is cached; run the same command again to resume."
 DESCRIBED = ("cupl", "dclip")
 SKIPPED_SHOWN = 20

@@ -6,8 +6,9 @@ and objects that the operating system reclaims anyway. ``exit_process`` does wha
 does that matters (the ``atexit`` handlers: logging, temporary folders, Ray; flushing standard
 output and error) and then ends the process at once. While another non-daemon thread runs it
 exits normally, so that thread's work is waited for as usual (daemon threads, such as tqdm's
-monitor, are stopped by a normal exit too). The image worker threads are idle by then and are
-stopped first.
+monitor, are stopped by a normal exit too), except after Ctrl-C (``EXIT_INTERRUPTED``): then a
+language-model request still in flight is abandoned, not waited for up to its timeout (answers
+already received are cached). The image worker threads are idle by then and are stopped first.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from typing import NoReturn
 
 from prompting.encoding.workers import shutdown_workers
 
+EXIT_INTERRUPTED = 130  # the exit status after Ctrl-C
+
 
 def exit_process(code: int) -> NoReturn:
-    """End the process with ``code``: at once unless another non-daemon thread runs."""
-    shutdown_workers()
-    if _other_threads_running():
+    """End the process with ``code``: at once unless another non-daemon thread runs (and the
+    process was not interrupted)."""
+    shutdown_workers(wait=code != EXIT_INTERRUPTED)
+    if code != EXIT_INTERRUPTED and _other_threads_running():
         sys.exit(code)
     atexit._run_exitfuncs()  # the handlers a normal exit would run (CPython, private)
     try:

@@ -224,7 +224,8 @@ def _run_classes(
     results: dict[str, list[str]] = {}
     failures: dict[str, str] = {}
     workers = min(run.config.concurrency, len(names))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm")
+    try:
         futures = {pool.submit(task, name): name for name in names}
         for done, future in enumerate(as_completed(futures), start=1):
             name = futures[future]
@@ -236,6 +237,8 @@ def _run_classes(
                 message = f"{name}: failed"
             if progress is not None:
                 progress(done, len(names), message)
+    finally:  # every request is done, or this was interrupted: queued ones are dropped, none is waited for
+        pool.shutdown(wait=False, cancel_futures=True)
     return GenerationReport(
         descriptions={name: results[name] for name in names if name in results},
         failures={name: failures[name] for name in names if name in failures},

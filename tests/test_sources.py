@@ -115,6 +115,15 @@ def test_hf_dataset_dict_needs_a_split(tmp_path: Path) -> None:
     assert _read_all(source) == [_png(0), _png(1)]
 
 
+def test_a_split_for_a_source_without_splits_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(_png(0))
+    with pytest.raises(DatasetError, match="'photos' is not a saved Hugging Face data set, so it has no splits"):
+        open_source(folder, split="train")
+    assert [item.id for item in open_source(folder).items] == ["a.png"]
+
+
 def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)

@@ -91,6 +91,10 @@ def open_source(location: str | Path, split: str | None = None) -> Source:
     if not path.exists():
         raise DatasetError(f"The source '{location}' does not exist.")
     root = path.resolve()
+    if root.is_dir() and any((root / marker).is_file() for marker in HF_MARKERS):
+        return _hf_source(root, split)
+    if split is not None:
+        raise DatasetError(f"'{path.name}' is not a saved Hugging Face data set, so it has no splits; leave out --split.")
     if root.is_file():
         if root.suffix.lower() == TAR_SUFFIX:
             return _tar_source(SourceSpec("tar", str(root.parent)), [root])
@@ -100,8 +104,6 @@ def open_source(location: str | Path, split: str | None = None) -> Source:
             f"'{location}' is a file but neither a webdataset shard (.tar) nor a list of image paths "
             f"({', '.join(LIST_SUFFIXES)})."
         )
-    if any((root / marker).is_file() for marker in HF_MARKERS):
-        return _hf_source(root, split)
     if any((root / name).is_file() for name in METADATA_FILES):
         return _imagefolder_source(root)
     tars = sorted(p for p in root.iterdir() if p.suffix.lower() == TAR_SUFFIX and p.is_file())

@@ -64,3 +64,19 @@ def test_user_text_drops_a_byte_order_mark_and_says_how_to_fix_other_encodings(t
         read_class_file(str(latin))
     assert str(info.value) == (f"Cannot read class list file '{latin}': it is not UTF-8 text (byte 3); save the file "
                                "as UTF-8 and try again.")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_get_the_permissions_the_umask_gives(tmp_path: Path, umask: int) -> None:
+    import os
+    import stat
+
+    from prompting.storage import atomic_write_bytes
+
+    previous = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "out" / "results.json", b"{}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "out" / "results.json").stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["results.json"]  # no temporary file left

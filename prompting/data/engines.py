@@ -25,10 +25,10 @@ from PIL import Image
 from prompting.data.sources import SourceReader, SourceSpec
 from prompting.data.store import Batch
 from prompting.encoding.embeddings import DECODE_POLICY
-from prompting.encoding.images import load_image
+from prompting.encoding.images import load_image_or_reason
 from prompting.encoding.models import load_model
 from prompting.encoding.workers import map_in_workers
-from prompting.errors import PromptingError, StoreError
+from prompting.errors import StoreError
 
 LOG = logging.getLogger(__name__)
 PROBE_SIZE = (32, 32)
@@ -84,12 +84,7 @@ class EncodeBatch:
 def _decode(item: tuple[Any, bytes | str, int | None]) -> Image.Image | str:
     """One item's image decoded at model size (as uploads are), or the reason it has none."""
     item_id, data, side = item
-    if isinstance(data, str):
-        return data
-    try:
-        return load_image(data, name=str(item_id), min_side=side)
-    except PromptingError as exc:
-        return str(exc)
+    return data if isinstance(data, str) else load_image_or_reason(data, str(item_id), side)
 
 
 class LocalEngine:

@@ -27,7 +27,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from prompting.errors import ImageDecodeError
+from prompting.errors import ImageDecodeError, PromptingError
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
@@ -67,6 +67,17 @@ def load_image(source: str | Path | bytes, name: str | None = None, min_side: in
             return _decode(handle, label, min_side)
     except OSError as exc:
         raise unreadable_file(label, exc) from exc
+
+
+def load_image_or_reason(
+    source: str | Path | bytes, name: str | None = None, min_side: int | None = None
+) -> Image.Image | str:
+    """``load_image``, with the reason an image cannot be decoded returned instead of raised
+    (for batches that skip such images and go on)."""
+    try:
+        return load_image(source, name=name, min_side=min_side)
+    except PromptingError as exc:
+        return str(exc)
 
 
 def unreadable_file(label: str, exc: OSError) -> ImageDecodeError:

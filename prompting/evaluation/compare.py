@@ -21,7 +21,7 @@ from PIL import Image
 
 from prompting.classes import ClassName
 from prompting.encoding.embeddings import IMAGE_BATCH_SIZE, EncodeStats, ImageEmbeddingStore, image_store, text_store
-from prompting.encoding.images import decode_size, load_image, unreadable_file
+from prompting.encoding.images import decode_size, load_image_or_reason, unreadable_file
 from prompting.encoding.models import DualEncoder, Throughput
 from prompting.encoding.workers import map_in_workers
 from prompting.errors import BudgetError, DatasetError, PromptingError
@@ -64,16 +64,10 @@ def decode_images(
     images: list[Image.Image] = []
     records: list[ImageRecord] = []
     skipped: list[dict[str, str]] = []
-
-    def decode(item: ImageInput) -> Image.Image | PromptingError:
-        try:
-            return load_image(item.path, name=item.name, min_side=min_side)
-        except PromptingError as exc:
-            return exc
-
-    for item, decoded in zip(inputs, map_in_workers(decode, inputs)):
-        if isinstance(decoded, PromptingError):
-            skipped.append({"path": item.path, "reason": str(decoded)})
+    decoded_all = map_in_workers(lambda item: load_image_or_reason(item.path, item.name, min_side), inputs)
+    for item, decoded in zip(inputs, decoded_all):
+        if isinstance(decoded, str):
+            skipped.append({"path": item.path, "reason": decoded})
             continue
         images.append(decoded)
         records.append(ImageRecord(path=item.path, name=item.label_text, label=item.label))

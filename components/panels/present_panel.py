@@ -1,7 +1,7 @@
 """The Present tab: one large chart at a time, with previous/next and full screen, for showing
 results to people who did not run them (slides from components/presentation.py). Full screen also
 shows the headline over the chart; on the page the results banner above the tabs shows it instead
-(``theme.STAGE_CSS``)."""
+(``assets/style.css``)."""
 
 from __future__ import annotations
 

@@ -10,14 +10,6 @@ from components.figures.style import fit_charts_script
 
 CSS_FILE = Path(__file__).resolve().parents[2] / "assets" / "style.css"
 HELP_TEXT = "#4b5563"  # 7.6:1 on white
-# The Present tab's copy of the headline is for full screen only: on the page the banner above the
-# tabs already shows it (and on a phone it would push the chart below the first screen). A browser
-# without ``:fullscreen`` drops the rule and shows both.
-STAGE_CSS = """
-#present-stage:not(:fullscreen) .present-headline {
-  display: none !important;
-}
-"""
 
 
 def build_theme() -> gr.themes.Base:
@@ -33,8 +25,8 @@ def build_theme() -> gr.themes.Base:
 
 
 def page_css() -> str:
-    """The stylesheet text and ``STAGE_CSS`` (inlined into the page, so nothing extra is served)."""
-    return CSS_FILE.read_text(encoding="utf-8") + STAGE_CSS
+    """The stylesheet text (inlined into the page, so nothing extra is served)."""
+    return CSS_FILE.read_text(encoding="utf-8")
 
 
 def page_js() -> str:

@@ -15,11 +15,11 @@ from benchmarks.sections import (
     TEMPLATE,
     Bench,
     compare_timers,
+    decoded_batches,
+    encoder_timers,
     finished,
-    image_limit,
     inputs_of,
     read_classes,
-    text_limit,
 )
 
 CLASSES, PHOTOS = 1000, 200  # the issue's 1000 classes x 80 templates, on 200 photos
@@ -88,24 +88,8 @@ def _encoder_fractions(bench: Bench, encoder: Any, prompts: list[str], inputs: l
                        ) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Forward limit / project time for text (a fresh cache each time) and images (decoded
     pictures in), measured interleaved."""
-    from prompting.encoding.embeddings import IMAGE_BATCH_SIZE, text_store
-    from prompting.encoding.images import load_image
-
-    decoded = [load_image(item.path, min_side=encoder.image_input_side) for item in inputs]
-    batches = [decoded[i : i + IMAGE_BATCH_SIZE] for i in range(0, len(decoded), IMAGE_BATCH_SIZE)]
-    pixels = [encoder.processor.image_processor(images=batch, return_tensors="pt")["pixel_values"] for batch in batches]
-
-    def text() -> float:
-        bench.use_cache(bench.fresh_cache())
-        return timed(lambda: text_store(encoder).embed(prompts))
-
-    samples = interleave({
-        "text, forward limit": text_limit(encoder, prompts),
-        "text, project": text,
-        "images, forward limit": image_limit(encoder, pixels),
-        "images, project (decoded pictures in)": lambda: timed(
-            lambda: [encoder.encode_images(batch) for batch in batches]),
-    }, bench.repetitions)
+    batches, pixels = decoded_batches(encoder, inputs)
+    samples = interleave(encoder_timers(bench, encoder, prompts, batches, pixels), bench.repetitions)
     fractions = {kind: paired_ratio(samples[f"{kind}, forward limit"], samples[name])
                  for kind, name in (("text", "text, project"), ("images", "images, project (decoded pictures in)"))}
     return fractions, samples

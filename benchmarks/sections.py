@@ -252,10 +252,40 @@ def finished(encoder: Any, outputs: Any) -> Any:
     return outputs
 
 
+def decoded_batches(encoder: Any, inputs: list) -> tuple[list[list[Any]], list[Any]]:
+    """The inputs decoded at the model's size in the project's image batches, and each batch's
+    pixel values made by the model's processor (the forward limit's input)."""
+    from prompting.encoding.embeddings import IMAGE_BATCH_SIZE
+    from prompting.encoding.images import load_image
+
+    decoded = [load_image(item.path, min_side=encoder.image_input_side) for item in inputs]
+    batches = [decoded[i : i + IMAGE_BATCH_SIZE] for i in range(0, len(decoded), IMAGE_BATCH_SIZE)]
+    processor = encoder.processor.image_processor
+    return batches, [processor(images=batch, return_tensors="pt")["pixel_values"] for batch in batches]
+
+
+def encoder_timers(bench: Bench, encoder: Any, prompts: list[str], batches: list[list[Any]], pixels: list[Any],
+                   prefix: str = "") -> dict[str, Callable[[], float]]:
+    """Timers of the model's forward limit and of the project's encoders on the same work: text
+    (into a fresh cache each time) and images (decoded pictures in), named "<prefix>text, ..."."""
+    from prompting.encoding.embeddings import text_store
+
+    def text() -> float:
+        bench.use_cache(bench.fresh_cache())
+        return timed(lambda: text_store(encoder).embed(prompts))
+
+    return {
+        f"{prefix}text, forward limit": text_limit(encoder, prompts),
+        f"{prefix}text, project": text,
+        f"{prefix}images, forward limit": image_limit(encoder, pixels),
+        f"{prefix}images, project (decoded pictures in)": lambda: timed(
+            lambda: [encoder.encode_images(batch) for batch in batches]),
+    }
+
+
 def encoders(bench: Bench) -> str:
     """Throughput as a fraction of the forward limit, float32 and int8, with int8's fidelity."""
-    from prompting.encoding.embeddings import IMAGE_BATCH_SIZE, reset_stores, text_store
-    from prompting.encoding.images import load_image
+    from prompting.encoding.embeddings import reset_stores, text_store
     from prompting.encoding.models import load_model
     from prompting.evaluation.compare import encode_images
     from prompting.strategies.templates import IMAGENET_TEMPLATES_7
@@ -265,27 +295,14 @@ def encoders(bench: Bench) -> str:
     inputs = inputs_of(bench.folder(ENCODER_PHOTOS))
     repetitions = bench.repetitions if bench.quick else max(bench.repetitions, ENCODER_REPETITIONS)
     models = {"float32": load_model(str(bench.model)), "int8": load_model(str(bench.model), quantize="int8")}
-    decoded = [load_image(item.path, min_side=models["float32"].image_input_side) for item in inputs]
-    batches = [decoded[i : i + IMAGE_BATCH_SIZE] for i in range(0, len(decoded), IMAGE_BATCH_SIZE)]
-    processor = models["float32"].processor.image_processor
-    pixels = [processor(images=batch, return_tensors="pt")["pixel_values"] for batch in batches]
+    batches, pixels = decoded_batches(models["float32"], inputs)
     variants: dict[str, Callable[[], float]] = {}
     for kind, encoder in models.items():
-        def ours_text(encoder: Any = encoder) -> float:
-            bench.use_cache(bench.fresh_cache())
-            return timed(lambda: text_store(encoder).embed(prompts))
-
         def ours_images(encoder: Any = encoder) -> float:
             bench.use_cache(bench.fresh_cache())
             return timed(lambda: encode_images(encoder, inputs))
 
-        def ours_decoded(encoder: Any = encoder) -> float:
-            return timed(lambda: [encoder.encode_images(batch) for batch in batches])
-
-        variants[f"{kind} text, forward limit"] = text_limit(encoder, prompts)
-        variants[f"{kind} text, project"] = ours_text
-        variants[f"{kind} images, forward limit"] = image_limit(encoder, pixels)
-        variants[f"{kind} images, project (decoded pictures in)"] = ours_decoded
+        variants.update(encoder_timers(bench, encoder, prompts, batches, pixels, f"{kind} "))
         variants[f"{kind} images, project (JPEG files in)"] = ours_images
     samples = interleave(variants, repetitions)
     paths = {"text": "text, project", "images": "images, project (decoded pictures in)",

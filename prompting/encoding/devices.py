@@ -65,20 +65,19 @@ def _canonical(requested: str) -> str:
         return "cpu"
     import torch
 
+    hint = f"Use one of: {', '.join(available_devices())}"
     try:
         device = torch.device(requested)
     except (RuntimeError, ValueError) as exc:
-        raise ModelLoadError(f"Unknown device '{requested}'.", f"Use one of: {', '.join(available_devices())}.") \
-            from exc
+        raise ModelLoadError(f"Unknown device '{requested}'.", f"{hint}.") from exc
     if device.type == "meta":  # shapes without data: nothing can be computed there
-        raise ModelLoadError("Device 'meta' holds no data, so no model can run on it.",
-                             f"Use one of: {', '.join(available_devices())}.")
+        raise ModelLoadError("Device 'meta' holds no data, so no model can run on it.", f"{hint}.")
     try:
         torch.empty(1, device=device)
     except (RuntimeError, AssertionError) as exc:  # torch asserts when it was built without CUDA
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0].rstrip(".")[:160]
         raise ModelLoadError(f"Device '{requested}' is not available here ({reason}).",
-                             f"Use one of: {', '.join(available_devices())}, or leave the device out.") from exc
+                             f"{hint}, or leave the device out.") from exc
     return str(device)
 
 
